@@ -1,0 +1,1 @@
+"""seqlab's Hydra sweeper plugin: the basic sweeper plus a failure summary."""

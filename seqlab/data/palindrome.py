@@ -1,0 +1,58 @@
+"""The palindrome task: read the first L-1 digits of a palindrome of length L, predict the last one.
+
+The last digit equals the first, so solving the task means remembering the first digit for L-1 steps.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+NUM_DIGITS = 10
+
+# Separate random streams per seed, so the held-out set never overlaps the training stream's draws.
+TRAIN_STREAM, EVAL_STREAM, GRAD_FLOW_STREAM = 0, 1, 2
+
+
+def stream_generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch generator on `device` for one (seed, stream) pair."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed * 8 + stream)
+    return generator
+
+
+def palindrome_batch(
+    length: int, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of palindromes, generated vectorised on `device`.
+
+    Returns (inputs, targets): inputs are the first `length - 1` digits, shape (batch, length - 1), int64;
+    targets are the last digits, shape (batch,).
+    """
+    half = torch.randint(0, NUM_DIGITS, (batch_size, (length + 1) // 2), generator=generator, device=device)
+    full = torch.cat([half, half[:, : length // 2].flip(1)], dim=1)
+    return full[:, :-1], full[:, -1]
+
+
+def heldout_set(
+    length: int, batch_size: int, batches: int, seed: int, device: torch.device | str = "cpu"
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The fixed held-out batches of a run, drawn from the evaluation stream of `seed`."""
+    generator = stream_generator(seed, EVAL_STREAM, device)
+    return [palindrome_batch(length, batch_size, generator, device) for _ in range(batches)]
+
+
+class PalindromeDataset(Dataset):
+    """One palindrome per item, the way the course template generated them: the benchmark's baseline."""
+
+    def __init__(self, length: int, size: int, seed: int) -> None:
+        self.length, self.size = length, size
+        self.generator = stream_generator(seed, TRAIN_STREAM)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        half = torch.randint(0, NUM_DIGITS, ((self.length + 1) // 2,), generator=self.generator)
+        full = torch.cat([half, half[: self.length // 2].flip(0)])
+        return full[:-1], full[-1]

@@ -1,0 +1,87 @@
+"""Weight-init schemes, applied by name to a model in the fused layout.
+
+| scheme          | input matrices  | recurrent matrices (each gate's n x n block) | biases  | head        |
+|-----------------|-----------------|----------------------------------------------|---------|-------------|
+| default         | PyTorch's U(-1/sqrt(n), 1/sqrt(n)) for the cores, nn.Linear's for the head (untouched)    |
+| normal          | N(0, std)       | N(0, std)                                    | 0       | N(0, std), 0|
+| standard_normal | N(0, 1)         | N(0, 1)                                      | 0       | N(0, 1), 0  |
+| xavier_uniform  | Xavier per gate | Xavier per gate                              | 0       | Xavier, 0   |
+| xavier_normal   | Xavier per gate | Xavier per gate                              | 0       | Xavier, 0   |
+| orthogonal      | default         | orthogonal                                   | default | default     |
+| identity        | default         | identity (the IRNN recipe)                   | 0       | default     |
+
+`forget_bias` (LSTM only) then sets the forget-gate bias, e.g. to 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from seqlab.models.base import FusedLayout, SequenceClassifier
+
+Fill = Callable[[torch.Tensor], object]
+
+
+def _apply(
+    model: SequenceClassifier, weights: Fill | None, recurrent: Fill | None, zero_biases: bool
+) -> None:
+    """Fill each gate block of the input (`weights`) and recurrent (`recurrent`) matrices, and the head."""
+    core: FusedLayout = model.core
+    gates = len(core.gates)
+    for k in range(core.num_layers):
+        p = core.layer(k)
+        for fill, matrix in ((weights, p["w_ih"]), (recurrent or weights, p["w_hh"])):
+            for block in matrix.chunk(gates) if fill else ():
+                fill(block)
+        if zero_biases:
+            for name in ("b_ih", "b_hh"):
+                if name in p:
+                    p[name].zero_()
+    if weights:
+        weights(model.head.weight)
+        model.head.bias.zero_()
+
+
+def _identity(block: torch.Tensor) -> None:
+    block.copy_(torch.eye(*block.shape))
+
+
+def scheme(name: str, std: float = 1e-4) -> tuple[Fill | None, Fill | None, bool]:
+    """(input/head fill, recurrent fill, zero biases) of init scheme `name`."""
+    return {
+        "default": (None, None, False),
+        "normal": (lambda t: nn.init.normal_(t, 0.0, std), None, True),
+        "standard_normal": (lambda t: nn.init.normal_(t, 0.0, 1.0), None, True),
+        "xavier_uniform": (nn.init.xavier_uniform_, None, True),
+        "xavier_normal": (nn.init.xavier_normal_, None, True),
+        "orthogonal": (None, nn.init.orthogonal_, False),
+        "identity": (None, _identity, True),
+    }[name]
+
+
+INIT_SCHEMES = (
+    "default",
+    "normal",
+    "standard_normal",
+    "xavier_uniform",
+    "xavier_normal",
+    "orthogonal",
+    "identity",
+)
+
+
+@torch.no_grad()
+def apply_init(
+    model: SequenceClassifier, name: str, std: float = 1e-4, forget_bias: float | None = None
+) -> None:
+    """Initialise `model` (fast core) in place with scheme `name`; optionally set the LSTM forget bias."""
+    _apply(model, *scheme(name, std))
+    if forget_bias is not None:
+        core = model.core
+        n = core.hidden_size
+        forget = core.gates.index("f")
+        for k in range(core.num_layers):
+            core.layer(k)["b_ih"][forget * n : (forget + 1) * n].fill_(forget_bias)

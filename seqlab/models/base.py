@@ -1,0 +1,70 @@
+"""What every model shares: the digit encoding, the parameter layout and the classifier head."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqlab.data.palindrome import NUM_DIGITS
+
+ENCODINGS = ("onehot", "scalar")
+
+
+def input_size(encoding: str) -> int:
+    """Width d of one encoded digit: 10 for one-hot, 1 for a scalar."""
+    return NUM_DIGITS if encoding == "onehot" else 1
+
+
+def encode(digits: torch.Tensor, encoding: str) -> torch.Tensor:
+    """Digits (..., T) int64 -> float inputs (..., T, d)."""
+    if encoding == "onehot":
+        return F.one_hot(digits, NUM_DIGITS).float()
+    return digits.unsqueeze(-1).float()
+
+
+class FusedLayout(nn.Module):
+    """Parameters in the fused layout that fast cores compute with and init schemes act on.
+
+    Per layer k: `w_ih_l{k}` (G*n, d_k), `w_hh_l{k}` (G*n, n), `b_ih_l{k}` (G*n) and, for cells with a
+    second bias inside the recurrent term (GRU), `b_hh_l{k}` (G*n); G = len(gates), stacked in `gates` order.
+    Initialised like PyTorch's nn.RNN family: U(-1/sqrt(n), 1/sqrt(n)).
+    """
+
+    gates: tuple[str, ...] = ()
+    hidden_biases = False
+
+    def __init__(self, hidden_size: int, num_layers: int, encoding: str) -> None:
+        super().__init__()
+        self.hidden_size, self.num_layers, self.encoding = hidden_size, num_layers, encoding
+        rows = len(self.gates) * hidden_size
+        bound = 1.0 / math.sqrt(hidden_size)
+        for k in range(num_layers):
+            d = input_size(encoding) if k == 0 else hidden_size
+            shapes = {"w_ih": (rows, d), "w_hh": (rows, hidden_size), "b_ih": (rows,)}
+            if self.hidden_biases:
+                shapes["b_hh"] = (rows,)
+            for name, shape in shapes.items():
+                self.register_parameter(
+                    f"{name}_l{k}", nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+                )
+
+    def layer(self, k: int) -> dict[str, torch.Tensor]:
+        """The fused parameters of layer k, by short name (w_ih, w_hh, b_ih[, b_hh])."""
+        names = ("w_ih", "w_hh", "b_ih", "b_hh") if self.hidden_biases else ("w_ih", "w_hh", "b_ih")
+        return {name: getattr(self, f"{name}_l{k}") for name in names}
+
+
+class SequenceClassifier(nn.Module):
+    """A recurrent core read out from its last hidden state: p = W_ph h_T + b_p."""
+
+    def __init__(self, core: nn.Module) -> None:
+        super().__init__()
+        self.core = core
+        self.head = nn.Linear(core.hidden_size, NUM_DIGITS)
+
+    def forward(self, digits: torch.Tensor) -> torch.Tensor:
+        """Digits (B, T) -> logits (B, 10)."""
+        return self.head(self.core(digits))

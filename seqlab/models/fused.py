@@ -1,0 +1,65 @@
+"""RNN, LSTM and GRU on PyTorch's fused recurrent kernels (oneDNN on CPU, cuDNN on GPU)."""
+
+from __future__ import annotations
+
+import torch
+
+from seqlab.models.base import FusedLayout, encode
+
+
+class FusedCore(FusedLayout):
+    """Runs `kernel` (torch.rnn_tanh / torch.lstm / torch.gru) over the encoded digits; returns h_T."""
+
+    kernel = staticmethod(torch.rnn_tanh)
+
+    def __init__(self, hidden_size: int, num_layers: int, encoding: str) -> None:
+        super().__init__(hidden_size, num_layers, encoding)
+        if not self.hidden_biases:  # the kernels always add a recurrent bias: keep it at zero, untrained
+            self.register_buffer("zero_bias", torch.zeros(len(self.gates) * hidden_size), persistent=False)
+
+    def flat_weights(self) -> list[torch.Tensor]:
+        """Weights in the order the fused kernels take them."""
+        weights: list[torch.Tensor] = []
+        for k in range(self.num_layers):
+            p = self.layer(k)
+            weights += [p["w_ih"], p["w_hh"], p["b_ih"], p.get("b_hh", getattr(self, "zero_bias", None))]
+        return weights
+
+    def initial_state(
+        self, batch: int, like: torch.Tensor
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        return like.new_zeros(self.num_layers, batch, self.hidden_size)
+
+    def forward(self, digits: torch.Tensor) -> torch.Tensor:
+        inputs = encode(digits.t(), self.encoding)  # (T, B, d), time-major for the kernels
+        state = self.initial_state(digits.shape[0], inputs)
+        output = self.kernel(
+            inputs, state, self.flat_weights(), True, self.num_layers, 0.0, self.training, False, False
+        )[0]
+        return output[-1]
+
+
+class FusedRNN(FusedCore):
+    """h' = tanh(W_hx x + W_hh h + b_h)."""
+
+    gates = ("h",)
+    kernel = staticmethod(torch.rnn_tanh)
+
+
+class FusedLSTM(FusedCore):
+    """Gates i, f, g, o; c' = g*i + c*f, h' = tanh(c')*o."""
+
+    gates = ("i", "f", "g", "o")
+    kernel = staticmethod(torch.lstm)
+
+    def initial_state(self, batch: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        zeros = like.new_zeros(self.num_layers, batch, self.hidden_size)
+        return zeros, zeros
+
+
+class FusedGRU(FusedCore):
+    """PyTorch's GRU: gates r, z, n, with the second bias inside the reset-gated term."""
+
+    gates = ("r", "z", "n")
+    hidden_biases = True
+    kernel = staticmethod(torch.gru)

@@ -1,0 +1,134 @@
+"""Plain reference cells: one nn.Parameter per matrix, a Python loop over time, autograd.
+
+This is how these cells are usually written. They are the benchmark's baseline and the correctness oracle
+of the fast cores, and, since every hidden state is a node of the autograd graph, the gradient-flow probe.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqlab.models.base import FusedLayout, encode, input_size
+
+
+class ReferenceCore(nn.Module):
+    """Per gate g and layer k: W_{g}x_l{k} (n, d_k), W_{g}h_l{k} (n, n), b_{g}_l{k} (n)[, b_{g}h_l{k}]."""
+
+    gates: tuple[str, ...] = ()
+    hidden_biases = False
+    state_size = 1  # tensors in the recurrent state; the hidden state h is the first
+
+    def __init__(self, hidden_size: int, num_layers: int, encoding: str) -> None:
+        super().__init__()
+        self.hidden_size, self.num_layers, self.encoding = hidden_size, num_layers, encoding
+        n = hidden_size
+        for k in range(num_layers):
+            d = input_size(encoding) if k == 0 else n
+            for g in self.gates:
+                self.register_parameter(f"W_{g}x_l{k}", nn.Parameter(torch.empty(n, d)))
+                self.register_parameter(f"W_{g}h_l{k}", nn.Parameter(torch.empty(n, n)))
+                self.register_parameter(f"b_{g}_l{k}", nn.Parameter(torch.zeros(n)))
+                if self.hidden_biases:
+                    self.register_parameter(f"b_{g}h_l{k}", nn.Parameter(torch.zeros(n)))
+        for param in self.parameters():  # PyTorch's default for recurrent cells
+            nn.init.uniform_(param, -(n**-0.5), n**-0.5)
+
+    def _names(self, k: int) -> dict[str, list[str]]:
+        """Per fused-layout name, this core's parameter names in gate order."""
+        names = {
+            "w_ih": [f"W_{g}x_l{k}" for g in self.gates],
+            "w_hh": [f"W_{g}h_l{k}" for g in self.gates],
+            "b_ih": [f"b_{g}_l{k}" for g in self.gates],
+        }
+        if self.hidden_biases:
+            names["b_hh"] = [f"b_{g}h_l{k}" for g in self.gates]
+        return names
+
+    @torch.no_grad()
+    def load_fused(self, fused: FusedLayout) -> None:
+        """Copy the weights of a fast core (same family and sizes) into this one."""
+        for k in range(self.num_layers):
+            for fused_name, names in self._names(k).items():
+                for name, block in zip(names, fused.layer(k)[fused_name].chunk(len(self.gates)), strict=True):
+                    getattr(self, name).copy_(block)
+
+    def fused_gradients(self) -> dict[str, torch.Tensor]:
+        """This core's gradients in the fused layout, keyed like the fast core's parameters."""
+        return {
+            f"{fused_name}_l{k}": torch.cat([getattr(self, name).grad for name in names])
+            for k in range(self.num_layers)
+            for fused_name, names in self._names(k).items()
+        }
+
+    def gate(self, g: str, k: int, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """x W_gx^T + h W_gh^T + b_g for gate g of layer k."""
+        p = self._parameters
+        return x @ p[f"W_{g}x_l{k}"].t() + h @ p[f"W_{g}h_l{k}"].t() + p[f"b_{g}_l{k}"]
+
+    def step(self, k: int, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def hidden_states(self, digits: torch.Tensor) -> list[torch.Tensor]:
+        """h_1 .. h_T of the last layer, each (B, n), all nodes of the autograd graph."""
+        inputs = list(encode(digits, self.encoding).unbind(1))
+        batch = digits.shape[0]
+        for k in range(self.num_layers):
+            state = tuple(inputs[0].new_zeros(batch, self.hidden_size) for _ in range(self.state_size))
+            outputs = []
+            for x in inputs:
+                state = self.step(k, x, state)
+                outputs.append(state[0])
+            inputs = outputs
+        return inputs
+
+    def forward(self, digits: torch.Tensor) -> torch.Tensor:
+        return self.hidden_states(digits)[-1]
+
+
+class ReferenceRNN(ReferenceCore):
+    gates = ("h",)
+
+    def step(self, k, x, state):
+        return (torch.tanh(self.gate("h", k, x, state[0])),)
+
+
+class ReferenceLSTM(ReferenceCore):
+    gates = ("i", "f", "g", "o")
+    state_size = 2
+
+    def step(self, k, x, state):
+        h, c = state
+        i = torch.sigmoid(self.gate("i", k, x, h))
+        f = torch.sigmoid(self.gate("f", k, x, h))
+        g = torch.tanh(self.gate("g", k, x, h))
+        o = torch.sigmoid(self.gate("o", k, x, h))
+        c = g * i + c * f
+        return torch.tanh(c) * o, c
+
+
+class ReferenceGRU(ReferenceCore):
+    gates = ("r", "z", "n")
+    hidden_biases = True
+
+    def step(self, k, x, state):
+        (h,) = state
+        p = self._parameters
+        r = torch.sigmoid(self.gate("r", k, x, h) + p[f"b_rh_l{k}"])
+        z = torch.sigmoid(self.gate("z", k, x, h) + p[f"b_zh_l{k}"])
+        n = torch.tanh(
+            x @ p[f"W_nx_l{k}"].t() + p[f"b_n_l{k}"] + r * (h @ p[f"W_nh_l{k}"].t() + p[f"b_nh_l{k}"])
+        )
+        return ((1 - z) * n + z * h,)
+
+
+class ReferenceRRN(ReferenceCore):
+    gates = ("inc", "dec")
+    state_size = 2
+
+    def step(self, k, x, state):
+        h, c = state
+        inc = torch.relu(self.gate("inc", k, x, h))
+        dec = torch.relu(self.gate("dec", k, x, h))
+        c = c + inc - dec
+        return torch.relu(c), c

@@ -1,0 +1,74 @@
+"""Command line: `python -m seqlab.run [overrides]` (one run) or `python -m seqlab.run -m [sweeps]`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from seqlab.validate import ConfigError, check_group_overrides
+
+# Hydra's override_dirname is empty for a run without overrides; give that run a name.
+OmegaConf.register_new_resolver("seqlab_dirname", lambda dirname: dirname or "defaults", replace=True)
+
+
+def fail(message: str, code: int) -> None:
+    """Print one line to stderr and exit with `code`."""
+    print(message, file=sys.stderr)
+    sys.exit(code)
+
+
+def resolve_threads(setting: str | int) -> int | None:
+    """Torch CPU threads: SLURM's CPUs inside a SLURM job, 1 under a parallel local launcher, else unchanged."""
+    if setting != "auto":
+        return int(setting)
+    if "SLURM_CPUS_PER_TASK" in os.environ:
+        return int(os.environ["SLURM_CPUS_PER_TASK"])
+    launcher = HydraConfig.get().launcher.get("_target_", "")
+    return 1 if "joblib" in launcher else None
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> dict[str, Any]:
+    """Hydra task: train one run in Hydra's output directory and report its outcome to the sweeper."""
+    import torch  # noqa: PLC0415 - keeps `--help` and config errors fast
+
+    from seqlab.train import train  # noqa: PLC0415
+
+    hydra_cfg = HydraConfig.get()
+    single = hydra_cfg.mode == RunMode.RUN
+    run_dir = hydra_cfg.runtime.output_dir
+    try:
+        threads = resolve_threads(cfg.threads) if not isinstance(cfg.threads, bool) else None
+        if threads:
+            torch.set_num_threads(threads)
+        result = train(cfg, run_dir)
+    except ConfigError as error:
+        if single:
+            fail(f"seqlab: error: {error}", 2)
+        raise
+    except Exception as error:
+        if single:
+            fail(
+                f"seqlab: run failed: {type(error).__name__}: {error} (traceback in {run_dir}/result.json)", 1
+            )
+        raise
+    return {"status": result["status"], "skipped": result.get("skipped", False), "run_dir": run_dir}
+
+
+def cli() -> None:
+    """Entry point: check config-group choices up front (one-line errors), then hand over to Hydra."""
+    try:
+        check_group_overrides(sys.argv[1:])
+    except ConfigError as error:
+        fail(f"seqlab: error: {error}", 2)
+    main()
+
+
+if __name__ == "__main__":
+    cli()
