@@ -25,9 +25,7 @@ from seqlab.models.base import FusedLayout, SequenceClassifier
 Fill = Callable[[torch.Tensor], object]
 
 
-def _apply(
-    model: SequenceClassifier, weights: Fill | None, recurrent: Fill | None, zero_biases: bool
-) -> None:
+def _apply(model: SequenceClassifier, weights: Fill | None, recurrent: Fill | None, zero_biases: bool) -> None:
     """Fill each gate block of the input (`weights`) and recurrent (`recurrent`) matrices, and the head."""
     core: FusedLayout = model.core
     gates = len(core.gates)
@@ -74,9 +72,7 @@ INIT_SCHEMES = (
 
 
 @torch.no_grad()
-def apply_init(
-    model: SequenceClassifier, name: str, std: float = 1e-4, forget_bias: float | None = None
-) -> None:
+def apply_init(model: SequenceClassifier, name: str, std: float = 1e-4, forget_bias: float | None = None) -> None:
     """Initialise `model` (fast core) in place with scheme `name`; optionally set the LSTM forget bias."""
     _apply(model, *scheme(name, std))
     if forget_bias is not None:

@@ -54,9 +54,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
         raise
     except Exception as error:
         if single:
-            fail(
-                f"seqlab: run failed: {type(error).__name__}: {error} (traceback in {run_dir}/result.json)", 1
-            )
+            fail(f"seqlab: run failed: {type(error).__name__}: {error} (traceback in {run_dir}/result.json)", 1)
         raise
     return {"status": result["status"], "skipped": result.get("skipped", False), "run_dir": run_dir}
 

@@ -95,9 +95,7 @@ def training_step(
 
 
 @torch.no_grad()
-def evaluate(
-    model: SequenceClassifier, batches: list[tuple[torch.Tensor, torch.Tensor]]
-) -> tuple[float, float]:
+def evaluate(model: SequenceClassifier, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over the held-out batches."""
     model.eval()
     loss = correct = count = 0.0
@@ -110,9 +108,7 @@ def evaluate(
     return loss / count, correct / count
 
 
-def gradient_flow(
-    model: SequenceClassifier, name: str, inputs: torch.Tensor, targets: torch.Tensor
-) -> list[float]:
+def gradient_flow(model: SequenceClassifier, name: str, inputs: torch.Tensor, targets: torch.Tensor) -> list[float]:
     """||dL/dh_t|| for t = 1..T on one batch, through the reference twin whose h_t are graph nodes."""
     twin = reference_twin(model, name)
     hiddens = twin.core.hidden_states(inputs)
@@ -206,13 +202,9 @@ class Run:
         self.model.to(self.device)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         self.generator = stream_generator(cfg.seed, TRAIN_STREAM, self.device)
-        self.heldout = heldout_set(
-            cfg.data.length, cfg.train.batch_size, cfg.eval.batches, cfg.seed, self.device
-        )
+        self.heldout = heldout_set(cfg.data.length, cfg.train.batch_size, cfg.eval.batches, cfg.seed, self.device)
         self.progress = Progress()
-        self.buffers = {
-            k: torch.zeros(cfg.train.max_steps, device=self.device) for k in ("loss", "acc", "gnorm")
-        }
+        self.buffers = {k: torch.zeros(cfg.train.max_steps, device=self.device) for k in ("loss", "acc", "gnorm")}
         self.metrics = rundir.CsvLog(self.run_dir / rundir.METRICS, rundir.METRIC_COLUMNS)
         self.flow_log = rundir.CsvLog(self.run_dir / rundir.GRAD_FLOW, rundir.GRAD_FLOW_COLUMNS)
         self.flow_steps, self.flow_last = self._flow_schedule()
@@ -249,9 +241,7 @@ class Run:
         state = torch.load(path, map_location=self.device, weights_only=False)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(
-            state["generator"].cpu() if self.device.type == "cpu" else state["generator"]
-        )
+        self.generator.set_state(state["generator"].cpu() if self.device.type == "cpu" else state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.progress = Progress(**state["progress"])
         self.progress.resumes += 1
@@ -323,9 +313,7 @@ class Run:
                 if p.step in self.flow_steps:
                     self.record_gradient_flow()
                 tic = time.perf_counter()
-                inputs, targets = palindrome_batch(
-                    self.cfg.data.length, cfg.batch_size, self.generator, self.device
-                )
+                inputs, targets = palindrome_batch(self.cfg.data.length, cfg.batch_size, self.generator, self.device)
                 loss, acc, gnorm = training_step(self.model, self.optimizer, inputs, targets, cfg.max_norm)
                 for key, value in (("loss", loss), ("acc", acc), ("gnorm", gnorm)):
                     self.buffers[key][p.step] = value
@@ -339,9 +327,7 @@ class Run:
                     row = self.write_row(evaluated=evaluate_now)
                     if bar:
                         bar.update(p.step - bar.n)
-                        bar.set_postfix(
-                            loss=row.get("train_loss"), acc=row.get("train_accuracy"), refresh=False
-                        )
+                        bar.set_postfix(loss=row.get("train_loss"), acc=row.get("train_accuracy"), refresh=False)
                 p.wall_time_s = time.perf_counter() - started
                 if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
@@ -427,7 +413,5 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         raise
     result = run.result("completed")
     rundir.write_result(run_dir, result)
-    log.info(
-        "done %s: eval accuracy %.4f after %d steps", run_dir, run.progress.eval_accuracy, run.progress.step
-    )
+    log.info("done %s: eval accuracy %.4f after %d steps", run_dir, run.progress.eval_accuracy, run.progress.step)
     return result

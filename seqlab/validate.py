@@ -130,14 +130,10 @@ def check_group_overrides(arguments: Sequence[str], conf_dir: Path = CONF_DIR) -
         if group not in CHECKED_GROUPS or override.is_delete():
             continue
         try:
-            values = (
-                list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
-            )
+            values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
         except Exception:  # glob(), range() of groups and the like: Hydra itself reports them
             continue
         options = group_options(group, conf_dir)
         for value in values:
             if value not in options:
-                raise ConfigError(
-                    f"{override.key_or_group}={value!s} is invalid: expected one of {', '.join(options)}"
-                )
+                raise ConfigError(f"{override.key_or_group}={value!s} is invalid: expected one of {', '.join(options)}")

@@ -13,9 +13,7 @@ from hydra.core.utils import JobReturn, JobStatus
 def describe_failure(job: JobReturn) -> str:
     """One line: the job's overrides and its error."""
     error = job._return_value
-    message = (
-        f"{type(error).__name__}: {error}".splitlines()[0] if isinstance(error, BaseException) else str(error)
-    )
+    message = f"{type(error).__name__}: {error}".splitlines()[0] if isinstance(error, BaseException) else str(error)
     return f"{' '.join(job.overrides or [])}: {message}"
 
 
@@ -30,9 +28,7 @@ class SummarizingSweeper(BasicSweeper):
         jobs: list[JobReturn] = []
         launch = self.launcher.launch
 
-        def launch_and_collect(
-            job_overrides: Sequence[Sequence[str]], initial_job_idx: int
-        ) -> Sequence[JobReturn]:
+        def launch_and_collect(job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
             results = launch(job_overrides, initial_job_idx=initial_job_idx)
             jobs.extend(results)
             return [r for r in results if r.status == JobStatus.COMPLETED]
@@ -40,9 +36,7 @@ class SummarizingSweeper(BasicSweeper):
         self.launcher.launch = launch_and_collect
         returns = super().sweep(arguments)
         failed = [j for j in jobs if j.status != JobStatus.COMPLETED]
-        skipped = sum(
-            1 for j in jobs if j.status == JobStatus.COMPLETED and (j._return_value or {}).get("skipped")
-        )
+        skipped = sum(1 for j in jobs if j.status == JobStatus.COMPLETED and (j._return_value or {}).get("skipped"))
         summary = (
             f"seqlab: {len(jobs)} runs: {len(jobs) - len(failed) - skipped} trained, "
             f"{skipped} already completed (skipped), {len(failed)} failed"

@@ -18,9 +18,7 @@ CORES: dict[str, dict[str, type[nn.Module]]] = {
 IMPLS = ("fast", "reference")
 
 
-def build_model(
-    name: str, hidden_size: int, num_layers: int, encoding: str, impl: str = "fast"
-) -> SequenceClassifier:
+def build_model(name: str, hidden_size: int, num_layers: int, encoding: str, impl: str = "fast") -> SequenceClassifier:
     """A classifier around the `impl` core of model `name`."""
     return SequenceClassifier(CORES[name][impl](hidden_size, num_layers, encoding))
 

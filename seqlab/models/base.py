@@ -47,9 +47,7 @@ class FusedLayout(nn.Module):
             if self.hidden_biases:
                 shapes["b_hh"] = (rows,)
             for name, shape in shapes.items():
-                self.register_parameter(
-                    f"{name}_l{k}", nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
-                )
+                self.register_parameter(f"{name}_l{k}", nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
 
     def layer(self, k: int) -> dict[str, torch.Tensor]:
         """The fused parameters of layer k, by short name (w_ih, w_hh, b_ih[, b_hh])."""

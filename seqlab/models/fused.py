@@ -25,9 +25,7 @@ class FusedCore(FusedLayout):
             weights += [p["w_ih"], p["w_hh"], p["b_ih"], p.get("b_hh", getattr(self, "zero_bias", None))]
         return weights
 
-    def initial_state(
-        self, batch: int, like: torch.Tensor
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def initial_state(self, batch: int, like: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         return like.new_zeros(self.num_layers, batch, self.hidden_size)
 
     def forward(self, digits: torch.Tensor) -> torch.Tensor:

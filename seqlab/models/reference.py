@@ -116,9 +116,7 @@ class ReferenceGRU(ReferenceCore):
         p = self._parameters
         r = torch.sigmoid(self.gate("r", k, x, h) + p[f"b_rh_l{k}"])
         z = torch.sigmoid(self.gate("z", k, x, h) + p[f"b_zh_l{k}"])
-        n = torch.tanh(
-            x @ p[f"W_nx_l{k}"].t() + p[f"b_n_l{k}"] + r * (h @ p[f"W_nh_l{k}"].t() + p[f"b_nh_l{k}"])
-        )
+        n = torch.tanh(x @ p[f"W_nx_l{k}"].t() + p[f"b_n_l{k}"] + r * (h @ p[f"W_nh_l{k}"].t() + p[f"b_nh_l{k}"]))
         return ((1 - z) * n + z * h,)
 
 

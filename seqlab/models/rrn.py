@@ -69,8 +69,6 @@ class FastRRN(FusedLayout):
             elif self.encoding == "onehot":
                 projections = F.embedding(sequence, p["w_ih"].t()) + p["b_ih"]
             else:
-                projections = torch.addcmul(
-                    p["b_ih"], sequence.unsqueeze(-1).to(p["w_ih"].dtype), p["w_ih"][:, 0]
-                )
+                projections = torch.addcmul(p["b_ih"], sequence.unsqueeze(-1).to(p["w_ih"].dtype), p["w_ih"][:, 0])
             sequence = RRNRecurrence.apply(projections, p["w_hh"])
         return sequence[-1]
