@@ -11,10 +11,11 @@ from hydra.core.utils import JobReturn, JobStatus
 
 
 def describe_failure(job: JobReturn) -> str:
-    """One line: the job's overrides and its error."""
+    """One line: the job's run directory and its error."""
     error = job._return_value
     message = f"{type(error).__name__}: {error}".splitlines()[0] if isinstance(error, BaseException) else str(error)
-    return f"{' '.join(job.overrides or [])}: {message}"
+    run_dir = job.hydra_cfg.hydra.runtime.output_dir if job.hydra_cfg else " ".join(job.overrides or [])
+    return f"{run_dir}: {message}"
 
 
 class SummarizingSweeper(BasicSweeper):

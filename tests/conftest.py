@@ -1,0 +1,49 @@
+"""Shared fixtures: composed configs with tiny sizes, and a helper to run the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "conf"
+TINY = [
+    "model.hidden_size=8",
+    "train.batch_size=16",
+    "train.max_steps=20",
+    "train.log_every=5",
+    "train.eval_every=10",
+    "train.checkpoint_every=10",
+    "eval.batches=2",
+    "train.progress=false",
+]
+
+
+@pytest.fixture
+def make_cfg() -> Callable[..., DictConfig]:
+    """Compose the project config with tiny sizes, then `overrides` on top."""
+
+    def compose_cfg(*overrides: str) -> DictConfig:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            return compose(config_name="config", overrides=[*TINY, *overrides])
+
+    return compose_cfg
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m seqlab.run ARGS` in a subprocess; returns the completed process (text output)."""
+    return subprocess.run(
+        [sys.executable, "-m", "seqlab.run", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
+    )

@@ -1,0 +1,127 @@
+"""The command line in subprocesses: bad input, the signature sweep, relaunch, kill -9 and resume."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, TINY, run_cli
+
+from seqlab import rundir
+
+pytestmark = pytest.mark.slow
+
+BAD_INPUTS = [
+    ("data.length=1", "data.length"),
+    ("data.length=2.5", "data.length"),
+    ("data.length=abc", "data.length"),
+    ("model.hidden_size=0", "model.hidden_size"),
+    ("model.hidden_size=-3", "model.hidden_size"),
+    ("optimizer.lr=0", "optimizer.lr"),
+    ("optimizer.lr=-0.1", "optimizer.lr"),
+    ("train.batch_size=0", "train.batch_size"),
+    ("train.max_norm=0", "train.max_norm"),
+    ("train.max_steps=-1", "train.max_steps"),
+    ("data.encoding=binary", "data.encoding"),
+    ("device=tpu", "device"),
+    ("seed=1.5", "seed"),
+    ("seed=abc", "seed"),
+    ("model=transformer", "model"),
+    ("optimizer=lbfgs", "optimizer"),
+    ("init=kaiming", "init"),
+    ("train.early_stop.kind=sometimes", "train.early_stop.kind"),
+]
+
+
+@pytest.mark.parametrize(("override", "key"), BAD_INPUTS)
+def test_bad_input_is_one_line_naming_the_key(tmp_path, override, key):
+    run_dir = tmp_path / "run"
+    proc = run_cli(*TINY, override, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert key in lines[0] and "expected" in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (run_dir / rundir.RESULT).exists() and not (run_dir / rundir.METRICS).exists()
+
+
+def test_cuda_without_a_gpu_says_so(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    proc = run_cli(*TINY, "device=cuda", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2 and "no CUDA GPU" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_signature_sweep_verbatim_then_relaunch_fills_only_gaps(tmp_path):
+    sweep = tmp_path / "sweep"
+    tiny = ["model.hidden_size=4", "train.max_steps=2", "train.batch_size=8", "eval.batches=1", "train.progress=false"]
+    signature = ["-m", "model=rnn,lstm,rrn", "data.length=range(5,55,5)", "seed=1,2,3"]
+    proc = run_cli(*signature, *tiny, f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted(p.parent for p in sweep.glob(f"*/{rundir.RESULT}"))
+    assert len(runs) == 90
+    assert all(rundir.read_result(r)["status"] == "completed" for r in runs)
+    stable_name = "data.length=45,eval.batches=1,model.hidden_size=4,model=lstm,seed=3,train.batch_size=8,train.max_steps=2"
+    assert sweep / stable_name in runs  # derived from the overrides; train.progress is excluded
+
+    # Make two gaps: one run deleted, one marked failed; the relaunch trains exactly those two.
+    done = runs[0]
+    mtime = (done / rundir.RESULT).stat().st_mtime_ns
+    for path in runs[1].iterdir():
+        if path.is_file():
+            path.unlink()
+    failed = json.loads((runs[2] / rundir.RESULT).read_text()) | {"status": "failed"}
+    (runs[2] / rundir.RESULT).write_text(json.dumps(failed))
+    proc = run_cli(*signature, *tiny, f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "90 runs: 2 trained, 88 already completed (skipped), 0 failed" in proc.stderr
+    assert (done / rundir.RESULT).stat().st_mtime_ns == mtime
+    assert rundir.read_result(runs[1])["status"] == rundir.read_result(runs[2])["status"] == "completed"
+
+
+def test_failing_run_does_not_take_the_sweep_down(tmp_path):
+    proc = run_cli("-m", *TINY, "data.length=1,4,6", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 1
+    assert "3 runs: 2 trained, 0 already completed (skipped), 1 failed" in proc.stderr
+    failure = f"FAILED {tmp_path}/data.length=1,"
+    assert failure in proc.stderr and "data.length=1 is invalid: expected an integer >= 2" in proc.stderr
+    statuses = sorted(rundir.read_result(p.parent)["status"] for p in tmp_path.glob(f"*/{rundir.RESULT}"))
+    assert statuses == ["completed", "completed"]  # the invalid run wrote no result, as a single run would not
+
+
+def test_default_run_directory_is_stable(tmp_path):
+    proc = run_cli(*TINY[:0], "train.max_steps=3", "model.hidden_size=4", "eval.batches=1", cwd=tmp_path,
+                   env={"PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    run_dir = tmp_path / "outputs/runs/eval.batches=1,model.hidden_size=4,train.max_steps=3"
+    assert rundir.read_result(run_dir)["status"] == "completed"
+    again = run_cli("train.max_steps=3", "model.hidden_size=4", "eval.batches=1", cwd=tmp_path,
+                    env={"PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert again.returncode == 0 and "already completed" in again.stdout + again.stderr
+
+
+def test_kill_9_then_relaunch_ends_like_an_uninterrupted_run(tmp_path):
+    args = [*TINY, "model=lstm", "model.hidden_size=16", "data.length=12", "train.max_steps=1500",
+            "train.checkpoint_every=20", "train.eval_every=100", "train.early_stop.kind=none"]  # fmt: skip
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert run_cli(*args, f"hydra.run.dir={whole}").returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seqlab.run", *args, f"hydra.run.dir={cut}"], cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (cut / rundir.CHECKPOINT).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (cut / rundir.RESULT).exists(), "the run finished before it could be killed"
+    assert run_cli(*args, f"hydra.run.dir={cut}").returncode == 0
+    assert (cut / rundir.METRICS).read_bytes() == (whole / rundir.METRICS).read_bytes()
+    killed, reference = rundir.read_result(cut), rundir.read_result(whole)
+    assert killed["resumes"] == 1
+    for key in ("eval_accuracy", "eval_loss", "steps", "best_eval_accuracy"):
+        assert killed[key] == reference[key]

@@ -1,0 +1,79 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqlab.init import INIT_SCHEMES, apply_init
+from seqlab.models import CORES, build_model, count_parameters, reference_twin
+
+MODELS = sorted(CORES)
+ENCODINGS = ["onehot", "scalar"]
+
+
+def core_parameters(name: str, n: int, d: int) -> int:
+    """Closed-form parameter count of one layer of each core."""
+    return {
+        "rnn": n * n + d * n + n,
+        "lstm": 4 * (n * n + d * n + n),
+        "gru": 3 * (n * n + d * n + 2 * n),
+        "rrn": 2 * (n * n + d * n + n),
+    }[name]
+
+
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("name", MODELS)
+def test_output_shape_and_exact_parameter_count(name, encoding, impl):
+    n, d = 12, (10 if encoding == "onehot" else 1)
+    model = build_model(name, n, 2, encoding, impl)
+    assert model(torch.randint(0, 10, (5, 7))).shape == (5, 10)
+    expected_core = core_parameters(name, n, d) + core_parameters(name, n, n)
+    assert count_parameters(model.core) == expected_core
+    assert count_parameters(model) == expected_core + 10 * n + 10
+
+
+def test_lstm_core_formula_from_the_issue():
+    n, d = 128, 10
+    assert count_parameters(build_model("lstm", n, 1, "onehot").core) == 4 * (n * n + d * n + n)
+
+
+def assert_close_float32(actual: torch.Tensor, expected: torch.Tensor, msg: str = "") -> None:
+    """Equal up to float32 rounding, measured against the tensor's own scale (standard_normal grads are ~1e3)."""
+    scale = max(1.0, expected.abs().max().item())
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5 * scale, msg=msg)
+
+
+@pytest.mark.parametrize("init", INIT_SCHEMES)
+@pytest.mark.parametrize("length", [6, 7])
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("name", MODELS)
+def test_fast_core_matches_reference_outputs_and_gradients(name, encoding, length, init):
+    torch.manual_seed(0)
+    fast = build_model(name, 16, 2, encoding)
+    apply_init(fast, init, std=0.1, forget_bias=1.0 if name == "lstm" else None)
+    reference = reference_twin(fast, name)
+    digits = torch.randint(0, 10, (9, length - 1))
+    targets = torch.randint(0, 10, (9,))
+    fast_logits, reference_logits = fast(digits), reference(digits)
+    assert_close_float32(fast_logits, reference_logits)
+    F.cross_entropy(fast_logits, targets).backward()
+    F.cross_entropy(reference_logits, targets).backward()
+    fast_params = dict(fast.core.named_parameters())
+    for key, grad in reference.core.fused_gradients().items():
+        assert_close_float32(fast_params[key].grad, grad, msg=key)
+    assert_close_float32(fast.head.weight.grad, reference.head.weight.grad)
+
+
+def test_rrn_follows_its_equations_step_by_step():
+    torch.manual_seed(1)
+    model = build_model("rrn", 6, 1, "onehot")
+    digits = torch.randint(0, 10, (4, 5))
+    core = model.core
+    w_x, w_h, b = core.w_ih_l0, core.w_hh_l0, core.b_ih_l0
+    h = c = torch.zeros(4, 6)
+    for t in range(5):
+        x = F.one_hot(digits[:, t], 10).float()
+        pre = torch.cat([h, x], 1) @ torch.cat([w_h, w_x], 1).t() + b
+        inc, dec = torch.relu(pre[:, :6]), torch.relu(pre[:, 6:])
+        c = c + inc - dec
+        h = torch.relu(c)
+    torch.testing.assert_close(core(digits), h)

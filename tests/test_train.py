@@ -1,0 +1,122 @@
+"""In-process runs: learning, determinism, resume, skip, failure records."""
+
+import json
+import os
+import signal
+
+import pytest
+
+import seqlab.train as train_module
+from seqlab import rundir
+from seqlab.train import RunInterrupted, train
+from seqlab.validate import ConfigError
+
+
+def test_tiny_model_learns_short_palindromes(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "model=lstm", "model.hidden_size=32", "data.length=5", "train.batch_size=64", "train.max_steps=1500",
+        "train.eval_every=50", "optimizer=adam", "optimizer.lr=0.01", "eval.batches=10",
+    )  # fmt: skip
+    result = train(cfg, tmp_path)
+    assert result["status"] == "completed"
+    assert result["eval_accuracy"] >= 0.99
+    assert result["converged"] and result["steps_to_converge"] <= 1500
+    assert result["stopped_early"] and result["steps"] < 1500  # accuracy early stop, patience 3
+
+
+def test_result_json_has_the_contract_keys(make_cfg, tmp_path):
+    result = train(make_cfg("model=rrn", "seed=0"), tmp_path)
+    on_disk = json.loads((tmp_path / rundir.RESULT).read_text())
+    assert set(rundir.RESULT_KEYS) <= set(on_disk)
+    assert on_disk["status"] == "completed" and on_disk["steps"] == 20 == result["steps"]
+    assert on_disk["config"]["model.name"] == "rrn" and on_disk["config"]["seed"] == 0
+    assert on_disk["versions"]["torch"] and on_disk["device"] == "cpu"
+    lines = (tmp_path / rundir.METRICS).read_text().splitlines()
+    assert lines[0] == ",".join(rundir.METRIC_COLUMNS)
+    assert [int(line.split(",")[0]) for line in lines[1:]] == [5, 10, 15, 20]
+    assert (tmp_path / rundir.CHECKPOINT).exists()
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru", "rrn"])
+def test_same_config_and_seed_give_identical_metrics(make_cfg, tmp_path, model):
+    cfg = make_cfg(f"model={model}", "seed=7", "data.encoding=scalar")
+    train(cfg, tmp_path / "a")
+    train(cfg, tmp_path / "b")
+    assert (tmp_path / "a" / rundir.METRICS).read_bytes() == (tmp_path / "b" / rundir.METRICS).read_bytes()
+    different = make_cfg(f"model={model}", "seed=8", "data.encoding=scalar")
+    train(different, tmp_path / "c")
+    assert (tmp_path / "a" / rundir.METRICS).read_bytes() != (tmp_path / "c" / rundir.METRICS).read_bytes()
+
+
+def test_completed_run_is_skipped_not_retrained(make_cfg, tmp_path):
+    cfg = make_cfg()
+    train(cfg, tmp_path)
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.iterdir() if p.is_file()}
+    again = train(cfg, tmp_path)
+    assert again["skipped"] is True and again["status"] == "completed"
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_signal_checkpoints_marks_interrupted_and_resume_matches_uninterrupted(make_cfg, tmp_path, monkeypatch):
+    cfg = make_cfg("model=gru", "train.max_steps=40", "train.checkpoint_every=0", "grad_flow.enabled=true")
+    reference = train(cfg, tmp_path / "whole")
+
+    real_step = train_module.training_step
+    calls = {"n": 0}
+
+    def step_then_signal(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 13:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-step; handled at the step boundary
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "training_step", step_then_signal)
+    with pytest.raises(RunInterrupted):
+        train(cfg, tmp_path / "cut")
+    interrupted = rundir.read_result(tmp_path / "cut")
+    assert interrupted["status"] == "interrupted" and interrupted["steps"] == 13
+    monkeypatch.setattr(train_module, "training_step", real_step)
+    resumed = train(cfg, tmp_path / "cut")
+    assert resumed["status"] == "completed" and resumed["resumes"] == 1
+    for name in (rundir.METRICS, rundir.GRAD_FLOW):
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    for key in ("eval_accuracy", "eval_loss", "steps", "best_eval_accuracy", "steps_to_converge"):
+        assert resumed[key] == reference[key]
+
+
+def test_exception_inside_the_run_is_recorded_as_failed(make_cfg, tmp_path, monkeypatch):
+    def broken_step(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(train_module, "training_step", broken_step)
+    with pytest.raises(RuntimeError):
+        train(make_cfg(), tmp_path)
+    result = rundir.read_result(tmp_path)
+    assert result["status"] == "failed" and result["error"] == "RuntimeError: boom"
+    assert "broken_step" in result["traceback"]
+
+
+def test_invalid_config_writes_nothing(make_cfg, tmp_path):
+    with pytest.raises(ConfigError, match="train.batch_size"):
+        train(make_cfg("train.batch_size=0"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_gradient_flow_is_recorded_at_first_middle_last(make_cfg, tmp_path):
+    train(make_cfg("model=rnn", "data.length=9", "grad_flow.enabled=true", "train.early_stop.kind=none"), tmp_path)
+    rows = (tmp_path / rundir.GRAD_FLOW).read_text().splitlines()
+    assert rows[0] == "step,t,grad_norm"
+    steps = sorted({int(r.split(",")[0]) for r in rows[1:]})
+    assert steps == [0, 10, 20]
+    assert len(rows) - 1 == 3 * 8  # 8 time steps per recording
+    assert all(float(r.split(",")[2]) >= 0 for r in rows[1:])
+
+
+def test_loss_plateau_early_stop(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "train.early_stop.kind=loss_plateau", "train.early_stop.window=5", "train.early_stop.epsilon=100",
+        "train.max_steps=100",
+    )  # fmt: skip
+    result = train(cfg, tmp_path)
+    assert result["stopped_early"] and result["steps"] == 10  # first evaluation with two full windows
