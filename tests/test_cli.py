@@ -65,7 +65,9 @@ def test_signature_sweep_verbatim_then_relaunch_fills_only_gaps(tmp_path):
     runs = sorted(p.parent for p in sweep.glob(f"*/{rundir.RESULT}"))
     assert len(runs) == 90
     assert all(rundir.read_result(r)["status"] == "completed" for r in runs)
-    stable_name = "data.length=45,eval.batches=1,model.hidden_size=4,model=lstm,seed=3,train.batch_size=8,train.max_steps=2"
+    stable_name = (
+        "data.length=45,eval.batches=1,model.hidden_size=4,model=lstm,seed=3,train.batch_size=8,train.max_steps=2"
+    )
     assert sweep / stable_name in runs  # derived from the overrides; train.progress is excluded
 
     # Make two gaps: one run deleted, one marked failed; the relaunch trains exactly those two.

@@ -1,0 +1,1 @@
+"""Aggregation of run directories into tables, figures and a report (never imports torch)."""

@@ -1,0 +1,182 @@
+"""Aggregate seqlab run directories into a tidy table, the comparison figures and a report.
+
+    python multirun_analysis/aggregate_results.py outputs/multirun/sweep [more dirs] [--out DIR]
+
+Writes runs.csv, curves.csv, summary.csv, memory_capacity.csv, figures (PNG + SVG), report.md and report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd  # noqa: E402
+
+from multirun_analysis import figures  # noqa: E402
+from multirun_analysis.collect import Collection, collect, varying_factors  # noqa: E402
+from multirun_analysis.report import Report  # noqa: E402
+from multirun_analysis.stats import memory_capacity, summarize  # noqa: E402
+from seqlab import rundir  # noqa: E402
+
+PREFERRED = {"x": ["data.length"], "hue": ["model.name"], "facets": ["optimizer.name", "init.name"]}
+
+
+class UsageError(Exception):
+    """Bad arguments or nothing to aggregate: one line, exit 2."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dirs", nargs="+", type=Path, help="directories searched recursively for run directories")
+    parser.add_argument("--out", type=Path, help="output directory (default: analysis/ inside the first directory)")
+    parser.add_argument("--x", help="x axis (default: data.length)")
+    parser.add_argument("--hue", help="colour (default: model.name)")
+    parser.add_argument("--col", help="column facets (default: a varying optimizer/init/other key)")
+    parser.add_argument("--row", help="row facets (default: the next varying key)")
+    parser.add_argument("--metric", default="eval_accuracy", help="metric on the y axis (default: eval_accuracy)")
+    parser.add_argument("--threshold", type=float, default=0.99, help="memory-capacity threshold (default: 0.99)")
+    return parser.parse_args(argv)
+
+
+def choose_roles(args: argparse.Namespace, factors: list[str], config_keys: list[str]) -> dict[str, str | None]:
+    """x, hue, col, row: the user's choice, else the varying factors in order of preference."""
+    roles: dict[str, str | None] = {k: getattr(args, k) for k in ("x", "hue", "col", "row")}
+    free = [f for f in factors if f not in roles.values()]
+
+    def take(preferred: list[str], fallback: str | None) -> str | None:
+        for key in preferred + free:
+            if key in free:
+                free.remove(key)
+                return key
+        return fallback
+
+    if roles["x"] is None:
+        roles["x"] = take(PREFERRED["x"], "data.length")
+    if roles["hue"] is None:
+        roles["hue"] = take(PREFERRED["hue"], "model.name")
+    for role in ("col", "row"):
+        if roles[role] is None and free:
+            roles[role] = take(PREFERRED["facets"], None)
+    for role, key in roles.items():
+        if key is not None and key not in config_keys:
+            raise UsageError(f"--{role} {key}: not a config key of these runs (known: {', '.join(config_keys)})")
+    return roles
+
+
+def default_out(first: Path) -> Path:
+    """analysis/ inside the first directory, or beside it when it is itself a run directory."""
+    return first.parent / f"{first.name}-analysis" if rundir.looks_like_run_dir(first) else first / "analysis"
+
+
+def aggregate(args: argparse.Namespace) -> Path:
+    for d in args.dirs:
+        if not d.is_dir():
+            raise UsageError(f"{d}: not a directory")
+    out = args.out or default_out(args.dirs[0])
+    if any(rundir.looks_like_run_dir(parent) for parent in [out, *out.resolve().parents]):
+        raise UsageError(f"--out {out}: inside a run directory; the aggregator never writes there")
+    data = collect(args.dirs)
+    if data.runs.empty:
+        found = f"{len(data.problems)} run directories, none with a readable result.json" if data.problems else "none"
+        raise UsageError(f"no runs to aggregate under {', '.join(map(str, args.dirs))} (found {found})")
+    if args.metric not in data.runs:
+        raise UsageError(f"--metric {args.metric}: not a result key (try eval_accuracy, steps_to_converge, ...)")
+    out.mkdir(parents=True, exist_ok=True)
+    write_outputs(args, data, out)
+    return out
+
+
+def write_outputs(args: argparse.Namespace, data: Collection, out: Path) -> None:
+    runs = data.runs
+    completed = runs[runs["status"] == "completed"].copy()
+    factors = varying_factors(runs, data.config_keys)
+    roles = choose_roles(args, factors, data.config_keys)
+    x, hue, col, row = roles["x"], roles["hue"], roles["col"], roles["row"]
+    shown = [k for k in (col, row, hue, x) if k]
+    pooled = [f for f in factors if f not in shown]
+    for key in (hue, col, row):
+        if key:
+            completed[key] = completed[key].astype(str)
+
+    factor_columns = list(dict.fromkeys([*shown, *factors, "seed"]))
+    runs.to_csv(out / "runs.csv", index=False)
+    run_keys = runs[["run_dir", *factor_columns]]
+    curves = data.curves.merge(run_keys, on="run_dir", how="left") if not data.curves.empty else data.curves
+    curves.to_csv(out / "curves.csv", index=False)
+
+    report = Report("seqlab aggregate report")
+    report.heading("What was aggregated")
+    statuses = Counter(runs["status"])
+    statuses["no result.json"] = sum(p.kind == "no result.json" for p in data.problems)
+    statuses["unreadable"] = sum(p.kind == "unreadable" and not p.detail.startswith("metrics") for p in data.problems)
+    report.bullets([f"directories: {', '.join(map(str, args.dirs))}", f"run directories found: {sum(statuses.values())}",
+                    *(f"{k}: {v}" for k, v in statuses.items() if v)])  # fmt: skip
+    report.paragraph(
+        f"Varying config keys: {', '.join(factors) or 'none'}. Shown as x = {x}, hue = {hue}"
+        + (f", columns = {col}" if col else "") + (f", rows = {row}" if row else "")
+        + (f". Pooled with the seeds (not shown separately): {', '.join(pooled)}" if pooled else "") + "."
+    )  # fmt: skip
+    if completed.empty:
+        report.paragraph("No completed runs: no tables or figures.")
+    else:
+        figures.setup_style()
+        summary = summarize(completed, shown, args.metric)
+        summary.to_csv(out / "summary.csv", index=False)
+        capacity = memory_capacity(summary, x, [k for k in (col, row, hue) if k], args.threshold)
+        capacity.to_csv(out / "memory_capacity.csv", index=False)
+        report.heading(f"{figures.label(args.metric)}: mean and 95% t-interval over seeds")
+        report.table(summary)
+        report.heading(f"Memory capacity (threshold {args.threshold:g})")
+        report.paragraph(
+            f"Largest {x} up to which the mean {args.metric} stays >= {args.threshold:g} at every tested {x}; "
+            "censored = no tested value failed, so the capacity is at least the largest tested."
+        )
+        report.table(capacity)
+        report.heading("Figures")
+        report.image(figures.metric_vs_x(completed, x, args.metric, hue, col, row,
+                                         f"{figures.label(args.metric)} vs {figures.label(x)} (mean, 95% CI over seeds)",
+                                         out, f"{args.metric}_vs_{x}"),
+                     f"{args.metric} vs {x} by {hue}")  # fmt: skip
+        if "steps_to_converge" in completed and completed["steps_to_converge"].notna().any():
+            report.image(figures.metric_vs_x(completed, x, "steps_to_converge", hue, col, row,
+                                             "Steps to converge (converged runs only)", out, f"steps_to_converge_vs_{x}"),
+                         f"steps to converge vs {x} (runs that never converged are left out)")  # fmt: skip
+        report.image(figures.capacity_bars(capacity, hue, col, row, args.threshold, out, "memory_capacity"),
+                     "memory capacity per group")  # fmt: skip
+        completed_curves = curves[curves["run_dir"].isin(completed["run_dir"])].copy() if not curves.empty else curves
+        if not completed_curves.empty and "eval_accuracy" in completed_curves:
+            for key in (hue, row):
+                if key:
+                    completed_curves[key] = completed_curves[key].astype(str)
+            report.image(figures.learning_curves(completed_curves, x, hue, col, "eval_accuracy", out, "learning_curves"),
+                         "held-out accuracy during training")  # fmt: skip
+        if not data.grad_flow.empty:
+            flow = data.grad_flow.merge(run_keys, on="run_dir", how="left")
+            flow[hue] = flow[hue].astype(str)
+            flow.to_csv(out / "grad_flow.csv", index=False)
+            report.image(figures.gradient_flow(flow, x, hue, out, "gradient_flow"), "gradient norm through time")
+    report.heading("Problems: failed, interrupted, unreadable and result-less run directories")
+    problems = pd.DataFrame([{"run_dir": str(p.run_dir), "problem": p.kind, "detail": p.detail} for p in data.problems])
+    report.table(problems) if not problems.empty else report.paragraph("None.")
+    (out / "report.md").write_text(report.markdown())
+    (out / "report.html").write_text(report.html())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        out = aggregate(args)
+    except UsageError as error:
+        print(f"aggregate_results: error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}/report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

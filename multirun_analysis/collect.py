@@ -1,0 +1,96 @@
+"""Run directories -> tidy tables: one row per run, and the learning curves in long format."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from seqlab import rundir
+
+# Config keys that never change what a run computes; they are not treated as experimental factors.
+NON_FACTORS = {"seed", "sweep_name", "threads", "train.progress"}
+
+
+@dataclass
+class Problem:
+    """A run directory that contributes no completed result."""
+
+    run_dir: Path
+    kind: str  # failed | interrupted | unreadable | no result.json
+    detail: str = ""
+
+
+@dataclass
+class Collection:
+    runs: pd.DataFrame  # one row per readable result.json (any status)
+    curves: pd.DataFrame  # long format: run_dir, step, metric columns
+    grad_flow: pd.DataFrame  # run_dir, step, t, grad_norm
+    config_keys: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _read_csv_rows(path: Path, run_dir: str, columns: dict[str, list]) -> None:
+    """Append the rows of a numeric CSV to `columns` (column -> values), tagging each with `run_dir`."""
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            return
+        for name in header:
+            columns.setdefault(name, [])
+        for row in reader:
+            columns.setdefault("run_dir", []).append(run_dir)
+            for name, value in zip(header, row, strict=False):
+                columns[name].append(float(value) if value else math.nan)
+
+
+def _flat_result(result: dict, run_dir: Path, root: Path) -> dict:
+    """Config keys as they are (lists as JSON), then the result's own keys; a result key that is also a config key
+    (device, threads: what was asked vs. what was used) becomes `result.<key>`."""
+    row = {k: json.dumps(v) if isinstance(v, list) else v for k, v in result.get("config", {}).items()}
+    for key, value in result.items():
+        if key not in ("config", "traceback", "versions", "slurm"):
+            row[f"result.{key}" if key in row else key] = value
+    row["run_dir"], row["sweep"] = str(run_dir), str(root)
+    return row
+
+
+def collect(roots: list[Path]) -> Collection:
+    """Read every run directory under `roots`; problems are recorded, never fatal."""
+    rows: list[dict] = []
+    curves: dict[str, list] = {}
+    flows: dict[str, list] = {}
+    problems: list[Problem] = []
+    config_keys: dict[str, None] = {}  # ordered set
+    for root in roots:
+        for run_dir in rundir.find_run_dirs(root):
+            try:
+                result = rundir.read_result(run_dir)
+            except ValueError as error:
+                problems.append(Problem(run_dir, "unreadable", str(error)))
+                continue
+            if result is None:
+                problems.append(Problem(run_dir, "no result.json", "unfinished, killed, or stopped before training"))
+                continue
+            if result["status"] != "completed":
+                problems.append(Problem(run_dir, result["status"], str(result.get("error") or "")))
+            config_keys.update(dict.fromkeys(result.get("config", {})))
+            rows.append(_flat_result(result, run_dir, root))
+            try:
+                if (run_dir / rundir.METRICS).exists():
+                    _read_csv_rows(run_dir / rundir.METRICS, str(run_dir), curves)
+                if (run_dir / rundir.GRAD_FLOW).exists():
+                    _read_csv_rows(run_dir / rundir.GRAD_FLOW, str(run_dir), flows)
+            except (ValueError, OSError, csv.Error) as error:
+                problems.append(Problem(run_dir, "unreadable", f"metrics: {error}"))
+    return Collection(pd.DataFrame(rows), pd.DataFrame(curves), pd.DataFrame(flows), list(config_keys), problems)
+
+
+def varying_factors(runs: pd.DataFrame, config_keys: list[str]) -> list[str]:
+    """Config keys that take more than one value across runs (a key missing from some runs counts as a value)."""
+    return [k for k in config_keys if k not in NON_FACTORS and runs[k].astype(str).nunique(dropna=False) > 1]

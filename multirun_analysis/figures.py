@@ -1,0 +1,135 @@
+"""The study's figures, drawn with seaborn, saved as PNG (screens) and SVG (papers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from multirun_analysis.stats import t_interval  # noqa: E402
+
+LABELS = {
+    "data.length": "palindrome length L (digits)",
+    "eval_accuracy": "held-out accuracy",
+    "eval_loss": "held-out loss (cross-entropy, nats)",
+    "best_eval_accuracy": "best held-out accuracy",
+    "steps_to_converge": "steps to converge (optimizer steps)",
+    "steps": "optimizer steps run",
+    "steps_per_s": "training speed (steps/s)",
+    "wall_time_s": "wall time (s)",
+    "step": "training step (optimizer steps)",
+    "train_loss": "training loss (cross-entropy, nats)",
+    "t": "time step t (digits read)",
+    "grad_norm": "gradient norm ‖∂L/∂h_t‖",
+    "model.name": "model",
+    "optimizer.name": "optimizer",
+    "init.name": "init",
+    "capacity": "largest L solved (digits)",
+}
+SHORT = {"data.length": "L", "model.name": "model", "optimizer.name": "optimizer", "init.name": "init"}
+MAX_PANELS = 8
+
+
+def label(key: str) -> str:
+    return LABELS.get(key, key)
+
+
+def setup_style() -> None:
+    sns.set_theme(context="paper", style="whitegrid", font_scale=1.3, rc={"figure.dpi": 100, "svg.fonttype": "none"})
+
+
+def save(figure: plt.Figure, out: Path, stem: str) -> str:
+    """Write `stem`.png and `stem`.svg into `out`; returns the PNG's file name."""
+    figure.savefig(out / f"{stem}.png", dpi=130, bbox_inches="tight")
+    figure.savefig(out / f"{stem}.svg", bbox_inches="tight")
+    plt.close(figure)
+    return f"{stem}.png"
+
+
+def _ci95(values: pd.Series) -> tuple[float, float]:
+    return t_interval(values, 0.95)
+
+
+def _facet_labels(grid: sns.FacetGrid, x: str, y: str, col: str | None, row: str | None) -> None:
+    grid.set_axis_labels(label(x), label(y))
+    grid.set_titles(
+        row_template=f"{SHORT.get(row, row)} = {{row_name}}" if row else "",
+        col_template=f"{SHORT.get(col, col)} = {{col_name}}" if col else "",
+    )
+    if grid.legend is not None:
+        grid.legend.set_title(label(grid.legend.get_title().get_text()))
+
+
+def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, row: str | None,
+                title: str, out: Path, stem: str) -> str:  # fmt: skip
+    """Mean of `y` vs `x` per `hue` with a 95% t-interval over seeds, faceted by `col` and `row`."""
+    data = runs.dropna(subset=[y])
+    grid = sns.relplot(
+        data=data, x=x, y=y, hue=hue, col=col, row=row, kind="line", marker="o", errorbar=_ci95,
+        err_style="band", height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
+    )  # fmt: skip
+    _facet_labels(grid, x, y, col, row)
+    grid.figure.suptitle(title, y=1.03)
+    return save(grid.figure, out, stem)
+
+
+def _subset(values: np.ndarray, limit: int = MAX_PANELS) -> list:
+    """At most `limit` evenly spaced values, the first and last included."""
+    values = np.sort(values)
+    if len(values) <= limit:
+        return list(values)
+    return list(values[np.unique(np.linspace(0, len(values) - 1, limit).round().astype(int))])
+
+
+def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: str, out: Path, stem: str) -> str:
+    """`y` vs training step, one panel per (a subset of) `x` values, mean and 95% t-interval over seeds."""
+    data = curves.dropna(subset=[y])
+    data = data[data[x].isin(_subset(data[x].unique()))]
+    grid = sns.relplot(
+        data=data, x="step", y=y, hue=hue, col=x, row=row, kind="line", errorbar=_ci95, height=3.0, aspect=1.2,
+        col_wrap=None if row else min(4, data[x].nunique()), facet_kws={"margin_titles": bool(row)},
+    )  # fmt: skip
+    _facet_labels(grid, "step", y, x, row)
+    grid.figure.suptitle("Learning curves (mean and 95% CI over seeds)", y=1.03)
+    return save(grid.figure, out, stem)
+
+
+def capacity_bars(capacity: pd.DataFrame, hue: str, col: str | None, row: str | None, threshold: float,
+                  out: Path, stem: str) -> str:  # fmt: skip
+    """Memory capacity per group as bars; censored capacities (never failed) are marked '≥'."""
+    data = capacity.assign(capacity=capacity["capacity"].fillna(0)).sort_values(hue)
+    grid = sns.catplot(
+        data=data, x=hue, y="capacity", hue=hue, col=col, row=row, kind="bar", height=3.6, aspect=1.4,
+        legend=False, margin_titles=bool(row), order=sorted(data[hue].unique()),
+    )  # fmt: skip
+    for ax, (_, facet) in zip(grid.axes.flat, grid.facet_data(), strict=False):
+        bars = {patch.get_x() + patch.get_width() / 2: patch for patch in ax.patches if patch.get_height() >= 0}
+        for position, (_, record) in zip(sorted(bars), facet.sort_values(hue).iterrows(), strict=False):
+            text = (
+                "none" if record["capacity"] == 0 else ("≥" if record["censored"] else "") + f"{record['capacity']:g}"
+            )
+            ax.annotate(text, (position, bars[position].get_height()), ha="center", va="bottom", fontsize=11)
+        ax.margins(y=0.15)
+    _facet_labels(grid, hue, "capacity", col, row)
+    grid.figure.suptitle(f"Memory capacity: mean held-out accuracy ≥ {threshold:g}\nat every tested L up to it", y=1.08)
+    return save(grid.figure, out, stem)
+
+
+def gradient_flow(flow: pd.DataFrame, x: str, hue: str, out: Path, stem: str) -> str:
+    """‖∂L/∂h_t‖ vs time step, log scale, per model; one panel per recorded training step."""
+    data = flow[flow[x].isin(_subset(flow[x].unique(), 4))] if x in flow else flow
+    data = data.assign(step=data["step"].astype(int))
+    grid = sns.relplot(
+        data=data, x="t", y="grad_norm", hue=hue, col="step", row=x if x in data else None, kind="line",
+        errorbar=None, height=3.0, aspect=1.3, facet_kws={"margin_titles": True},
+    )  # fmt: skip
+    grid.set(yscale="log")
+    _facet_labels(grid, "t", "grad_norm", "step", x if x in data else None)
+    grid.figure.suptitle("Gradient flow through time (held-out batch)", y=1.03)
+    return save(grid.figure, out, stem)
