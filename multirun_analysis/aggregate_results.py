@@ -92,79 +92,88 @@ def aggregate(args: argparse.Namespace) -> Path:
 
 
 def write_outputs(args: argparse.Namespace, data: Collection, out: Path) -> None:
+    """Tables, figures and the report for the collected runs."""
     runs = data.runs
-    completed = runs[runs["status"] == "completed"].copy()
     factors = varying_factors(runs, data.config_keys)
     roles = choose_roles(args, factors, data.config_keys)
-    x, hue, col, row = roles["x"], roles["hue"], roles["col"], roles["row"]
-    shown = [k for k in (col, row, hue, x) if k]
+    shown = [roles[k] for k in ("col", "row", "hue", "x") if roles[k]]
     pooled = [f for f in factors if f not in shown]
-    for key in (hue, col, row):
-        if key:
-            completed[key] = completed[key].astype(str)
-
-    factor_columns = list(dict.fromkeys([*shown, *factors, "seed"]))
+    run_keys = runs[["run_dir", *dict.fromkeys([*shown, *factors, "seed"])]]
     runs.to_csv(out / "runs.csv", index=False)
-    run_keys = runs[["run_dir", *factor_columns]]
     curves = data.curves.merge(run_keys, on="run_dir", how="left") if not data.curves.empty else data.curves
     curves.to_csv(out / "curves.csv", index=False)
 
     report = Report("seqlab aggregate report")
     report.heading("What was aggregated")
-    statuses = Counter(runs["status"])
-    statuses["no result.json"] = sum(p.kind == "no result.json" for p in data.problems)
-    statuses["unreadable"] = sum(p.kind == "unreadable" and not p.detail.startswith("metrics") for p in data.problems)
-    report.bullets([f"directories: {', '.join(map(str, args.dirs))}", f"run directories found: {sum(statuses.values())}",
-                    *(f"{k}: {v}" for k, v in statuses.items() if v)])  # fmt: skip
+    statuses = Counter(runs["status"]) + Counter(p.kind for p in data.problems if p.kind not in rundir.STATUSES)
+    report.bullets([f"directories: {', '.join(map(str, args.dirs))}", *(f"{k}: {v}" for k, v in statuses.items())])
+    x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
     report.paragraph(
         f"Varying config keys: {', '.join(factors) or 'none'}. Shown as x = {x}, hue = {hue}"
         + (f", columns = {col}" if col else "") + (f", rows = {row}" if row else "")
         + (f". Pooled with the seeds (not shown separately): {', '.join(pooled)}" if pooled else "") + "."
     )  # fmt: skip
+    completed = runs[runs["status"] == "completed"]
     if completed.empty:
         report.paragraph("No completed runs: no tables or figures.")
     else:
-        figures.setup_style()
-        summary = summarize(completed, shown, args.metric)
-        summary.to_csv(out / "summary.csv", index=False)
-        capacity = memory_capacity(summary, x, [k for k in (col, row, hue) if k], args.threshold)
-        capacity.to_csv(out / "memory_capacity.csv", index=False)
-        report.heading(f"{figures.label(args.metric)}: mean and 95% t-interval over seeds")
-        report.table(summary)
-        report.heading(f"Memory capacity (threshold {args.threshold:g})")
-        report.paragraph(
-            f"Largest {x} up to which the mean {args.metric} stays >= {args.threshold:g} at every tested {x}; "
-            "censored = no tested value failed, so the capacity is at least the largest tested."
-        )
-        report.table(capacity)
-        report.heading("Figures")
-        report.image(figures.metric_vs_x(completed, x, args.metric, hue, col, row,
-                                         f"{figures.label(args.metric)} vs {figures.label(x)} (mean, 95% CI over seeds)",
-                                         out, f"{args.metric}_vs_{x}"),
-                     f"{args.metric} vs {x} by {hue}")  # fmt: skip
-        if "steps_to_converge" in completed and completed["steps_to_converge"].notna().any():
-            report.image(figures.metric_vs_x(completed, x, "steps_to_converge", hue, col, row,
-                                             "Steps to converge (converged runs only)", out, f"steps_to_converge_vs_{x}"),
-                         f"steps to converge vs {x} (runs that never converged are left out)")  # fmt: skip
-        report.image(figures.capacity_bars(capacity, hue, col, row, args.threshold, out, "memory_capacity"),
-                     "memory capacity per group")  # fmt: skip
-        completed_curves = curves[curves["run_dir"].isin(completed["run_dir"])].copy() if not curves.empty else curves
-        if not completed_curves.empty and "eval_accuracy" in completed_curves:
-            for key in (hue, row):
-                if key:
-                    completed_curves[key] = completed_curves[key].astype(str)
-            report.image(figures.learning_curves(completed_curves, x, hue, col, "eval_accuracy", out, "learning_curves"),
-                         "held-out accuracy during training")  # fmt: skip
-        if not data.grad_flow.empty:
-            flow = data.grad_flow.merge(run_keys, on="run_dir", how="left")
-            flow[hue] = flow[hue].astype(str)
-            flow.to_csv(out / "grad_flow.csv", index=False)
-            report.image(figures.gradient_flow(flow, x, hue, out, "gradient_flow"), "gradient norm through time")
+        add_results(report, args, roles, as_categories(completed, roles), curves, data, run_keys, out)
     report.heading("Problems: failed, interrupted, unreadable and result-less run directories")
     problems = pd.DataFrame([{"run_dir": str(p.run_dir), "problem": p.kind, "detail": p.detail} for p in data.problems])
     report.table(problems) if not problems.empty else report.paragraph("None.")
     (out / "report.md").write_text(report.markdown())
     (out / "report.html").write_text(report.html())
+
+
+def as_categories(frame: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFrame:
+    """A copy whose hue and facet columns are strings (missing: 'n/a'), so seaborn treats them as categories."""
+    frame = frame.copy()
+    for role in ("hue", "col", "row"):
+        if roles[role] and roles[role] in frame:
+            frame[roles[role]] = frame[roles[role]].map(lambda v: "n/a" if pd.isna(v) else str(v))
+    return frame
+
+
+def add_results(report: Report, args: argparse.Namespace, roles: dict[str, str | None], completed: pd.DataFrame,
+                curves: pd.DataFrame, data: Collection, run_keys: pd.DataFrame, out: Path) -> None:  # fmt: skip
+    """Summary and memory-capacity tables and every figure, into `out` and the report."""
+    x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
+    metric = args.metric
+    summary = summarize(completed, [k for k in (col, row, hue, x) if k], metric)
+    summary.to_csv(out / "summary.csv", index=False)
+    capacity = memory_capacity(summary, x, [k for k in (col, row, hue) if k], args.threshold)
+    capacity.to_csv(out / "memory_capacity.csv", index=False)
+    report.heading(f"{figures.label(metric)}: mean and 95% t-interval over seeds")
+    report.table(summary)
+    report.heading(f"Memory capacity (threshold {args.threshold:g})")
+    report.paragraph(
+        f"Largest {x} up to which the mean {metric} stays >= {args.threshold:g} at every tested {x}; "
+        "censored = no tested value failed, so the capacity is at least the largest tested."
+    )
+    report.table(capacity)
+
+    report.heading("Figures")
+    figures.setup_style()
+    title = f"{figures.label(metric)} vs {figures.label(x)} (mean, 95% CI over seeds)"
+    png = figures.metric_vs_x(completed, x, metric, hue, col, row, title, out, f"{metric}_vs_{x}")
+    report.image(png, f"{metric} vs {x} by {hue}")
+    if completed["steps_to_converge"].notna().any():
+        title = "Steps to converge (converged runs only)"
+        png = figures.metric_vs_x(
+            completed, x, "steps_to_converge", hue, col, row, title, out, f"steps_to_converge_vs_{x}"
+        )
+        report.image(png, f"steps to converge vs {x} (runs that never converged are left out)")
+    if pd.api.types.is_numeric_dtype(capacity["capacity"]):
+        png = figures.capacity_bars(capacity, hue, col, row, args.threshold, out, "memory_capacity")
+        report.image(png, "memory capacity per group")
+    if "eval_accuracy" in curves:
+        done_curves = as_categories(curves[curves["run_dir"].isin(completed["run_dir"])], roles)
+        png = figures.learning_curves(done_curves, x, hue, col, "eval_accuracy", out, "learning_curves")
+        report.image(png, "held-out accuracy during training")
+    if not data.grad_flow.empty:
+        flow = as_categories(data.grad_flow.merge(run_keys, on="run_dir", how="left"), roles)
+        flow.to_csv(out / "grad_flow.csv", index=False)
+        report.image(figures.gradient_flow(flow, x, hue, out, "gradient_flow"), "gradient norm through time")
 
 
 def main(argv: list[str] | None = None) -> int:

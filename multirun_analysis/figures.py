@@ -33,7 +33,7 @@ LABELS = {
     "capacity": "largest L solved (digits)",
 }
 SHORT = {"data.length": "L", "model.name": "model", "optimizer.name": "optimizer", "init.name": "init"}
-MAX_PANELS = 8
+MAX_PANELS = 4
 
 
 def label(key: str) -> str:
@@ -46,14 +46,22 @@ def setup_style() -> None:
 
 def save(figure: plt.Figure, out: Path, stem: str) -> str:
     """Write `stem`.png and `stem`.svg into `out`; returns the PNG's file name."""
-    figure.savefig(out / f"{stem}.png", dpi=130, bbox_inches="tight")
-    figure.savefig(out / f"{stem}.svg", bbox_inches="tight")
+    figure.savefig(out / f"{stem}.png", dpi=130)
+    figure.savefig(out / f"{stem}.svg")
     plt.close(figure)
     return f"{stem}.png"
 
 
 def _ci95(values: pd.Series) -> tuple[float, float]:
     return t_interval(values, 0.95)
+
+
+def _title(grid: sns.FacetGrid, text: str) -> None:
+    """A figure title above the facets, with room made for it inside the canvas."""
+    figure = grid.figure
+    height = figure.get_figheight()
+    figure.subplots_adjust(top=1 - (0.75 + 0.3 * text.count("\n")) / height)
+    figure.suptitle(text, y=1 - 0.08 / height, va="top")
 
 
 def _facet_labels(grid: sns.FacetGrid, x: str, y: str, col: str | None, row: str | None) -> None:
@@ -75,7 +83,7 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
         err_style="band", height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
     )  # fmt: skip
     _facet_labels(grid, x, y, col, row)
-    grid.figure.suptitle(title, y=1.03)
+    _title(grid, title)
     return save(grid.figure, out, stem)
 
 
@@ -96,7 +104,7 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
         col_wrap=None if row else min(4, data[x].nunique()), facet_kws={"margin_titles": bool(row)},
     )  # fmt: skip
     _facet_labels(grid, "step", y, x, row)
-    grid.figure.suptitle("Learning curves (mean and 95% CI over seeds)", y=1.03)
+    _title(grid, "Learning curves (mean and 95% CI over seeds)")
     return save(grid.figure, out, stem)
 
 
@@ -117,7 +125,7 @@ def capacity_bars(capacity: pd.DataFrame, hue: str, col: str | None, row: str | 
             ax.annotate(text, (position, bars[position].get_height()), ha="center", va="bottom", fontsize=11)
         ax.margins(y=0.15)
     _facet_labels(grid, hue, "capacity", col, row)
-    grid.figure.suptitle(f"Memory capacity: mean held-out accuracy ≥ {threshold:g}\nat every tested L up to it", y=1.08)
+    _title(grid, f"Memory capacity: mean held-out accuracy ≥ {threshold:g}\nat every tested L up to it")
     return save(grid.figure, out, stem)
 
 
@@ -131,5 +139,5 @@ def gradient_flow(flow: pd.DataFrame, x: str, hue: str, out: Path, stem: str) ->
     )  # fmt: skip
     grid.set(yscale="log")
     _facet_labels(grid, "t", "grad_norm", "step", x if x in data else None)
-    grid.figure.suptitle("Gradient flow through time (held-out batch)", y=1.03)
+    _title(grid, "Gradient flow through time (held-out batch)")
     return save(grid.figure, out, stem)

@@ -1,0 +1,145 @@
+"""The aggregator on synthetic run trees with known values, broken runs, and a real tiny sweep."""
+
+import json
+import math
+import subprocess
+import sys
+
+import matplotlib.image
+import pandas as pd
+import pytest
+from conftest import ROOT, TINY, run_cli
+
+from multirun_analysis.aggregate_results import main
+from multirun_analysis.synthetic import make_tree, write_run
+
+SCRIPT = ROOT / "multirun_analysis" / "aggregate_results.py"
+T_975_DF2 = 4.302652729911275  # Student t quantile, 2 degrees of freedom (3 seeds)
+BASE = {  # mean held-out accuracy per (model, length); seeds add -0.01, 0, +0.01
+    ("rnn", 5): 1.0, ("rnn", 10): 0.995, ("rnn", 15): 0.5,
+    ("lstm", 5): 1.0, ("lstm", 10): 0.98, ("lstm", 15): 1.0,
+    ("gru", 5): 1.0, ("gru", 10): 1.0, ("gru", 15): 1.0,
+}  # fmt: skip
+
+
+def known_accuracy(config: dict) -> float:
+    return BASE[config["model.name"], config["data.length"]] + 0.01 * (config["seed"] - 2)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "sweep"
+    make_tree(root, known_accuracy, seeds=(1, 2, 3), model__name=["rnn", "lstm", "gru"], data__length=[5, 10, 15])
+    return root
+
+
+def test_table_confidence_intervals_and_capacity_are_exact(tree):
+    assert main([str(tree)]) == 0
+    out = tree / "analysis"
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 27 and set(runs["status"]) == {"completed"}
+    assert {"model.name", "data.length", "seed", "eval_accuracy", "steps_to_converge", "run_dir"} <= set(runs.columns)
+    summary = pd.read_csv(out / "summary.csv")
+    half = T_975_DF2 * 0.01 / math.sqrt(3)
+    for row in summary.itertuples():
+        mean = BASE[row._1, row._2]  # model.name, data.length
+        assert row.n == 3
+        assert row.mean == pytest.approx(mean, abs=1e-12)
+        assert row.ci_low == pytest.approx(mean - half, abs=1e-12)
+        assert row.ci_high == pytest.approx(mean + half, abs=1e-12)
+    capacity = pd.read_csv(out / "memory_capacity.csv").set_index("model.name")
+    assert capacity.loc["rnn", "capacity"] == 10 and not capacity.loc["rnn", "censored"]
+    assert capacity.loc["lstm", "capacity"] == 5  # fails at 10: a later success does not count
+    assert capacity.loc["gru", "capacity"] == 15 and capacity.loc["gru", "censored"]
+    curves = pd.read_csv(out / "curves.csv")
+    assert len(curves) == 27 * 4 and {"run_dir", "step", "eval_accuracy", "model.name"} <= set(curves.columns)
+
+
+def test_figures_are_real_images(tree):
+    assert main([str(tree)]) == 0
+    out = tree / "analysis"
+    for stem in ("eval_accuracy_vs_data.length", "steps_to_converge_vs_data.length", "memory_capacity",
+                 "learning_curves"):  # fmt: skip
+        pixels = matplotlib.image.imread(out / f"{stem}.png")
+        assert pixels.shape[0] > 200 and pixels.shape[1] > 300
+        assert pixels[..., :3].std() > 0.05, f"{stem}.png looks blank"
+        assert (out / f"{stem}.svg").read_text().lstrip().startswith("<?xml")
+    report = (out / "report.md").read_text()
+    assert "![" in report and "eval_accuracy_vs_data.length.png" in report
+    assert "<img src='memory_capacity.png'" in (out / "report.html").read_text()
+
+
+def test_broken_and_missing_runs_are_reported_not_fatal(tree, tmp_path):
+    runs = sorted(p for p in tree.iterdir() if p.is_dir())
+    (runs[0] / "result.json").write_text('{"status": "compl')  # half-written
+    (runs[1] / "result.json").unlink()  # killed before the end
+    failed = json.loads((runs[2] / "result.json").read_text()) | {"status": "failed", "error": "RuntimeError: boom"}
+    (runs[2] / "result.json").write_text(json.dumps(failed))
+    (tree / "empty-dir").mkdir()
+    files_before = {p: p.stat().st_mtime_ns for p in tree.rglob("*") if p.is_file()}
+    out = tmp_path / "report"
+    assert main([str(tree), "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    for path, kind in ((runs[0], "unreadable"), (runs[1], "no result.json"), (runs[2], "failed")):
+        assert f"| {path} | {kind} |" in report
+    assert "RuntimeError: boom" in report
+    assert "- completed: 24" in report and "- failed: 1" in report and "- unreadable: 1" in report
+    assert {p: p.stat().st_mtime_ns for p in tree.rglob("*") if p.is_file()} == files_before  # wrote nothing there
+    assert len(pd.read_csv(out / "runs.csv")) == 25  # the failed run is in the table with its status
+
+
+def test_sweeps_with_different_keys_and_facets(tmp_path):
+    make_tree(tmp_path / "a", lambda c: 1.0, model__name=["rnn", "rrn"], data__length=[5, 10],
+              optimizer__name=["sgd", "adam"])  # fmt: skip
+    make_tree(tmp_path / "b", lambda c: 0.5, model__name=["lstm"], data__length=[5, 10], init__name=["orthogonal"])
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 24 + 6 and {"optimizer.name", "init.name"} <= set(runs.columns)
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"optimizer.name", "init.name", "model.name", "data.length"} <= set(summary.columns)
+    assert "columns = optimizer.name, rows = init.name" in (out / "report.md").read_text()
+
+
+def test_role_overrides(tree):
+    assert main([str(tree), "--x", "model.name", "--hue", "data.length", "--metric", "best_eval_accuracy"]) == 0
+    summary = pd.read_csv(tree / "analysis" / "summary.csv")
+    assert list(summary.columns[:2]) == ["data.length", "model.name"]
+
+
+@pytest.mark.parametrize("make_arg", [lambda p: p / "missing", lambda p: p / "file.txt", lambda p: p])
+def test_nothing_to_aggregate_is_a_clear_error(tmp_path, make_arg):
+    (tmp_path / "file.txt").write_text("x")
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(make_arg(tmp_path))], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("aggregate_results: error:") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_never_imports_torch(tree):
+    code = (
+        "import runpy, sys; sys.argv = ['aggregate_results.py', sys.argv[1]]\n"
+        f"try:\n    runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\nexcept SystemExit as e:\n    assert e.code == 0\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(tree)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_single_run_directory_gets_a_sibling_output(tmp_path):
+    write_run(tmp_path / "run", {"model": {"name": "rnn"}, "data": {"length": 5}, "seed": 0}, 1.0)
+    assert main([str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run-analysis" / "report.md").exists()
+
+
+@pytest.mark.slow
+def test_real_tiny_sweep_end_to_end(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "model=rnn,rrn", "data.length=3,5", "seed=0,1", *TINY, "grad_flow.enabled=true",
+            f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    assert run_cli(*args).returncode == 0
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(sweep)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = sweep / "analysis"
+    assert len(pd.read_csv(out / "runs.csv")) == 8
+    assert (out / "gradient_flow.png").exists() and len(pd.read_csv(out / "grad_flow.csv")) > 0
+    assert "None." in (out / "report.md").read_text()  # no problems
