@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 from multirun_analysis.synthetic import make_tree  # noqa: E402
 
 TARGET_S = 15.0
+MODELS = ["rnn", "lstm", "gru", "rrn"]
 
 
 def main() -> int:
@@ -27,9 +28,9 @@ def main() -> int:
     root = args.runs_root or Path(tempfile.mkdtemp(prefix="seqlab-bench-agg-"))
     tic = time.perf_counter()
     dirs = make_tree(
-        root, lambda c: max(0.1, 1.0 - c["data.length"] / (40 + 20 * "rnn,lstm,gru,rrn".split(",").index(c["model.name"]))),
+        root, lambda c: max(0.1, 1.0 - c["data.length"] / (40 + 20 * MODELS.index(c["model.name"]))),
         seeds=range(25),
-        model__name=["rnn", "lstm", "gru", "rrn"], data__length=list(range(5, 55, 5)),
+        model__name=MODELS, data__length=list(range(5, 55, 5)),
         optimizer__name=["sgd", "rmsprop", "adam", "adamw", "sgd_momentum"], init__name=["default", "normal"],
     )  # fmt: skip
     generated = time.perf_counter() - tic

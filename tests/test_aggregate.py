@@ -118,7 +118,8 @@ def test_nothing_to_aggregate_is_a_clear_error(tmp_path, make_arg):
 def test_never_imports_torch(tree):
     code = (
         "import runpy, sys; sys.argv = ['aggregate_results.py', sys.argv[1]]\n"
-        f"try:\n    runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\nexcept SystemExit as e:\n    assert e.code == 0\n"
+        f"try:\n    runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
+        "except SystemExit as e:\n    assert e.code == 0\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code, str(tree)], capture_output=True, text=True, cwd=ROOT)
