@@ -38,7 +38,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     """Hydra task: train one run in Hydra's output directory and report its outcome to the sweeper."""
     import torch  # noqa: PLC0415 - keeps `--help` and config errors fast
 
-    from seqlab.train import train  # noqa: PLC0415
+    from seqlab.train import RunInterrupted, train  # noqa: PLC0415
 
     hydra_cfg = HydraConfig.get()
     single = hydra_cfg.mode == RunMode.RUN
@@ -51,6 +51,10 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     except ConfigError as error:
         if single:
             fail(f"seqlab: error: {error}", 2)
+        raise
+    except RunInterrupted as error:
+        if single:
+            fail(f"seqlab: {error}: checkpoint saved in {run_dir}; run the same command again to resume", 130)
         raise
     except Exception as error:
         if single:

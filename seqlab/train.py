@@ -154,8 +154,10 @@ def environment_info(device: torch.device) -> dict[str, Any]:
 class SignalGuard:
     """Turns SIGTERM/SIGINT/SIGUSR2 into a flag checked between steps, so a checkpoint is always consistent.
 
-    After checkpointing, `handle()` passes the signal on to the handler that was installed before (submitit's
-    checkpoint-and-requeue on SLURM); with no such handler the run stops with RunInterrupted.
+    After checkpointing, `handle()` passes the signal on to the handler installed before, if any: under submitit,
+    SIGUSR2 (time limit, preemption) requeues the job and exits, and SIGTERM is bypassed, so training goes on until
+    SLURM's SIGKILL (scontrol requeue, scancel), as submitit expects. With no such handler (a local run), the run
+    stops with RunInterrupted. A requeued or relaunched run resumes from its latest checkpoint.
     """
 
     def __init__(self) -> None:
@@ -177,10 +179,10 @@ class SignalGuard:
 
     def handle(self, before_exit: Callable[[], None]) -> None:
         signum, self.received = self.received, None
-        previous = self.previous.get(signum)
         before_exit()
+        previous = self.previous.get(signum)
         if callable(previous) and previous is not signal.default_int_handler:
-            previous(signum, None)  # submitit requeues and exits here; its SIGTERM bypass returns
+            previous(signum, None)  # submitit: SIGUSR2 requeues and exits; its SIGTERM bypass returns
             return
         raise RunInterrupted(f"stopped by {signal.Signals(signum).name}")
 

@@ -127,3 +127,17 @@ def test_kill_9_then_relaunch_ends_like_an_uninterrupted_run(tmp_path):
     assert killed["resumes"] == 1
     for key in ("eval_accuracy", "eval_loss", "steps", "best_eval_accuracy"):
         assert killed[key] == reference[key]
+
+
+def test_local_parallel_launcher_runs_one_single_threaded_run_per_core(tmp_path):
+    proc = run_cli(
+        "-m", "hydra/launcher=local_parallel", *TINY, "model=rnn,lstm,gru,rrn", f"hydra.sweep.dir={tmp_path}"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [rundir.read_result(p.parent) for p in tmp_path.glob(f"*/{rundir.RESULT}")]
+    assert len(results) == 4 and all(r["status"] == "completed" and r["threads"] == 1 for r in results)
+
+
+def test_local_parallel_failure_summary(tmp_path):
+    proc = run_cli("-m", "hydra/launcher=local_parallel", *TINY, "data.length=1,3", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 1 and "2 runs: 1 trained, 0 already completed (skipped), 1 failed" in proc.stderr

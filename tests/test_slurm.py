@@ -1,0 +1,94 @@
+"""Real SLURM: sweeps through hydra/launcher=slurm on the local cluster (scripts/slurm/start_local_cluster.sh)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, TINY, run_cli
+
+from seqlab import rundir
+
+
+def cluster_is_up() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
+    return proc.returncode == 0 and any(s.startswith(("idle", "mixed", "alloc")) for s in proc.stdout.split())
+
+
+if not cluster_is_up():
+    if os.environ.get("SEQLAB_REQUIRE_SLURM"):
+        raise RuntimeError("SEQLAB_REQUIRE_SLURM is set but no SLURM cluster answers: run start_local_cluster.sh")
+    pytest.skip("no SLURM cluster (start one with scripts/slurm/start_local_cluster.sh)", allow_module_level=True)
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+SLURM = ["-m", "hydra/launcher=slurm", "hydra.launcher.timeout_min=10"]
+
+
+def release_requeued_job(job: str, timeout: float = 60) -> None:
+    """SLURM holds a requeued job for ~2 minutes (Reason=BeginTime); let it start as soon as it is pending."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+        if state == "PENDING":
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"job {job} was not requeued")
+
+
+def test_sweep_runs_as_a_job_array_and_relaunch_trains_nothing(tmp_path):
+    args = [*SLURM, *TINY, "model=rnn,rrn", "data.length=4,7", f"hydra.sweep.dir={tmp_path}"]
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "4 runs: 4 trained, 0 already completed (skipped), 0 failed" in proc.stderr
+    results = [rundir.read_result(p.parent) for p in tmp_path.glob(f"*/{rundir.RESULT}")]
+    assert len(results) == 4 and {r["status"] for r in results} == {"completed"}
+    assert len({r["slurm"]["array_job_id"] for r in results}) == 1  # one job array
+    assert sorted(r["slurm"]["array_task_id"] for r in results) == ["0", "1", "2", "3"]
+    assert all(r["threads"] == 1 and r["slurm"]["node"] for r in results)  # torch uses the 1 CPU it was given
+    assert "sacct" not in proc.stderr.lower() or "error" not in proc.stderr.lower()
+
+    again = run_cli(*args)
+    assert again.returncode == 0 and "4 runs: 0 trained, 4 already completed (skipped), 0 failed" in again.stderr
+
+
+def test_failed_run_is_summarised_and_others_finish(tmp_path):
+    proc = run_cli(*SLURM, *TINY, "data.length=1,5", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 1
+    assert "2 runs: 1 trained, 0 already completed (skipped), 1 failed" in proc.stderr
+    assert "data.length=1 is invalid" in proc.stderr
+
+
+def test_scontrol_requeue_mid_run_ends_like_an_uninterrupted_run(tmp_path):
+    # Long enough to outlast SLURM's KillWait: submitit ignores SIGTERM, so training goes on until SIGKILL.
+    config = [*TINY, "model=lstm", "model.hidden_size=24", "data.length=16", "train.max_steps=6000",
+              "train.checkpoint_every=25", "train.eval_every=250", "train.early_stop.kind=none", "threads=1"]  # fmt: skip
+    whole = tmp_path / "whole"
+    assert run_cli(*config, f"hydra.run.dir={whole}").returncode == 0
+
+    sweep = tmp_path / "sweep"
+    launch = subprocess.Popen([sys.executable, "-m", "seqlab.run", *SLURM, *config, f"hydra.sweep.dir={sweep}"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    checkpoints = []
+    while not checkpoints and time.monotonic() < deadline:
+        checkpoints = list(sweep.glob(f"*/{rundir.CHECKPOINT}"))
+        time.sleep(0.05)
+    run_dir = checkpoints[0].parent
+    jobs = [p.name for p in (sweep / ".submitit").iterdir() if p.name[0].isdigit()]  # submitit's <array>_<task>
+    assert len(jobs) == 1, jobs
+    subprocess.run(["scontrol", "requeue", jobs[0]], check=True)
+    release_requeued_job(jobs[0])
+    output, _ = launch.communicate(timeout=600)
+    assert launch.returncode == 0, output[-3000:]
+
+    result, reference = rundir.read_result(run_dir), rundir.read_result(whole)
+    assert result["status"] == "completed" and result["resumes"] >= 1
+    assert int(result["slurm"]["restart_count"]) >= 1
+    assert (run_dir / rundir.METRICS).read_bytes() == (whole / rundir.METRICS).read_bytes()
+    for key in ("eval_accuracy", "eval_loss", "steps", "best_eval_accuracy"):
+        assert result[key] == reference[key]
