@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import torch
 from omegaconf import DictConfig
 
-OPTIMIZERS = ("sgd", "rmsprop", "adam")
+OPTIMIZERS = ("sgd", "sgd_momentum", "rmsprop", "adam")
 
 
 class ForeachOptimizer:
@@ -130,7 +130,7 @@ class Adam(ForeachOptimizer):
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: DictConfig) -> ForeachOptimizer:
     """The optimizer `cfg.name` with the learning rate, weight decay and its own knobs from `cfg`."""
-    if cfg.name == "sgd":
+    if cfg.name in ("sgd", "sgd_momentum"):
         return SGD(params, cfg.lr, cfg.weight_decay, momentum=cfg.momentum)
     if cfg.name == "rmsprop":
         return RMSprop(params, cfg.lr, cfg.weight_decay, alpha=cfg.alpha)

@@ -71,7 +71,7 @@ def check_config(cfg: DictConfig) -> None:
     _choice(cfg, "optimizer.name", OPTIMIZERS)
     _positive(cfg, "optimizer.lr")
     _positive(cfg, "optimizer.weight_decay", allow_zero=True)
-    if cfg.optimizer.name == "sgd":
+    if cfg.optimizer.name in ("sgd", "sgd_momentum"):
         _positive(cfg, "optimizer.momentum", allow_zero=True)
     if cfg.optimizer.name == "rmsprop":
         _positive(cfg, "optimizer.alpha", maximum=1.0)

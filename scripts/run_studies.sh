@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Run the studies behind docs/results.md, then regenerate the page.
+#   bash scripts/run_studies.sh reduced   # the scale used for docs/results.md on a 2-core machine (~35 min)
+#   bash scripts/run_studies.sh full      # the presets as defined (course scale; use hydra/launcher=slurm)
+# Extra arguments go to every sweep, e.g. `bash scripts/run_studies.sh full hydra/launcher=slurm`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scale=${1:-reduced}
+shift || true
+launcher=(hydra/launcher=local_parallel)
+run() { python -m seqlab.run -m "$@" "${launcher[@]}" "${extra[@]}" train.progress=false || true; }
+extra=("$@")
+
+if [ "$scale" = reduced ]; then
+    run sweep_name=grad_flow model=rnn,lstm,gru,rrn data.length=100 seed=1 grad_flow.enabled=true \
+        train.max_steps=1000 train.early_stop.kind=none
+    run +experiment=rnn_vs_lstm train.max_steps=2000
+    run +experiment=optimizers model.hidden_size=64 train.max_steps=1000 data.length=5,10,20 seed=1,2
+    run +experiment=inits model.hidden_size=64 train.max_steps=1000 data.length=5,10,20 seed=1,2
+    run +experiment=inits model.hidden_size=64 train.max_steps=1000 data.length=5,10,20 seed=1,2 \
+        model=lstm init=default init.forget_bias=1.0
+    run +experiment=rrn_long train.max_steps=800 data.length=50,100,200,300,450 seed=1,2
+elif [ "$scale" = full ]; then
+    run sweep_name=grad_flow model=rnn,lstm,gru,rrn data.length=100 seed=1,2,3 grad_flow.enabled=true \
+        train.early_stop.kind=none
+    run +experiment=rnn_vs_lstm
+    run +experiment=optimizers
+    run +experiment=inits
+    run +experiment=inits model=lstm init=default init.forget_bias=1.0
+    run +experiment=rrn_long
+else
+    echo "usage: run_studies.sh reduced|full [overrides...]" >&2
+    exit 2
+fi
+python multirun_analysis/results_page.py --scale "$scale"
