@@ -40,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--row", help="row facets (default: the next varying key)")
     parser.add_argument("--metric", default="eval_accuracy", help="metric on the y axis (default: eval_accuracy)")
     parser.add_argument("--threshold", type=float, default=0.99, help="memory-capacity threshold (default: 0.99)")
+    parser.add_argument("--formats", default="png,svg", help="figure formats, the first is embedded (default: png,svg)")
     return parser.parse_args(argv)
 
 
@@ -87,6 +88,7 @@ def aggregate(args: argparse.Namespace) -> Path:
     if args.metric not in data.runs:
         raise UsageError(f"--metric {args.metric}: not a result key (try eval_accuracy, steps_to_converge, ...)")
     out.mkdir(parents=True, exist_ok=True)
+    figures.FORMATS = args.formats.split(",")
     write_outputs(args, data, out)
     return out
 

@@ -34,6 +34,7 @@ LABELS = {
 }
 SHORT = {"data.length": "L", "model.name": "model", "optimizer.name": "optimizer", "init.name": "init"}
 MAX_PANELS = 4
+FORMATS = ["png", "svg"]  # set by aggregate_results.py --formats
 
 
 def label(key: str) -> str:
@@ -45,11 +46,11 @@ def setup_style() -> None:
 
 
 def save(figure: plt.Figure, out: Path, stem: str) -> str:
-    """Write `stem`.png and `stem`.svg into `out`; returns the PNG's file name."""
-    figure.savefig(out / f"{stem}.png", dpi=130)
-    figure.savefig(out / f"{stem}.svg")
+    """Write `stem` in each of FORMATS into `out`; returns the file name of the first (embedded in reports)."""
+    for extension in FORMATS:
+        figure.savefig(out / f"{stem}.{extension}", dpi=130 if extension == "png" else None)
     plt.close(figure)
-    return f"{stem}.png"
+    return f"{stem}.{FORMATS[0]}"
 
 
 def _ci95(values: pd.Series) -> tuple[float, float]:

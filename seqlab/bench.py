@@ -138,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
             for encoding in args.encodings.split(","):
                 torch.manual_seed(0)
                 fast, net = fast_rate(model, length, args.hidden, args.batch, encoding, device, args.seconds)
-                ref = None if args.skip_reference else reference_rate(net, model, length, args.batch, device, args.seconds)
+                ref = (
+                    None
+                    if args.skip_reference
+                    else reference_rate(net, model, length, args.batch, device, args.seconds)
+                )
                 gflops = fast * step_flops(model, length, args.hidden, args.batch, encoding) / 1e9
                 row = {"model": model, "length": length, "encoding": encoding, "fast_steps_per_s": fast,
                        "reference_steps_per_s": ref, "ratio": fast / ref if ref else None, "gflops": gflops,
@@ -151,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fixed cost of a run (python -m seqlab.run train.max_steps=0, median of 3): {startup:.2f} s (target <= 2 s)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "matmul_gflops": peak, "hidden": args.hidden, "batch": args.batch, "startup_s": startup, "rows": rows}  # fmt: skip
+              "matmul_gflops": peak, "hidden": args.hidden, "batch": args.batch, "startup_s": startup,
+              "rows": rows}  # fmt: skip
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from seqlab.models import build_model, count_parameters, reference_twin
 from seqlab.models.base import SequenceClassifier
 from seqlab.optim import build_optimizer
 from seqlab.validate import check_config
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = tuple(s for s in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGUSR2", None)) if s)
@@ -196,11 +199,10 @@ class Run:
         if self.device.type == "cpu":
             torch.set_flush_denormal(True)
         seed_everything(cfg.seed)
-        self.model = build_model(
-            cfg.model.name, cfg.model.hidden_size, cfg.model.num_layers, cfg.data.encoding, cfg.model.impl
-        )
-        if cfg.model.impl == "fast":
-            apply_init(self.model, cfg.init.name, cfg.init.get("std", 1e-4), cfg.init.forget_bias)
+        self.model = build_model(cfg.model.name, cfg.model.hidden_size, cfg.model.num_layers, cfg.data.encoding)
+        apply_init(self.model, cfg.init.name, cfg.init.get("std", 1e-4), cfg.init.forget_bias)
+        if cfg.model.impl == "reference":  # same initial weights as the fast path, per-gate parameters
+            self.model = reference_twin(self.model, cfg.model.name)
         self.model.to(self.device)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         self.generator = stream_generator(cfg.seed, TRAIN_STREAM, self.device)
@@ -369,7 +371,7 @@ class Run:
         }
 
 
-def _progress_bar(setting: str | bool, total: int, initial: int):  # -> tqdm | None
+def _progress_bar(setting: str | bool, total: int, initial: int) -> tqdm | None:
     """A tqdm bar on an interactive terminal (or when forced), else None."""
     if setting is False or (setting == "auto" and not sys.stderr.isatty()):
         return None

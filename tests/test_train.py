@@ -5,6 +5,7 @@ import os
 import signal
 
 import pytest
+import torch
 
 import seqlab.train as train_module
 from seqlab import rundir
@@ -120,3 +121,15 @@ def test_loss_plateau_early_stop(make_cfg, tmp_path):
     )  # fmt: skip
     result = train(cfg, tmp_path)
     assert result["stopped_early"] and result["steps"] == 10  # first evaluation with two full windows
+
+
+def test_reference_impl_starts_from_the_same_initial_weights(make_cfg, tmp_path):
+    from seqlab.models import reference_twin
+    from seqlab.train import Run
+
+    fast = Run(make_cfg("model=lstm", "init=orthogonal", "seed=3"), tmp_path / "fast").model
+    reference = Run(make_cfg("model=lstm", "init=orthogonal", "seed=3", "model.impl=reference"), tmp_path / "ref").model
+    expected = reference_twin(fast, "lstm").state_dict()
+    assert all(torch.equal(value, expected[key]) for key, value in reference.state_dict().items())
+    result = train(make_cfg("model=lstm", "model.impl=reference"), tmp_path / "run")
+    assert result["status"] == "completed"
