@@ -23,7 +23,7 @@ from multirun_analysis.report import Report  # noqa: E402
 from multirun_analysis.stats import memory_capacity, summarize  # noqa: E402
 from seqlab import rundir  # noqa: E402
 
-PREFERRED = {"x": ["data.length"], "hue": ["model.name"], "facets": ["optimizer.name", "init.name"]}
+PREFERRED_FACETS = ["optimizer.name", "init.name"]
 
 
 class UsageError(Exception):
@@ -45,24 +45,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def choose_roles(args: argparse.Namespace, factors: list[str], config_keys: list[str]) -> dict[str, str | None]:
-    """x, hue, col, row: the user's choice, else the varying factors in order of preference."""
+    """x, hue, col, row: the user's choice; else x = data.length and hue = model.name (varying or not), and the
+    remaining varying keys as column and row facets (optimizer and init first)."""
     roles: dict[str, str | None] = {k: getattr(args, k) for k in ("x", "hue", "col", "row")}
-    free = [f for f in factors if f not in roles.values()]
-
-    def take(preferred: list[str], fallback: str | None) -> str | None:
-        for key in preferred + free:
-            if key in free:
-                free.remove(key)
-                return key
-        return fallback
-
-    if roles["x"] is None:
-        roles["x"] = take(PREFERRED["x"], "data.length")
-    if roles["hue"] is None:
-        roles["hue"] = take(PREFERRED["hue"], "model.name")
+    for role, preferred in (("x", "data.length"), ("hue", "model.name")):
+        if roles[role] is None:
+            free = [f for f in factors if f not in roles.values()]
+            usable = preferred in config_keys and preferred not in roles.values()
+            roles[role] = preferred if usable or not free else free[0]
     for role in ("col", "row"):
+        free = [f for f in factors if f not in roles.values()]
         if roles[role] is None and free:
-            roles[role] = take(PREFERRED["facets"], None)
+            roles[role] = next((f for f in PREFERRED_FACETS if f in free), free[0])
     for role, key in roles.items():
         if key is not None and key not in config_keys:
             raise UsageError(f"--{role} {key}: not a config key of these runs (known: {', '.join(config_keys)})")

@@ -59,6 +59,7 @@ def _ci95(values: pd.Series) -> tuple[float, float]:
 
 def _title(grid: sns.FacetGrid, text: str) -> None:
     """A figure title above the facets, with room made for it inside the canvas."""
+    grid.tight_layout()  # after the axis labels are set, so none is cut off
     figure = grid.figure
     height = figure.get_figheight()
     figure.subplots_adjust(top=1 - (0.75 + 0.3 * text.count("\n")) / height)
@@ -133,7 +134,8 @@ def capacity_bars(capacity: pd.DataFrame, hue: str, col: str | None, row: str | 
 def gradient_flow(flow: pd.DataFrame, x: str, hue: str, out: Path, stem: str) -> str:
     """‖∂L/∂h_t‖ vs time step, log scale, per model; one panel per recorded training step."""
     data = flow[flow[x].isin(_subset(flow[x].unique(), 4))] if x in flow else flow
-    data = data.assign(step=data["step"].astype(int))
+    # A norm that underflows to 0 in float32 has no place on a log axis: the line ends there.
+    data = data.assign(step=data["step"].astype(int), grad_norm=data["grad_norm"].where(data["grad_norm"] > 0))
     grid = sns.relplot(
         data=data, x="t", y="grad_norm", hue=hue, col="step", row=x if x in data else None, kind="line",
         errorbar=None, height=3.0, aspect=1.3, facet_kws={"margin_titles": True},

@@ -141,3 +141,17 @@ def test_local_parallel_launcher_runs_one_single_threaded_run_per_core(tmp_path)
 def test_local_parallel_failure_summary(tmp_path):
     proc = run_cli("-m", "hydra/launcher=local_parallel", *TINY, "data.length=1,3", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 1 and "2 runs: 1 trained, 0 already completed (skipped), 1 failed" in proc.stderr
+
+
+def test_benchmark_smoke(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqlab.bench", "--models", "rnn,rrn", "--lengths", "3", "--encodings", "onehot",
+         "--hidden", "8", "--batch", "4", "--seconds", "0.05", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["matmul_gflops"] > 0 and report["startup_s"] > 0
+    assert [(r["model"], r["length"]) for r in report["rows"]] == [("rnn", 3), ("rrn", 3)]
+    assert all(r["fast_steps_per_s"] > 0 and r["reference_steps_per_s"] > 0 for r in report["rows"])
