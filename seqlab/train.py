@@ -242,10 +242,10 @@ class Run:
             for log_file in (self.metrics, self.flow_log):  # a fresh start: no rows from an earlier attempt
                 log_file.truncate(lambda step: False)
             return False
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False)  # generator states must stay on the CPU
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"].cpu() if self.device.type == "cpu" else state["generator"])
+        self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.progress = Progress(**state["progress"])
         self.progress.resumes += 1
