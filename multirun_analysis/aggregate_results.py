@@ -150,7 +150,7 @@ def add_results(report: Report, args: argparse.Namespace, roles: dict[str, str |
 
     report.heading("Figures")
     figures.setup_style()
-    title = f"{figures.label(metric)} vs {figures.label(x)} (mean, 95% CI over seeds)"
+    title = f"{figures.label(metric)} vs {figures.label(x)}\n(mean and 95% CI over seeds)"
     png = figures.metric_vs_x(completed, x, metric, hue, col, row, title, out, f"{metric}_vs_{x}")
     report.image(png, f"{metric} vs {x} by {hue}")
     if completed["steps_to_converge"].notna().any():

@@ -92,5 +92,17 @@ def collect(roots: list[Path]) -> Collection:
 
 
 def varying_factors(runs: pd.DataFrame, config_keys: list[str]) -> list[str]:
-    """Config keys that take more than one value across runs (a key missing from some runs counts as a value)."""
-    return [k for k in config_keys if k not in NON_FACTORS and runs[k].astype(str).nunique(dropna=False) > 1]
+    """Config keys that take more than one value across runs (a key missing from some runs counts as a value).
+
+    A group's key that follows from the group's chosen option (optimizer.betas from optimizer.name, say) is not
+    a factor of its own: it is dropped when each value of `<group>.name` comes with exactly one value of it.
+    """
+    as_text = {k: runs[k].map(str) for k in config_keys if k not in NON_FACTORS}  # missing -> "nan", a value
+    varying = [k for k, values in as_text.items() if values.nunique() > 1]
+    factors = []
+    for key in varying:
+        option = key.split(".")[0] + ".name"
+        if option != key and option in varying and (as_text[key].groupby(as_text[option]).nunique() == 1).all():
+            continue
+        factors.append(key)
+    return factors

@@ -144,3 +144,15 @@ def test_real_tiny_sweep_end_to_end(tmp_path):
     assert len(pd.read_csv(out / "runs.csv")) == 8
     assert (out / "gradient_flow.png").exists() and len(pd.read_csv(out / "grad_flow.csv")) > 0
     assert "None." in (out / "report.md").read_text()  # no problems
+
+
+def test_keys_that_follow_from_a_group_option_are_not_factors(tmp_path):
+    for optimizer, extra in (("sgd", {"momentum": 0.0}), ("adam", {"betas": [0.9, 0.999]})):
+        for length in (5, 10):
+            for seed in (1, 2):
+                config = {"model": {"name": "rnn"}, "data": {"length": length}, "seed": seed,
+                          "optimizer": {"name": optimizer, **extra}}  # fmt: skip
+                write_run(tmp_path / "runs" / f"{optimizer}-{length}-{seed}", config, 1.0)
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert list(summary.columns[:3]) == ["optimizer.name", "model.name", "data.length"]
