@@ -331,7 +331,7 @@ class Run:
                     row = self.write_row(evaluated=evaluate_now)
                     if bar:
                         bar.update(p.step - bar.n)
-                        bar.set_postfix(loss=row.get("train_loss"), acc=row.get("train_accuracy"), refresh=False)
+                        bar.set_postfix(loss=row.get("train_loss"), acc=row.get("train_accuracy"))
                 p.wall_time_s = time.perf_counter() - started
                 if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()

@@ -133,3 +133,11 @@ def test_reference_impl_starts_from_the_same_initial_weights(make_cfg, tmp_path)
     assert all(torch.equal(value, expected[key]) for key, value in reference.state_dict().items())
     result = train(make_cfg("model=lstm", "model.impl=reference"), tmp_path / "run")
     assert result["status"] == "completed"
+
+
+def test_progress_bar_shows_loss_and_accuracy_when_asked(make_cfg, tmp_path, capsys):
+    train(make_cfg("train.progress=true"), tmp_path / "bar")
+    err = capsys.readouterr().err
+    assert "step" in err and "loss=" in err and "acc=" in err
+    train(make_cfg("train.progress=auto"), tmp_path / "quiet")  # stderr is not a terminal under pytest
+    assert "loss=" not in capsys.readouterr().err
