@@ -47,34 +47,23 @@ def _identity(block: torch.Tensor) -> None:
     block.copy_(torch.eye(*block.shape))
 
 
-def scheme(name: str, std: float = 1e-4) -> tuple[Fill | None, Fill | None, bool]:
-    """(input/head fill, recurrent fill, zero biases) of init scheme `name`."""
-    return {
-        "default": (None, None, False),
-        "normal": (lambda t: nn.init.normal_(t, 0.0, std), None, True),
-        "standard_normal": (lambda t: nn.init.normal_(t, 0.0, 1.0), None, True),
-        "xavier_uniform": (nn.init.xavier_uniform_, None, True),
-        "xavier_normal": (nn.init.xavier_normal_, None, True),
-        "orthogonal": (None, nn.init.orthogonal_, False),
-        "identity": (None, _identity, True),
-    }[name]
-
-
-INIT_SCHEMES = (
-    "default",
-    "normal",
-    "standard_normal",
-    "xavier_uniform",
-    "xavier_normal",
-    "orthogonal",
-    "identity",
-)
+SCHEMES: dict[str, Callable[[float], tuple[Fill | None, Fill | None, bool]]] = {
+    # name -> std -> (input and head fill, recurrent fill, zero biases)
+    "default": lambda std: (None, None, False),
+    "normal": lambda std: (lambda t: nn.init.normal_(t, 0.0, std), None, True),
+    "standard_normal": lambda std: (lambda t: nn.init.normal_(t, 0.0, 1.0), None, True),
+    "xavier_uniform": lambda std: (nn.init.xavier_uniform_, None, True),
+    "xavier_normal": lambda std: (nn.init.xavier_normal_, None, True),
+    "orthogonal": lambda std: (None, nn.init.orthogonal_, False),
+    "identity": lambda std: (None, _identity, True),
+}
+INIT_SCHEMES = tuple(SCHEMES)
 
 
 @torch.no_grad()
 def apply_init(model: SequenceClassifier, name: str, std: float = 1e-4, forget_bias: float | None = None) -> None:
     """Initialise `model` (fast core) in place with scheme `name`; optionally set the LSTM forget bias."""
-    _apply(model, *scheme(name, std))
+    _apply(model, *SCHEMES[name](std))
     if forget_bias is not None:
         core = model.core
         n = core.hidden_size

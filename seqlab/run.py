@@ -23,14 +23,11 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def resolve_threads(setting: str | int) -> int | None:
-    """Torch CPU threads: SLURM's CPUs inside a SLURM job, 1 under a parallel local launcher, else unchanged."""
-    if setting != "auto":
-        return int(setting)
+def auto_threads() -> int | None:
+    """Torch CPU threads for threads=auto: SLURM's CPUs inside a SLURM job, 1 under a parallel local launcher."""
     if "SLURM_CPUS_PER_TASK" in os.environ:
         return int(os.environ["SLURM_CPUS_PER_TASK"])
-    launcher = HydraConfig.get().launcher.get("_target_", "")
-    return 1 if "joblib" in launcher else None
+    return 1 if "joblib" in HydraConfig.get().launcher.get("_target_", "") else None
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -44,9 +41,8 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     single = hydra_cfg.mode == RunMode.RUN
     run_dir = hydra_cfg.runtime.output_dir
     try:
-        threads = resolve_threads(cfg.threads) if not isinstance(cfg.threads, bool) else None
-        if threads:
-            torch.set_num_threads(threads)
+        if cfg.threads == "auto" and (threads := auto_threads()):
+            torch.set_num_threads(threads)  # an explicit `threads` is set by the run, after validation
         result = train(cfg, run_dir)
     except ConfigError as error:
         if single:

@@ -196,6 +196,8 @@ class Run:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.device = select_device(cfg.device)
+        if cfg.threads != "auto":
+            torch.set_num_threads(cfg.threads)
         if self.device.type == "cpu":
             torch.set_flush_denormal(True)
         seed_everything(cfg.seed)
