@@ -35,18 +35,20 @@ class Collection:
 
 
 def _read_csv_rows(path: Path, run_dir: str, columns: dict[str, list]) -> None:
-    """Append the rows of a numeric CSV to `columns` (column -> values), tagging each with `run_dir`."""
+    """Append the rows of a numeric CSV to `columns` (column -> values, all of one length), tagged with `run_dir`.
+
+    All or nothing: the file is parsed before anything is appended; columns it lacks get NaN. Raises ValueError
+    on a value that is not a number.
+    """
     with path.open(newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header:
-            return
-        for name in header:
-            columns.setdefault(name, [])
-        for row in reader:
-            columns.setdefault("run_dir", []).append(run_dir)
-            for name, value in zip(header, row, strict=False):
-                columns[name].append(float(value) if value else math.nan)
+        rows = [{k: float(v) if v else math.nan for k, v in row.items() if k is not None} for row in csv.DictReader(f)]
+    count = len(columns.get("run_dir", []))
+    for name in {"run_dir", *(k for row in rows for k in row)} - columns.keys():
+        columns[name] = [math.nan] * count
+    for row in rows:
+        row["run_dir"] = run_dir
+        for name, values in columns.items():
+            values.append(row.get(name, math.nan))
 
 
 def _flat_result(result: dict, run_dir: Path, root: Path) -> dict:

@@ -156,3 +156,27 @@ def test_keys_that_follow_from_a_group_option_are_not_factors(tmp_path):
     assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert list(summary.columns[:3]) == ["optimizer.name", "model.name", "data.length"]
+
+
+def test_results_page_regenerates_from_run_directories(tmp_path):
+    from multirun_analysis.results_page import main as results_page
+
+    runs, docs = tmp_path / "multirun", tmp_path / "docs"
+    make_tree(runs / "rnn_vs_lstm", known_accuracy, model__name=["rnn", "lstm"], data__length=[5, 10, 15])
+    docs.mkdir()
+    (docs / "results_notes.md").write_text("The RNN holds on longer than the LSTM here.")
+    assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    page = (docs / "results.md").read_text()
+    assert "The RNN holds on longer than the LSTM here." in page and "| rnn | 10 | 15 | False |" in page
+    assert "![rnn_vs_lstm: eval accuracy vs data.length](results/rnn_vs_lstm/eval_accuracy_vs_data.length.png)" in page
+    assert (docs / "results/rnn_vs_lstm/eval_accuracy_vs_data.length.png").exists()
+    assert (
+        not list((docs / "results/rnn_vs_lstm").glob("*.svg")) and not (docs / "results/rnn_vs_lstm/runs.csv").exists()
+    )
+
+
+def test_corrupt_metrics_csv_is_reported(tree, tmp_path):
+    run = sorted(p for p in tree.iterdir() if p.is_dir())[0]
+    (run / "metrics.csv").write_text("step,train_loss\n5,not-a-number\n")
+    assert main([str(tree), "--out", str(tmp_path / "out")]) == 0
+    assert f"| {run} | unreadable | metrics:" in (tmp_path / "out" / "report.md").read_text()
