@@ -19,7 +19,7 @@ if [ "$scale" = reduced ]; then
     run +experiment=inits model.hidden_size=64 train.max_steps=1000 data.length=5,10,20 seed=1,2
     run +experiment=inits model.hidden_size=64 train.max_steps=1000 data.length=5,10,20 seed=1,2 \
         model=lstm init=default init.forget_bias=1.0
-    run +experiment=rrn_long model.hidden_size=64 train.max_steps=500 data.length=50,100,200 seed=1
+    run +experiment=rrn_long model.hidden_size=64 train.max_steps=500 data.length=50,100,200 seed=1,2
 elif [ "$scale" = full ]; then
     run sweep_name=grad_flow model=rnn,lstm,gru,rrn data.length=100 seed=1,2,3 grad_flow.enabled=true \
         train.early_stop.kind=none
