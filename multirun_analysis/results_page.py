@@ -32,8 +32,8 @@ SCALES = {
     "reduced": "Reduced scale, run on a 2-core CPU machine with `bash scripts/run_studies.sh reduced` "
     "(two single-threaded runs at a time): rnn_vs_lstm at the course setting but at most 2,000 steps; optimizers "
     "and inits with hidden size 64, at most 1,000 steps, lengths 5, 10, 20 and 2 seeds; rrn_long with hidden size 64, "
-    "at most 500 steps, lengths 50, 100, 200 and 2 seeds; grad_flow 1,000 steps, 1 seed. Step budgets this small favour "
-    "fast learners: a model that fails here may still succeed with the full 10,000 steps.",
+    "at most 500 steps, lengths 50, 100, 200 and 2 seeds; grad_flow 1,000 steps, 1 seed. Step budgets this small "
+    "favour fast learners: a model that fails here may still succeed with the full 10,000 steps.",
     "full": "Full scale: `bash scripts/run_studies.sh full` (the presets as defined).",
 }
 
