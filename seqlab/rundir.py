@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 RESULT, METRICS, CHECKPOINT, GRAD_FLOW, HYDRA = (
     "result.json",
@@ -31,20 +31,25 @@ RESULT_KEYS = (
 )  # fmt: skip
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file and a rename: readers see the old file or the new one."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Call `write` on a temp file beside `path`, then rename it over `path`: readers see the old file or the new."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Atomically write `text` (UTF-8) to `path`."""
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def _json_safe(value: Any) -> Any:

@@ -232,10 +232,7 @@ class Run:
             "buffers": {k: v[: self.progress.step].cpu() for k, v in self.buffers.items()},
             "progress": asdict(self.progress),
         }
-        path = self.run_dir / rundir.CHECKPOINT
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        rundir.atomic_write(self.run_dir / rundir.CHECKPOINT, lambda f: torch.save(state, f))
 
     def resume(self) -> bool:
         """Load the checkpoint if there is one and cut the logs back to its step; True if resumed."""
