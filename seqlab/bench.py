@@ -89,12 +89,7 @@ def reference_rate(fast_net, model: str, length: int, batch: int, device: torch.
 
     def step() -> None:
         inputs, targets = next(batches)
-        logits = net(inputs.to(device))
-        loss = torch.nn.functional.cross_entropy(logits, targets.to(device))
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-        optimizer.step()
+        training_step(net, optimizer, inputs.to(device), targets.to(device), 10.0)
 
     return _rate(step, device, seconds, warmup=1)
 
