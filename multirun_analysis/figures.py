@@ -74,6 +74,8 @@ def _facet_labels(grid: sns.FacetGrid, x: str, y: str, col: str | None, row: str
     )
     if grid.legend is not None:
         grid.legend.set_title(label(grid.legend.get_title().get_text()))
+    if "accuracy" in y:  # a t-interval of few seeds can reach past [0, 1]; the axis shows the possible range
+        grid.set(ylim=(-0.03, 1.03))
 
 
 def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, row: str | None,
@@ -85,8 +87,6 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
         err_style="band", height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
     )  # fmt: skip
     _facet_labels(grid, x, y, col, row)
-    if "accuracy" in y:  # a t-interval of few seeds can reach past [0, 1]; the axis shows the possible range
-        grid.set(ylim=(-0.03, 1.03))
     _title(grid, title)
     return save(grid.figure, out, stem)
 
@@ -108,8 +108,6 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
         col_wrap=None if row else min(4, data[x].nunique()), facet_kws={"margin_titles": bool(row)},
     )  # fmt: skip
     _facet_labels(grid, "step", y, x, row)
-    if "accuracy" in y:
-        grid.set(ylim=(-0.03, 1.03))
     _title(grid, "Learning curves (mean and 95% CI over seeds)")
     return save(grid.figure, out, stem)
 
