@@ -201,7 +201,8 @@ class Run:
         if self.device.type == "cpu":
             torch.set_flush_denormal(True)
         seed_everything(cfg.seed)
-        self.model = build_model(cfg.model.name, cfg.model.hidden_size, cfg.model.num_layers, cfg.data.encoding)
+        impl = "fast" if cfg.model.impl == "reference" else cfg.model.impl  # the reference twins it, below
+        self.model = build_model(cfg.model.name, cfg.model.hidden_size, cfg.model.num_layers, cfg.data.encoding, impl)
         apply_init(self.model, cfg.init.name, cfg.init.get("std", 1e-4), cfg.init.forget_bias)
         if cfg.model.impl == "reference":  # same initial weights as the fast path, per-gate parameters
             self.model = reference_twin(self.model, cfg.model.name)

@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from seqlab.init import INIT_SCHEMES, apply_init
-from seqlab.models import CORES, build_model, count_parameters, reference_twin
+from seqlab import kernels
+from seqlab.models import CORES, IMPLS, build_model, count_parameters, reference_twin
 
 MODELS = sorted(CORES)
 ENCODINGS = ["onehot", "scalar"]
@@ -19,7 +20,7 @@ def core_parameters(name: str, n: int, d: int) -> int:
     }[name]
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("name", MODELS)
 def test_output_shape_and_exact_parameter_count(name, encoding, impl):
@@ -42,13 +43,24 @@ def assert_close_float32(actual: torch.Tensor, expected: torch.Tensor, msg: str 
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5 * scale, msg=msg)
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_fast_impl_runs_the_native_kernels_on_cpu(name, monkeypatch):
+    assert kernels.available(), kernels.load()
+    model = build_model(name, 8, 1, "onehot")
+    monkeypatch.setattr(model.core, "torch_forward", lambda digits: pytest.fail("fell back to PyTorch's kernels"))
+    model(torch.randint(0, 10, (3, 4))).sum().backward()
+
+
 @pytest.mark.parametrize("init", INIT_SCHEMES)
-@pytest.mark.parametrize("length", [6, 7])
+@pytest.mark.parametrize("length", [2, 6, 7])
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("name", MODELS)
-def test_fast_core_matches_reference_outputs_and_gradients(name, encoding, length, init):
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("impl", ["fast", "fused"])
+def test_fast_core_matches_reference_outputs_and_gradients(impl, layers, name, encoding, length, init):
+    """Both fast paths (C++ kernels, PyTorch's kernels) against the reference; batch 9 splits unevenly over threads."""
     torch.manual_seed(0)
-    fast = build_model(name, 16, 2, encoding)
+    fast = build_model(name, 16, layers, encoding, impl)
     apply_init(fast, init, std=0.1, forget_bias=1.0 if name == "lstm" else None)
     reference = reference_twin(fast, name)
     digits = torch.randint(0, 10, (9, length - 1))

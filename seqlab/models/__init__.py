@@ -15,12 +15,16 @@ CORES: dict[str, dict[str, type[nn.Module]]] = {
     "gru": {"fast": FusedGRU, "reference": ReferenceGRU},
     "rrn": {"fast": FastRRN, "reference": ReferenceRRN},
 }
-IMPLS = ("fast", "reference")
+# fast: seqlab's C++ recurrences on CPU (PyTorch's fused kernels where they are not built, and on GPU);
+# fused: PyTorch's fused kernels (PyTorch ops for the RRN) everywhere; reference: the plain per-step loop
+IMPLS = ("fast", "fused", "reference")
 
 
 def build_model(name: str, hidden_size: int, num_layers: int, encoding: str, impl: str = "fast") -> SequenceClassifier:
     """A classifier around the `impl` core of model `name`."""
-    return SequenceClassifier(CORES[name][impl](hidden_size, num_layers, encoding))
+    if impl == "reference":
+        return SequenceClassifier(CORES[name]["reference"](hidden_size, num_layers, encoding))
+    return SequenceClassifier(CORES[name]["fast"](hidden_size, num_layers, encoding, native=impl == "fast"))
 
 
 def reference_twin(model: SequenceClassifier, name: str) -> SequenceClassifier:

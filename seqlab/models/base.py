@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqlab import kernels
 from seqlab.data.palindrome import NUM_DIGITS
+from seqlab.models.native import NativeRecurrence
 
 ENCODINGS = ("onehot", "scalar")
 
@@ -31,14 +33,17 @@ class FusedLayout(nn.Module):
     Per layer k: `w_ih_l{k}` (G*n, d_k), `w_hh_l{k}` (G*n, n), `b_ih_l{k}` (G*n) and, for cells with a
     second bias inside the recurrent term (GRU), `b_hh_l{k}` (G*n); G = len(gates), stacked in `gates` order.
     Initialised like PyTorch's nn.RNN family: U(-1/sqrt(n), 1/sqrt(n)).
+    On CPU the forward runs seqlab's C++ recurrence when `native` and the kernels are built, else
+    `torch_forward` (PyTorch's fused kernels, cuDNN on GPU; PyTorch ops for the RRN).
     """
 
+    cell = ""  # the model's config name, which the native kernels know it by
     gates: tuple[str, ...] = ()
     hidden_biases = False
 
-    def __init__(self, hidden_size: int, num_layers: int, encoding: str) -> None:
+    def __init__(self, hidden_size: int, num_layers: int, encoding: str, native: bool = True) -> None:
         super().__init__()
-        self.hidden_size, self.num_layers, self.encoding = hidden_size, num_layers, encoding
+        self.hidden_size, self.num_layers, self.encoding, self.native = hidden_size, num_layers, encoding, native
         rows = len(self.gates) * hidden_size
         bound = 1.0 / math.sqrt(hidden_size)
         for k in range(num_layers):
@@ -53,6 +58,34 @@ class FusedLayout(nn.Module):
         """The fused parameters of layer k, by short name (w_ih, w_hh, b_ih[, b_hh])."""
         names = ("w_ih", "w_hh", "b_ih", "b_hh") if self.hidden_biases else ("w_ih", "w_hh", "b_ih")
         return {name: getattr(self, f"{name}_l{k}") for name in names}
+
+    def digit_table(self) -> torch.Tensor:
+        """Layer 0's input projection x W_ih^T + b_ih of each digit 0..9: (10, G*n), whatever the encoding."""
+        p = self.layer(0)
+        return F.linear(encode(torch.arange(NUM_DIGITS, device=p["w_ih"].device), self.encoding), p["w_ih"], p["b_ih"])
+
+    def input_projections(self, k: int, sequence: torch.Tensor) -> torch.Tensor:
+        """x_t W_ih^T + b_ih for all t of layer k: (T, B, G*n) from digits (T, B) or layer k-1's states (T, B, n)."""
+        if k == 0:
+            return F.embedding(sequence, self.digit_table())
+        p = self.layer(k)
+        return F.linear(sequence, p["w_ih"], p["b_ih"])
+
+    def forward(self, digits: torch.Tensor) -> torch.Tensor:
+        """Digits (B, T) -> last hidden state h_T (B, n) of the last layer."""
+        if not (self.native and digits.device.type == "cpu" and kernels.available()):
+            return self.torch_forward(digits)
+        sequence = digits.t().contiguous()  # (T, B), time-major
+        for k in range(self.num_layers):
+            p = self.layer(k)
+            inputs, index = (self.digit_table(), sequence) if k == 0 else (self.input_projections(k, sequence), None)
+            last_only = k == self.num_layers - 1
+            sequence = NativeRecurrence.apply(self.cell, inputs, index, p["w_hh"], p.get("b_hh"), last_only)
+        return sequence
+
+    def torch_forward(self, digits: torch.Tensor) -> torch.Tensor:
+        """The forward pass on PyTorch's own kernels."""
+        raise NotImplementedError
 
 
 class SequenceClassifier(nn.Module):

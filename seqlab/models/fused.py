@@ -12,8 +12,8 @@ class FusedCore(FusedLayout):
 
     kernel = staticmethod(torch.rnn_tanh)
 
-    def __init__(self, hidden_size: int, num_layers: int, encoding: str) -> None:
-        super().__init__(hidden_size, num_layers, encoding)
+    def __init__(self, hidden_size: int, num_layers: int, encoding: str, native: bool = True) -> None:
+        super().__init__(hidden_size, num_layers, encoding, native)
         if not self.hidden_biases:  # the kernels always add a recurrent bias: keep it at zero, untrained
             self.register_buffer("zero_bias", torch.zeros(len(self.gates) * hidden_size), persistent=False)
 
@@ -28,7 +28,7 @@ class FusedCore(FusedLayout):
     def initial_state(self, batch: int, like: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         return like.new_zeros(self.num_layers, batch, self.hidden_size)
 
-    def forward(self, digits: torch.Tensor) -> torch.Tensor:
+    def torch_forward(self, digits: torch.Tensor) -> torch.Tensor:
         inputs = encode(digits.t(), self.encoding)  # (T, B, d), time-major for the kernels
         state = self.initial_state(digits.shape[0], inputs)
         output = self.kernel(
@@ -40,6 +40,7 @@ class FusedCore(FusedLayout):
 class FusedRNN(FusedCore):
     """h' = tanh(W_hx x + W_hh h + b_h)."""
 
+    cell = "rnn"
     gates = ("h",)
     kernel = staticmethod(torch.rnn_tanh)
 
@@ -47,6 +48,7 @@ class FusedRNN(FusedCore):
 class FusedLSTM(FusedCore):
     """Gates i, f, g, o; c' = g*i + c*f, h' = tanh(c')*o."""
 
+    cell = "lstm"
     gates = ("i", "f", "g", "o")
     kernel = staticmethod(torch.lstm)
 
@@ -58,6 +60,7 @@ class FusedLSTM(FusedCore):
 class FusedGRU(FusedCore):
     """PyTorch's GRU: gates r, z, n, with the second bias inside the reset-gated term."""
 
+    cell = "gru"
     gates = ("r", "z", "n")
     hidden_biases = True
     kernel = staticmethod(torch.gru)

@@ -9,7 +9,6 @@ and computes the recurrent weight gradient in one GEMM over all time steps.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from seqlab.models.base import FusedLayout
 
@@ -58,17 +57,11 @@ class RRNRecurrence(torch.autograd.Function):
 class FastRRN(FusedLayout):
     """RRN core in the fused layout: gates (inc, dec) stacked in w_ih, w_hh, b_ih."""
 
+    cell = "rrn"
     gates = ("inc", "dec")
 
-    def forward(self, digits: torch.Tensor) -> torch.Tensor:
+    def torch_forward(self, digits: torch.Tensor) -> torch.Tensor:
         sequence = digits.t()  # (T, B), time-major
         for k in range(self.num_layers):
-            p = self.layer(k)
-            if k > 0:
-                projections = F.linear(sequence, p["w_ih"], p["b_ih"])
-            elif self.encoding == "onehot":
-                projections = F.embedding(sequence, p["w_ih"].t()) + p["b_ih"]
-            else:
-                projections = torch.addcmul(p["b_ih"], sequence.unsqueeze(-1).to(p["w_ih"].dtype), p["w_ih"][:, 0])
-            sequence = RRNRecurrence.apply(projections, p["w_hh"])
+            sequence = RRNRecurrence.apply(self.input_projections(k, sequence), self.layer(k)["w_hh"])
         return sequence[-1]

@@ -1,0 +1,5 @@
+import sys
+
+from seqlab.kernels import main
+
+sys.exit(main())
