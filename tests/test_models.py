@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqlab.init import INIT_SCHEMES, apply_init
 from seqlab import kernels
+from seqlab.init import INIT_SCHEMES, apply_init
 from seqlab.models import CORES, IMPLS, build_model, count_parameters, reference_twin
 
 MODELS = sorted(CORES)
