@@ -2,11 +2,12 @@
 
     python -m seqlab.bench [--models rnn,lstm,gru,rrn] [--lengths 10,100,450] [--out bench_results/bench.json]
 
-Per model x length x encoding: training steps/s of the fast path (fused kernels / hand-written backward,
-on-device vectorised data, foreach optimizer) and of the reference (one nn.Parameter per matrix, a Python
-loop over time, autograd, a per-sample palindrome Dataset behind a DataLoader, torch.optim), their ratio,
-the fast path's GFLOP/s (forward + backward matmul FLOPs) and its share of the fp32 matmul rate measured
-here in the same run; plus a run's fixed start-up cost. Ratios come from one run on one machine.
+Per model x length x encoding: training steps/s of the fast path (seqlab's C++ recurrences on CPU, fused
+cuDNN kernels on GPU, on-device vectorised data, foreach optimizer) and of the reference (one nn.Parameter
+per matrix, a Python loop over time, autograd, a per-sample palindrome Dataset behind a DataLoader,
+torch.optim), measured alternately in rounds (medians; the ratio is the median of per-round ratios); the
+fast path's GFLOP/s (forward + backward matmul FLOPs) and its share of the fp32 matmul rate, measured in the
+same run before and after (the higher of the two); plus a run's fixed start-up cost. One run, one machine.
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ def step_flops(model: str, length: int, hidden: int, batch: int, encoding: str) 
     return 3.0 * forward
 
 
-def matmul_gflops(device: torch.device, size: int = 1024, seconds: float = 1.0) -> float:
-    """fp32 GEMM rate (GFLOP/s) of this device at the current thread count."""
+def matmul_step(device: torch.device, size: int = 1024) -> tuple[Callable[[], object], float]:
+    """(one fp32 GEMM of size^3 on `device`, its FLOPs): the yardstick of the matmul rate."""
     a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
-    return 2 * size**3 * _rate(lambda: torch.mm(a, b), device, seconds) / 1e9
+    return (lambda: torch.mm(a, b)), 2.0 * size**3
 
 
 def _rate(step: Callable[[], object], device: torch.device, seconds: float, warmup: int = 3) -> float:
@@ -70,7 +71,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def fast_rate(model: str, length: int, hidden: int, batch: int, encoding: str, device: torch.device, seconds: float):
+def fast_step(model: str, length: int, hidden: int, batch: int, encoding: str, device: torch.device):
+    """(one fast training step, its model): seqlab's model and optimizer, on-device vectorised data."""
     net = build_model(model, hidden, 1, encoding).to(device)
     optimizer = build_optimizer(net.parameters(), RMSPROP)
     generator = stream_generator(0, TRAIN_STREAM, device)
@@ -78,10 +80,11 @@ def fast_rate(model: str, length: int, hidden: int, batch: int, encoding: str, d
     def step() -> None:
         training_step(net, optimizer, *palindrome_batch(length, batch, generator, device), 10.0)
 
-    return _rate(step, device, seconds), net
+    return step, net
 
 
-def reference_rate(fast_net, model: str, length: int, batch: int, device: torch.device, seconds: float) -> float:
+def reference_step(fast_net, model: str, length: int, batch: int, device: torch.device) -> Callable[[], None]:
+    """One reference training step: per-gate parameters, per-sample Dataset + DataLoader, torch.optim."""
     net = reference_twin(fast_net, model)
     optimizer = torch.optim.RMSprop(net.parameters(), lr=1e-3)
     loader = DataLoader(PalindromeDataset(length, size=10**9, seed=0), batch_size=batch)
@@ -91,7 +94,18 @@ def reference_rate(fast_net, model: str, length: int, batch: int, device: torch.
         inputs, targets = next(batches)
         training_step(net, optimizer, inputs.to(device), targets.to(device), 10.0)
 
-    return _rate(step, device, seconds, warmup=1)
+    return step
+
+
+def interleaved_rates(
+    steps: list[Callable[[], None]], device: torch.device, seconds: float, rounds: int
+) -> list[list[float]]:
+    """Steps/s of each of `steps`, measured in turn `rounds` times, so slow drifts of the machine hit all alike."""
+    rates: list[list[float]] = [[] for _ in steps]
+    for _ in range(rounds):
+        for step, measured in zip(steps, rates, strict=True):
+            measured.append(_rate(step, device, seconds / rounds, warmup=1))
+    return rates
 
 
 def startup_seconds(repeats: int = 3) -> float:
@@ -115,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encodings", default="scalar,onehot")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--seconds", type=float, default=1.0, help="timing budget per measurement")
+    parser.add_argument("--seconds", type=float, default=1.5, help="timing budget per path and configuration")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating fast/reference measurements; medians")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--skip-reference", action="store_true", help="time the fast path only")
     parser.add_argument("--out", type=Path, default=Path("bench_results/bench.json"))
@@ -123,34 +138,38 @@ def main(argv: list[str] | None = None) -> int:
     device = select_device(args.device)
     if device.type == "cpu":
         torch.set_flush_denormal(True)
-    peak = matmul_gflops(device)
-    print(f"device {device}, {torch.get_num_threads()} threads, fp32 matmul {peak:.1f} GFLOP/s (1024^3 GEMM)")
-    header = f"{'model':5} {'L':>4} {'enc':6} {'fast st/s':>10} {'ref st/s':>9} {'ratio':>6} {'GFLOP/s':>8} {'% mm':>5}"
-    print(header)
+    gemm_step, gemm_flops = matmul_step(device)
+    print(f"device {device}, {torch.get_num_threads()} threads; the fp32 matmul rate (1024^3 GEMM) is measured in")
+    print("the same rounds as each row ('mm GF/s'); '% mm' is the fast path's GFLOP/s as a share of it")
+    columns = ("fast st/s", "ref st/s", "ratio", "GFLOP/s", "mm GF/s", "% mm")
+    print(f"{'model':5} {'L':>4} {'enc':6} " + " ".join(f"{c:>9}" for c in columns))
     rows = []
     for model in args.models.split(","):
         for length in map(int, args.lengths.split(",")):
             for encoding in args.encodings.split(","):
                 torch.manual_seed(0)
-                fast, net = fast_rate(model, length, args.hidden, args.batch, encoding, device, args.seconds)
-                ref = (
-                    None
-                    if args.skip_reference
-                    else reference_rate(net, model, length, args.batch, device, args.seconds)
-                )
+                step, net = fast_step(model, length, args.hidden, args.batch, encoding, device)
+                steps = [gemm_step, step]
+                if not args.skip_reference:
+                    steps.append(reference_step(net, model, length, args.batch, device))
+                rates = interleaved_rates(steps, device, args.seconds, args.rounds)
+                peak = statistics.median(rates[0]) * gemm_flops / 1e9
+                fast = statistics.median(rates[1])
+                ref = statistics.median(rates[2]) if len(rates) > 2 else None
+                ratio = statistics.median(f / r for f, r in zip(*rates[1:], strict=True)) if ref else None
                 gflops = fast * step_flops(model, length, args.hidden, args.batch, encoding) / 1e9
                 row = {"model": model, "length": length, "encoding": encoding, "fast_steps_per_s": fast,
-                       "reference_steps_per_s": ref, "ratio": fast / ref if ref else None, "gflops": gflops,
+                       "reference_steps_per_s": ref, "ratio": ratio, "gflops": gflops, "matmul_gflops": peak,
                        "percent_of_matmul": 100 * gflops / peak, "target_ratio": TARGET_RATIO.get(length)}  # fmt: skip
                 rows.append(row)
-                ratio = f"{row['ratio']:6.1f}" if ref else "     -"
-                print(f"{model:5} {length:4d} {encoding:6} {fast:10.1f} {ref or 0:9.2f} {ratio} {gflops:8.1f} "
-                      f"{row['percent_of_matmul']:5.1f}", flush=True)  # fmt: skip
+                ratio_text = f"{ratio:9.1f}" if ratio else "        -"
+                print(f"{model:5} {length:4d} {encoding:6} {fast:9.1f} {ref or 0:9.2f} {ratio_text} {gflops:9.1f} "
+                      f"{peak:9.1f} {row['percent_of_matmul']:9.1f}", flush=True)  # fmt: skip
     startup = startup_seconds()
     print(f"fixed cost of a run (python -m seqlab.run train.max_steps=0, median of 3): {startup:.2f} s (target <= 2 s)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "matmul_gflops": peak, "hidden": args.hidden, "batch": args.batch, "startup_s": startup,
+              "hidden": args.hidden, "batch": args.batch, "startup_s": startup,
               "rows": rows}  # fmt: skip
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

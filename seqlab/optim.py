@@ -128,6 +128,14 @@ class Adam(ForeachOptimizer):
         torch._foreach_addcdiv_(params, exp_avg, denominator, value=-self.lr / bias_correction1)
 
 
+def clip_grad_norm(params: Iterable[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    """torch.nn.utils.clip_grad_norm_ (L2 norm, foreach), less its per-call grouping overhead; the total norm."""
+    grads = [p.grad for p in params if p.grad is not None]
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp_(max=1.0))
+    return total
+
+
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: DictConfig) -> ForeachOptimizer:
     """The optimizer `cfg.name` with the learning rate, weight decay and its own knobs from `cfg`."""
     if cfg.name in ("sgd", "sgd_momentum"):

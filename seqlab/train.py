@@ -36,7 +36,7 @@ from seqlab.data.palindrome import (
 from seqlab.init import apply_init
 from seqlab.models import build_model, count_parameters, reference_twin
 from seqlab.models.base import SequenceClassifier
-from seqlab.optim import build_optimizer
+from seqlab.optim import build_optimizer, clip_grad_norm
 from seqlab.validate import check_config
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def training_step(
     loss = F.cross_entropy(logits, targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm, foreach=True)
+    grad_norm = clip_grad_norm(model.parameters(), max_norm)
     optimizer.step()
     accuracy = (logits.argmax(-1) == targets).float().mean()
     return loss.detach(), accuracy, grad_norm

@@ -154,6 +154,7 @@ def test_benchmark_smoke(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
-    assert report["matmul_gflops"] > 0 and report["startup_s"] > 0
+    assert report["startup_s"] > 0
     assert [(r["model"], r["length"]) for r in report["rows"]] == [("rnn", 3), ("rrn", 3)]
     assert all(r["fast_steps_per_s"] > 0 and r["reference_steps_per_s"] > 0 for r in report["rows"])
+    assert all(r["matmul_gflops"] > 0 and r["ratio"] > 0 for r in report["rows"])

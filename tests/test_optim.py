@@ -4,7 +4,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from seqlab.optim import build_optimizer
+from seqlab.optim import build_optimizer, clip_grad_norm
 
 CASES = [
     ({"name": "sgd", "lr": 0.1, "weight_decay": 0.0, "momentum": 0.0}, lambda p: torch.optim.SGD(p, lr=0.1)),
@@ -54,3 +54,17 @@ def test_state_round_trip_continues_identically():
         p[0].grad = grad.clone()
         opt.step()
     assert torch.equal(params[0], copy[0])
+
+
+@pytest.mark.parametrize("max_norm", [1e-3, 1e3])
+def test_clip_grad_norm_matches_torch(max_norm):
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(shape)) for shape in [(4, 3), (5,), (2, 2, 2)]]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    for a, b in zip(ours, theirs, strict=True):
+        a.grad = torch.randn_like(a)
+        b.grad = a.grad.clone()
+    total = clip_grad_norm(ours, max_norm)
+    torch.testing.assert_close(total, torch.nn.utils.clip_grad_norm_(theirs, max_norm, foreach=True))
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0)

@@ -263,9 +263,12 @@ Sizes check_inputs(int64_t cell, const at::Tensor& inputs, const c10::optional<a
   if (index) {
     TORCH_CHECK(index->dim() == 2 && index->is_contiguous() && index->scalar_type() == at::kLong && inputs.dim() == 2,
                 "seqlab kernels: index must be contiguous int64 (T, B) and inputs a table (V, G*n)");
-    TORCH_CHECK(!check_index_range || index->numel() == 0 || (index->min().item<int64_t>() >= 0 &&
-                                        index->max().item<int64_t>() < inputs.size(0)),
-                "seqlab kernels: index out of the table's range");
+    if (check_index_range) {
+      const int64_t* digits = index->data_ptr<int64_t>();
+      const auto [low, high] = std::minmax_element(digits, digits + index->numel());
+      TORCH_CHECK(index->numel() == 0 || (*low >= 0 && *high < inputs.size(0)),
+                  "seqlab kernels: index out of the table's range");
+    }
     return {index->size(0), index->size(1), n, gates};
   }
   TORCH_CHECK(inputs.dim() == 3, "seqlab kernels: dense inputs must be (T, B, G*n)");
@@ -297,7 +300,7 @@ std::vector<at::Tensor> recurrent_forward(c10::string_view cell_name, const at::
   at::Tensor c = state(cell == kLSTM || cell == kRRN, s.n);
   at::Tensor act = state(cell != kRNN, s.width());
   at::Tensor extra = state(cell == kLSTM || cell == kGRU, s.n);
-  const at::Tensor w_t = w_hh.detach().t().contiguous();  // worker threads have their own grad mode
+  const at::Tensor w_t = w_hh.detach().t();  // worker threads have their own grad mode
   const float* bias = cell == kGRU ? b_hh->data_ptr<float>() : nullptr;
   const Inputs rows = inputs_of(inputs, index);
   at::parallel_for(0, s.batch, rows_per_thread(s.batch), [&](int64_t begin, int64_t end) {
