@@ -54,6 +54,10 @@ inline float fast_tanh(float x) {
 
 inline float fast_sigmoid(float x) { return 0.5f + 0.5f * fast_tanh(0.5f * x); }
 
+// Zero-filled scratch rows. GEMM operands live in ATen's 64-byte-aligned memory, never in std::vector's,
+// so that the BLAS takes the same code path, and rounds the same way, in every run.
+at::Tensor scratch(int64_t rows, int64_t cols) { return at::zeros({rows, cols}, at::kFloat); }
+
 // out (rows, cols) = a (rows, inner) @ b, b given as a tensor view (inner, cols); single-threaded here.
 void matmul_rows(float* out, const float* a, int64_t rows, int64_t inner, const at::Tensor& b) {
   auto options = at::TensorOptions().dtype(at::kFloat);
@@ -172,29 +176,30 @@ struct Inputs {
 void forward_block(int64_t cell, const Sizes& s, int64_t row0, int64_t rows, const Inputs& inputs,
                    const at::Tensor& w_t, const float* b_hh, const Saved& out) {
   const int64_t n = s.n, width = s.width();
-  std::vector<float> acc(rows * width, 0.0f), zeros(n, 0.0f);
+  at::Tensor acc_rows = scratch(rows, width), zero_row = scratch(1, n);
+  float *acc = acc_rows.data_ptr<float>(), *zeros = zero_row.data_ptr<float>();
   for (int64_t t = 0; t < s.steps; ++t) {
     const int64_t base = t * s.batch + row0;  // first row of this block at time t
-    if (t > 0) matmul_rows(acc.data(), out.h + (base - s.batch) * n, rows, n, w_t);
+    if (t > 0) matmul_rows(acc, out.h + (base - s.batch) * n, rows, n, w_t);
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = base + r, prev = row - s.batch;
       const float* x = inputs.at(row);
-      const float* a = acc.data() + r * width;
+      const float* a = acc + r * width;
       float* h = out.h + row * n;
       switch (cell) {
         case kRNN:
           rnn_forward(n, x, a, h);
           break;
         case kLSTM:
-          lstm_forward(n, x, a, t > 0 ? out.c + prev * n : zeros.data(), out.act + row * width, out.c + row * n,
+          lstm_forward(n, x, a, t > 0 ? out.c + prev * n : zeros, out.act + row * width, out.c + row * n,
                        out.extra + row * n, h);
           break;
         case kGRU:
-          gru_forward(n, x, a, b_hh, t > 0 ? out.h + prev * n : zeros.data(), out.act + row * width,
+          gru_forward(n, x, a, b_hh, t > 0 ? out.h + prev * n : zeros, out.act + row * width,
                       out.extra + row * n, h);
           break;
         case kRRN:
-          rrn_forward(n, x, a, t > 0 ? out.c + prev * n : zeros.data(), out.act + row * width, out.c + row * n, h);
+          rrn_forward(n, x, a, t > 0 ? out.c + prev * n : zeros, out.act + row * width, out.c + row * n, h);
           break;
       }
     }
@@ -215,15 +220,16 @@ struct Grads {
 void backward_block(int64_t cell, const Sizes& s, int64_t row0, int64_t rows, const float* grad_h, bool last_only,
                     const Inputs& inputs, const at::Tensor& w, const Saved& in, const Grads& out) {
   const int64_t n = s.n, width = s.width(), digits_in_table = inputs.index ? 1 : 0;
-  std::vector<float> dh_in(rows * n, 0.0f), dh_direct(rows * n, 0.0f), dc(rows * n, 0.0f), zeros(n, 0.0f);
-  std::vector<float> d_in_row(cell == kGRU ? width : 0);
+  at::Tensor buffers = scratch(3 * rows + 1, n), gru_row = scratch(1, width);
+  float *dh_in = buffers.data_ptr<float>(), *dh_direct = dh_in + rows * n, *dc = dh_direct + rows * n;
+  float *zeros = dc + rows * n, *d_in_row = gru_row.data_ptr<float>();
   float* bias_partial = out.partial ? out.partial + (out.partial_rows - 1) * width : nullptr;
   for (int64_t t = s.steps - 1; t >= 0; --t) {
     const int64_t base = t * s.batch + row0;
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = base + r, prev = row - s.batch;
-      const float* dh_out = last_only ? (t == s.steps - 1 ? grad_h + (row0 + r) * n : zeros.data()) : grad_h + row * n;
-      const float* dh_next = dh_in.data() + r * n;
+      const float* dh_out = last_only ? (t == s.steps - 1 ? grad_h + (row0 + r) * n : zeros) : grad_h + row * n;
+      const float* dh_next = dh_in + r * n;
       float* d_rec = out.d_rec + row * width;
       float* d_in = d_rec;  // the same for every cell but the GRU
       switch (cell) {
@@ -231,24 +237,24 @@ void backward_block(int64_t cell, const Sizes& s, int64_t row0, int64_t rows, co
           rnn_backward(n, dh_out, dh_next, in.h + row * n, d_rec);
           break;
         case kLSTM:
-          lstm_backward(n, dh_out, dh_next, in.act + row * width, t > 0 ? in.c + prev * n : zeros.data(),
-                        in.extra + row * n, dc.data() + r * n, d_rec);
+          lstm_backward(n, dh_out, dh_next, in.act + row * width, t > 0 ? in.c + prev * n : zeros,
+                        in.extra + row * n, dc + r * n, d_rec);
           break;
         case kGRU:
-          d_in = out.d_in ? out.d_in + row * width : d_in_row.data();
+          d_in = out.d_in ? out.d_in + row * width : d_in_row;
           gru_backward(n, dh_out, dh_next, in.act + row * width, in.extra + row * n,
-                       t > 0 ? in.h + prev * n : zeros.data(), d_in, d_rec, dh_direct.data() + r * n);
+                       t > 0 ? in.h + prev * n : zeros, d_in, d_rec, dh_direct + r * n);
           break;
         case kRRN:
-          rrn_backward(n, dh_out, dh_next, in.act + row * width, in.c + row * n, dc.data() + r * n, d_rec);
+          rrn_backward(n, dh_out, dh_next, in.act + row * width, in.c + row * n, dc + r * n, d_rec);
           break;
       }
       if (inputs.index) add_row(width, d_in, out.partial + inputs.index[row] * width);
       if (cell == kGRU) add_row(width, d_rec, bias_partial);
     }
     if (t == 0) break;
-    matmul_rows(dh_in.data(), out.d_rec + base * width, rows, width, w);
-    if (cell == kGRU) add_row(rows * n, dh_direct.data(), dh_in.data());
+    matmul_rows(dh_in, out.d_rec + base * width, rows, width, w);
+    if (cell == kGRU) add_row(rows * n, dh_direct, dh_in);
   }
 }
 
@@ -330,7 +336,7 @@ std::vector<at::Tensor> recurrent_backward(c10::string_view cell_name, const at:
   at::Tensor partials = at::zeros({blocks, partial_rows, s.width()}, inputs.options());
   const Inputs rows = inputs_of(inputs, index);
   at::parallel_for(0, s.batch, chunk, [&](int64_t begin, int64_t end) {
-    float* partial = partial_rows ? partials[begin / chunk].data_ptr<float>() : nullptr;
+    float* partial = partial_rows ? partials.data_ptr<float>() + begin / chunk * partial_rows * s.width() : nullptr;
     backward_block(cell, s, begin, end - begin, grad.data_ptr<float>(), last_only, rows, w,
                    {ptr(saved[0]), ptr(saved[1]), ptr(saved[2]), ptr(saved[3])},
                    {d_rec.data_ptr<float>(), ptr(d_in), partial, partial_rows});

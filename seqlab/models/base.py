@@ -44,6 +44,7 @@ class FusedLayout(nn.Module):
     def __init__(self, hidden_size: int, num_layers: int, encoding: str, native: bool = True) -> None:
         super().__init__()
         self.hidden_size, self.num_layers, self.encoding, self.native = hidden_size, num_layers, encoding, native
+        self.register_buffer("digit_codes", encode(torch.arange(NUM_DIGITS), encoding), persistent=False)  # (10, d)
         rows = len(self.gates) * hidden_size
         bound = 1.0 / math.sqrt(hidden_size)
         for k in range(num_layers):
@@ -62,7 +63,7 @@ class FusedLayout(nn.Module):
     def digit_table(self) -> torch.Tensor:
         """Layer 0's input projection x W_ih^T + b_ih of each digit 0..9: (10, G*n), whatever the encoding."""
         p = self.layer(0)
-        return F.linear(encode(torch.arange(NUM_DIGITS, device=p["w_ih"].device), self.encoding), p["w_ih"], p["b_ih"])
+        return F.linear(self.digit_codes, p["w_ih"], p["b_ih"])
 
     def input_projections(self, k: int, sequence: torch.Tensor) -> torch.Tensor:
         """x_t W_ih^T + b_ih for all t of layer k: (T, B, G*n) from digits (T, B) or layer k-1's states (T, B, n)."""
