@@ -108,18 +108,22 @@ def interleaved_rates(
     return rates
 
 
-def startup_seconds(repeats: int = 3) -> float:
-    """Median wall time of `python -m seqlab.run train.max_steps=0` (start, imports, composition, one tiny eval)."""
-    times = []
+def startup_seconds(repeats: int = 5) -> tuple[float, float]:
+    """Median wall times of `python -m seqlab.run train.max_steps=0` (start, imports, composition, one tiny eval)
+    and, alternating with it, of `python -c "import torch"`, the part no seqlab code can shorten."""
+    run, torch_import = [], []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
-            tic = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "seqlab.run", "train.max_steps=0", "eval.batches=1", f"hydra.run.dir={tmp}"],
-                check=True, capture_output=True, cwd=Path(__file__).resolve().parent.parent,
-            )  # fmt: skip
-            times.append(time.perf_counter() - tic)
-    return statistics.median(times)
+            for command, times in (
+                (["-m", "seqlab.run", "train.max_steps=0", "eval.batches=1", f"hydra.run.dir={tmp}"], run),
+                (["-c", "import torch"], torch_import),
+            ):
+                tic = time.perf_counter()
+                subprocess.run(
+                    [sys.executable, *command], check=True, capture_output=True, cwd=Path(__file__).parents[1]
+                )
+                times.append(time.perf_counter() - tic)
+    return statistics.median(run), statistics.median(torch_import)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,11 +169,14 @@ def main(argv: list[str] | None = None) -> int:
                 ratio_text = f"{ratio:9.1f}" if ratio else "        -"
                 print(f"{model:5} {length:4d} {encoding:6} {fast:9.1f} {ref or 0:9.2f} {ratio_text} {gflops:9.1f} "
                       f"{peak:9.1f} {row['percent_of_matmul']:9.1f}", flush=True)  # fmt: skip
-    startup = startup_seconds()
-    print(f"fixed cost of a run (python -m seqlab.run train.max_steps=0, median of 3): {startup:.2f} s (target <= 2 s)")
+    startup, torch_import = startup_seconds()
+    print(
+        f"fixed cost of a run (python -m seqlab.run train.max_steps=0, median of 5): {startup:.2f} s (target <= 2 s);"
+    )
+    print(f"of which `import torch` alone takes {torch_import:.2f} s (median of 5, alternating)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "hidden": args.hidden, "batch": args.batch, "startup_s": startup,
+              "hidden": args.hidden, "batch": args.batch, "startup_s": startup, "import_torch_s": torch_import,
               "rows": rows}  # fmt: skip
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
