@@ -69,7 +69,8 @@ def load() -> str | None:
             log.info("compiling seqlab's CPU kernels into %s (once per machine type, ~15 s)", target)
             build(target)  # torch's load() has registered the ops already
     except Exception as error:  # no compiler, no headers, a foreign CPU: the fused fallback still works
-        reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+        first_line = next(iter(str(error).strip().splitlines()), "")
+        reason = f"{type(error).__name__}: {first_line}"
         log.warning("seqlab's CPU kernels are unavailable (%s); using PyTorch's kernels instead", reason)
         return reason
     return None

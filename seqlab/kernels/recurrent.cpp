@@ -151,6 +151,7 @@ void rrn_backward(int64_t n, CR dh_out, CR dh_in, CR pre, CR c, R dc, R d_pre) {
     dc[j] = d_cell;
   }
 }
+
 void add_row(int64_t n, CR from, R to) {
   for (int64_t j = 0; j < n; ++j) to[j] += from[j];
 }
@@ -219,7 +220,7 @@ struct Grads {
 // when last_only, the last step's (B, n).
 void backward_block(int64_t cell, const Sizes& s, int64_t row0, int64_t rows, const float* grad_h, bool last_only,
                     const Inputs& inputs, const at::Tensor& w, const Saved& in, const Grads& out) {
-  const int64_t n = s.n, width = s.width(), digits_in_table = inputs.index ? 1 : 0;
+  const int64_t n = s.n, width = s.width();
   at::Tensor buffers = scratch(3 * rows + 1, n), gru_row = scratch(1, width);
   float *dh_in = buffers.data_ptr<float>(), *dh_direct = dh_in + rows * n, *dc = dh_direct + rows * n;
   float *zeros = dc + rows * n, *d_in_row = gru_row.data_ptr<float>();
