@@ -1,7 +1,10 @@
-"""SGD (with momentum), RMSprop and Adam as multi-tensor (foreach) updates, by config name.
+"""SGD (with momentum), RMSprop and Adam over one flat buffer of all parameters, by config name.
 
-The update rules are torch.optim's (tests check them step by step against it); seqlab keeps its own because
-constructing any torch.optim.Optimizer imports torch._dynamo, about 1 s of every run's start-up.
+The update rules are torch.optim's (tests check them step by step against it). seqlab keeps its own because
+constructing any torch.optim.Optimizer imports torch._dynamo, about 1 s of every run's start-up, and because
+with every parameter and gradient a view into one flat buffer, gradient clipping and an update are a handful
+of tensor ops for the whole model instead of a handful per parameter (torch's foreach ops loop over the
+parameters on the CPU).
 """
 
 from __future__ import annotations
@@ -13,10 +16,17 @@ import torch
 from omegaconf import DictConfig
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "rmsprop", "adam")
+ALIGNMENT = 16  # floats: every parameter starts on a 64-byte boundary, as if it were allocated on its own
 
 
-class ForeachOptimizer:
-    """A minimal optimizer over one parameter group: `step()`, `zero_grad()`, `state_dict()`, `lr`."""
+class FlatOptimizer:
+    """A minimal optimizer over one parameter group: `zero_grad()`, `clip_grad_norm()`, `step()`, `state_dict()`.
+
+    Construction moves the parameters into one flat buffer (each `p.data` becomes a view of it) and gives each
+    a gradient that is a view of a second flat buffer, into which autograd accumulates in place; a gradient set
+    or cleared from outside is copied back in. Build it after the model has moved to its device. Every parameter
+    takes part in every step (a parameter without a gradient counts as a zero gradient).
+    """
 
     buffer_names: tuple[str, ...] = ()
 
@@ -24,7 +34,24 @@ class ForeachOptimizer:
         self.params = [p for p in params if p.requires_grad]
         self.lr, self.weight_decay = lr, weight_decay
         self.steps = 0
-        self.buffers = {name: [torch.zeros_like(p) for p in self.params] for name in self.buffer_names}
+        self.offsets, size = [], 0
+        for p in self.params:
+            self.offsets.append(size)
+            size += -(-p.numel() // ALIGNMENT) * ALIGNMENT
+        first = self.params[0]
+        self.flat = torch.zeros(size, dtype=first.dtype, device=first.device)
+        self.flat_grad = torch.zeros_like(self.flat)
+        for p, view in zip(self.params, self.views(self.flat), strict=True):
+            view.copy_(p.detach())
+            p.data = view
+        self.grad_views = self.views(self.flat_grad)
+        for p, view in zip(self.params, self.grad_views, strict=True):
+            p.grad = view
+        self.buffers = {name: torch.zeros_like(self.flat) for name in self.buffer_names}
+
+    def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Each parameter's part of a flat buffer, shaped like the parameter."""
+        return [flat[o : o + p.numel()].view_as(p) for p, o in zip(self.params, self.offsets, strict=True)]
 
     @property
     def param_groups(self) -> list[dict]:
@@ -32,41 +59,51 @@ class ForeachOptimizer:
         return [{"lr": self.lr, "weight_decay": self.weight_decay}]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            p.grad = None
+        """Zero the flat gradient; the views stay in place (`set_to_none` is accepted for torch.optim's sake)."""
+        self._adopt_grads()
+        self.flat_grad.zero_()
 
-    def _gradients(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """(params, gradients with weight decay added) for the parameters that have a gradient."""
-        params = [p for p in self.params if p.grad is not None]
-        grads = [p.grad for p in params]
-        if self.weight_decay:
-            grads = torch._foreach_add(grads, params, alpha=self.weight_decay)
-        return params, grads
+    def _adopt_grads(self) -> None:
+        """Copy a gradient that was set from outside (or cleared) into its view, and put the view back."""
+        for p, view in zip(self.params, self.grad_views, strict=True):
+            if p.grad is not view:
+                view.copy_(p.grad) if p.grad is not None else view.zero_()
+                p.grad = view
 
-    def _buffers_of(self, params: list[torch.Tensor]) -> dict[str, list[torch.Tensor]]:
-        index = {id(p): i for i, p in enumerate(self.params)}
-        return {name: [bufs[index[id(p)]] for p in params] for name, bufs in self.buffers.items()}
+    @torch.no_grad()
+    def clip_grad_norm(self, max_norm: float) -> torch.Tensor:
+        """Scale the gradient to an L2 norm of at most `max_norm`, as torch.nn.utils.clip_grad_norm_; the norm."""
+        self._adopt_grads()
+        total = torch.linalg.vector_norm(self.flat_grad)
+        self.flat_grad.mul_((max_norm / (total + 1e-6)).clamp_(max=1.0))
+        return total
 
     @torch.no_grad()
     def step(self) -> None:
-        params, grads = self._gradients()
+        self._adopt_grads()
+        grad = self.flat_grad
+        if self.weight_decay:
+            grad = grad.add(self.flat, alpha=self.weight_decay)
         self.steps += 1
-        self.update(params, grads, self._buffers_of(params))
+        self.update(self.flat, grad)
 
-    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], buffers: dict) -> None:
+    def update(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+        """Apply the update rule to the flat parameter, given the flat gradient (weight decay included)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
-        return {"steps": self.steps, "buffers": {k: [b.clone() for b in v] for k, v in self.buffers.items()}}
+        """The step count and copies of the state buffers, per parameter."""
+        buffers = {name: [view.clone() for view in self.views(flat)] for name, flat in self.buffers.items()}
+        return {"steps": self.steps, "buffers": buffers}
 
     def load_state_dict(self, state: dict) -> None:
         self.steps = state["steps"]
         for name, saved in state["buffers"].items():
-            for buffer, value in zip(self.buffers[name], saved, strict=True):
-                buffer.copy_(value)
+            for view, value in zip(self.views(self.buffers[name]), saved, strict=True):
+                view.copy_(value)
 
 
-class SGD(ForeachOptimizer):
+class SGD(FlatOptimizer):
     """p -= lr * b, b = momentum * b + g (b = g on the first step; plain SGD without momentum)."""
 
     buffer_names = ("momentum",)
@@ -75,19 +112,18 @@ class SGD(ForeachOptimizer):
         super().__init__(params, lr, weight_decay)
         self.momentum = momentum
 
-    def update(self, params, grads, buffers):
+    def update(self, param, grad):
         if self.momentum:
-            momentum = buffers["momentum"]
+            buffer = self.buffers["momentum"]
             if self.steps == 1:
-                torch._foreach_copy_(momentum, grads)
+                buffer.copy_(grad)
             else:
-                torch._foreach_mul_(momentum, self.momentum)
-                torch._foreach_add_(momentum, grads)
-            grads = momentum
-        torch._foreach_add_(params, grads, alpha=-self.lr)
+                buffer.mul_(self.momentum).add_(grad)
+            grad = buffer
+        param.add_(grad, alpha=-self.lr)
 
 
-class RMSprop(ForeachOptimizer):
+class RMSprop(FlatOptimizer):
     """s = alpha * s + (1 - alpha) * g^2;  p -= lr * g / (sqrt(s) + eps)."""
 
     buffer_names = ("square_avg",)
@@ -95,17 +131,16 @@ class RMSprop(ForeachOptimizer):
     def __init__(self, params, lr: float, weight_decay: float = 0.0, alpha: float = 0.99, eps: float = 1e-8) -> None:
         super().__init__(params, lr, weight_decay)
         self.alpha, self.eps = alpha, eps
+        self.denominator = torch.empty_like(self.flat)  # scratch, not state
 
-    def update(self, params, grads, buffers):
-        square_avg = buffers["square_avg"]
-        torch._foreach_mul_(square_avg, self.alpha)
-        torch._foreach_addcmul_(square_avg, grads, grads, value=1 - self.alpha)
-        denominator = torch._foreach_sqrt(square_avg)
-        torch._foreach_add_(denominator, self.eps)
-        torch._foreach_addcdiv_(params, grads, denominator, value=-self.lr)
+    def update(self, param, grad):
+        square_avg = self.buffers["square_avg"]
+        square_avg.mul_(self.alpha).addcmul_(grad, grad, value=1 - self.alpha)
+        torch.sqrt(square_avg, out=self.denominator).add_(self.eps)
+        param.addcdiv_(grad, self.denominator, value=-self.lr)
 
 
-class Adam(ForeachOptimizer):
+class Adam(FlatOptimizer):
     """Adam with bias correction: p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)."""
 
     buffer_names = ("exp_avg", "exp_avg_sq")
@@ -114,29 +149,19 @@ class Adam(ForeachOptimizer):
         super().__init__(params, lr, weight_decay)
         self.beta1, self.beta2 = betas
         self.eps = eps
+        self.denominator = torch.empty_like(self.flat)  # scratch, not state
 
-    def update(self, params, grads, buffers):
-        exp_avg, exp_avg_sq = buffers["exp_avg"], buffers["exp_avg_sq"]
-        torch._foreach_lerp_(exp_avg, grads, 1 - self.beta1)
-        torch._foreach_mul_(exp_avg_sq, self.beta2)
-        torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1 - self.beta2)
+    def update(self, param, grad):
+        exp_avg, exp_avg_sq, denominator = self.buffers["exp_avg"], self.buffers["exp_avg_sq"], self.denominator
+        exp_avg.lerp_(grad, 1 - self.beta1)
+        exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
         bias_correction1 = 1 - self.beta1**self.steps
         bias_correction2 = 1 - self.beta2**self.steps
-        denominator = torch._foreach_sqrt(exp_avg_sq)
-        torch._foreach_div_(denominator, math.sqrt(bias_correction2))
-        torch._foreach_add_(denominator, self.eps)
-        torch._foreach_addcdiv_(params, exp_avg, denominator, value=-self.lr / bias_correction1)
+        torch.sqrt(exp_avg_sq, out=denominator).div_(math.sqrt(bias_correction2)).add_(self.eps)
+        param.addcdiv_(exp_avg, denominator, value=-self.lr / bias_correction1)
 
 
-def clip_grad_norm(params: Iterable[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
-    """torch.nn.utils.clip_grad_norm_ (L2 norm, foreach), less its per-call grouping overhead; the total norm."""
-    grads = [p.grad for p in params if p.grad is not None]
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp_(max=1.0))
-    return total
-
-
-def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: DictConfig) -> ForeachOptimizer:
+def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: DictConfig) -> FlatOptimizer:
     """The optimizer `cfg.name` with the learning rate, weight decay and its own knobs from `cfg`."""
     if cfg.name in ("sgd", "sgd_momentum"):
         return SGD(params, cfg.lr, cfg.weight_decay, momentum=cfg.momentum)

@@ -36,7 +36,7 @@ from seqlab.data.palindrome import (
 from seqlab.init import apply_init
 from seqlab.models import build_model, count_parameters, reference_twin
 from seqlab.models.base import SequenceClassifier
-from seqlab.optim import build_optimizer, clip_grad_norm
+from seqlab.optim import FlatOptimizer, build_optimizer
 from seqlab.validate import check_config
 
 if TYPE_CHECKING:
@@ -83,15 +83,14 @@ def seed_everything(seed: int) -> None:
 
 
 def training_step(
-    model: SequenceClassifier, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor,
-    max_norm: float,
+    model: SequenceClassifier, optimizer: FlatOptimizer, inputs: torch.Tensor, targets: torch.Tensor, max_norm: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """One optimizer step with gradient-norm clipping; returns (loss, accuracy, gradient norm), unsynchronised."""
     logits = model(inputs)
     loss = F.cross_entropy(logits, targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = clip_grad_norm(model.parameters(), max_norm)
+    grad_norm = optimizer.clip_grad_norm(max_norm)
     optimizer.step()
     accuracy = (logits.argmax(-1) == targets).float().mean()
     return loss.detach(), accuracy, grad_norm

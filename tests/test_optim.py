@@ -1,10 +1,10 @@
-"""seqlab's foreach optimizers follow torch.optim's update rules step by step."""
+"""seqlab's flat-buffer optimizers follow torch.optim's update rules and torch's clipping step by step."""
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from seqlab.optim import build_optimizer, clip_grad_norm
+from seqlab.optim import build_optimizer
 
 CASES = [
     ({"name": "sgd", "lr": 0.1, "weight_decay": 0.0, "momentum": 0.0}, lambda p: torch.optim.SGD(p, lr=0.1)),
@@ -61,10 +61,29 @@ def test_clip_grad_norm_matches_torch(max_norm):
     torch.manual_seed(0)
     ours = [torch.nn.Parameter(torch.randn(shape)) for shape in [(4, 3), (5,), (2, 2, 2)]]
     theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    optimizer = build_optimizer(ours, OmegaConf.create(CASES[0][0]))
     for a, b in zip(ours, theirs, strict=True):
         a.grad = torch.randn_like(a)
         b.grad = a.grad.clone()
-    total = clip_grad_norm(ours, max_norm)
+    total = optimizer.clip_grad_norm(max_norm)
     torch.testing.assert_close(total, torch.nn.utils.clip_grad_norm_(theirs, max_norm, foreach=True))
     for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0)
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_parameters_and_gradients_are_views_of_the_flat_buffers():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Linear(5, 2))
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = build_optimizer(model.parameters(), OmegaConf.create(CASES[2][0]))
+    for p, value in zip(model.parameters(), before, strict=True):
+        assert torch.equal(p, value) and p.data_ptr() % 64 == 0
+    optimizer.zero_grad()
+    model(torch.randn(4, 3)).square().sum().backward()  # autograd accumulates into the views
+    grads = [p.grad.clone() for p in model.parameters()]
+    assert all(g.abs().sum() > 0 for g in grads)
+    expected = torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in grads]))
+    torch.testing.assert_close(optimizer.clip_grad_norm(1e9), expected)
+    model.zero_grad(set_to_none=True)  # cleared from outside: a zero gradient, the step moves nothing
+    optimizer.step()
+    for p, value in zip(model.parameters(), before, strict=True):
+        assert torch.equal(p, value)
