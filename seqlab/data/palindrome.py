@@ -5,6 +5,8 @@ The last digit equals the first, so solving the task means remembering the first
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch.utils.data import Dataset
 
@@ -30,8 +32,13 @@ def palindrome_batch(
     targets are the last digits, shape (batch,).
     """
     half = torch.randint(0, NUM_DIGITS, (batch_size, (length + 1) // 2), generator=generator, device=device)
-    full = torch.cat([half, half[:, : length // 2].flip(1)], dim=1)
-    return full[:, :-1], full[:, -1]
+    return half.index_select(1, mirror_index(length, half.device)), half[:, 0]
+
+
+@functools.cache
+def mirror_index(length: int, device: torch.device) -> torch.Tensor:
+    """Which of the first ceil(L/2) digits sits at each of a palindrome's first L-1 positions: min(j, L-1-j)."""
+    return torch.tensor([min(j, length - 1 - j) for j in range(length - 1)], device=device)
 
 
 def heldout_set(
