@@ -28,11 +28,12 @@ def palindrome_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of palindromes, generated vectorised on `device`.
 
-    Returns (inputs, targets): inputs are the first `length - 1` digits, shape (batch, length - 1), int64;
-    targets are the last digits, shape (batch,).
+    Returns (inputs, targets): inputs are the first `length - 1` digits, shape (batch, length - 1), int64,
+    stored time-major (a transposed view); targets are the last digits, shape (batch,).
     """
     half = torch.randint(0, NUM_DIGITS, (batch_size, (length + 1) // 2), generator=generator, device=device)
-    return half.index_select(1, mirror_index(length, half.device)), half[:, 0]
+    time_major = half.t().index_select(0, mirror_index(length, half.device))  # (L-1, B): the cores' layout
+    return time_major.t(), half[:, 0]
 
 
 @functools.cache
