@@ -75,6 +75,27 @@ def test_fast_core_matches_reference_outputs_and_gradients(impl, layers, name, e
     assert_close_float32(fast.head.weight.grad, reference.head.weight.grad)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_fast_core_on_the_gpu_matches_the_reference(layers, name, encoding, monkeypatch):
+    """On CUDA the fast path is cuDNN's kernels (the RRN: PyTorch ops); checked in plain float32, without TF32."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    torch.manual_seed(0)
+    fast = build_model(name, 16, layers, encoding)
+    reference = reference_twin(fast, name)
+    fast.cuda()
+    digits, targets = torch.randint(0, 10, (9, 6)), torch.randint(0, 10, (9,))
+    fast_logits, reference_logits = fast(digits.cuda()), reference(digits)
+    assert_close_float32(fast_logits.cpu(), reference_logits)
+    F.cross_entropy(fast_logits, targets.cuda()).backward()
+    F.cross_entropy(reference_logits, targets).backward()
+    fast_params = dict(fast.core.named_parameters())
+    for key, grad in reference.core.fused_gradients().items():
+        assert_close_float32(fast_params[key].grad.cpu(), grad, msg=key)
+
+
 def test_rrn_follows_its_equations_step_by_step():
     torch.manual_seed(1)
     model = build_model("rrn", 6, 1, "onehot")
