@@ -31,7 +31,7 @@ def test_result_json_has_the_contract_keys(make_cfg, tmp_path):
     assert set(rundir.RESULT_KEYS) <= set(on_disk)
     assert on_disk["status"] == "completed" and on_disk["steps"] == 20 == result["steps"]
     assert on_disk["config"]["model.name"] == "rrn" and on_disk["config"]["seed"] == 0
-    assert on_disk["versions"]["torch"] and on_disk["device"] == "cpu"
+    assert on_disk["versions"]["torch"] and on_disk["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     lines = (tmp_path / rundir.METRICS).read_text().splitlines()
     assert lines[0] == ",".join(rundir.METRIC_COLUMNS)
     assert [int(line.split(",")[0]) for line in lines[1:]] == [5, 10, 15, 20]
