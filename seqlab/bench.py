@@ -85,7 +85,8 @@ def fast_step(model: str, length: int, hidden: int, batch: int, encoding: str, d
 
 
 class ReferenceRMSprop(torch.optim.RMSprop):
-    """The reference's optimizer: torch.optim's RMSprop (per-parameter loops on the CPU) and torch's clipping."""
+    """The reference's optimizer: torch.optim's RMSprop (per-parameter loops on the CPU) and torch's clipping,
+    behind the interface that `training_step` calls (zero_grad, clip_grad_norm, step)."""
 
     def clip_grad_norm(self, max_norm: float) -> torch.Tensor:
         return torch.nn.utils.clip_grad_norm_(self.param_groups[0]["params"], max_norm)

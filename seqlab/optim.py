@@ -66,9 +66,13 @@ class FlatOptimizer:
     def _adopt_grads(self) -> None:
         """Copy a gradient that was set from outside (or cleared) into its view, and put the view back."""
         for p, view in zip(self.params, self.grad_views, strict=True):
-            if p.grad is not view:
-                view.copy_(p.grad) if p.grad is not None else view.zero_()
-                p.grad = view
+            if p.grad is view:
+                continue
+            if p.grad is None:
+                view.zero_()
+            else:
+                view.copy_(p.grad)
+            p.grad = view
 
     @torch.no_grad()
     def clip_grad_norm(self, max_norm: float) -> torch.Tensor:
