@@ -64,8 +64,9 @@ def test_failed_run_is_summarised_and_others_finish(tmp_path):
 
 
 def test_scontrol_requeue_mid_run_ends_like_an_uninterrupted_run(tmp_path):
-    # Long enough to outlast SLURM's KillWait: submitit ignores SIGTERM, so training goes on until SIGKILL.
-    config = [*TINY, "model=lstm", "model.hidden_size=24", "data.length=16", "train.max_steps=6000", "threads=1",
+    # Long enough (~20 s here) to outlast SLURM's KillWait (5 s in our cluster) by far: submitit ignores SIGTERM,
+    # so training goes on until SIGKILL. At 6,000 steps the faster training path sometimes finished first.
+    config = [*TINY, "model=lstm", "model.hidden_size=24", "data.length=16", "train.max_steps=15000", "threads=1",
               "train.checkpoint_every=25", "train.eval_every=250", "train.early_stop.kind=none"]  # fmt: skip
     whole = tmp_path / "whole"
     assert run_cli(*config, f"hydra.run.dir={whole}").returncode == 0
