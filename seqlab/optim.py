@@ -41,12 +41,10 @@ class FlatOptimizer:
         first = self.params[0]
         self.flat = torch.zeros(size, dtype=first.dtype, device=first.device)
         self.flat_grad = torch.zeros_like(self.flat)
-        for p, view in zip(self.params, self.views(self.flat), strict=True):
-            view.copy_(p.detach())
-            p.data = view
         self.grad_views = self.views(self.flat_grad)
-        for p, view in zip(self.params, self.grad_views, strict=True):
-            p.grad = view
+        for p, view, grad_view in zip(self.params, self.views(self.flat), self.grad_views, strict=True):
+            view.copy_(p.detach())
+            p.data, p.grad = view, grad_view
         self.buffers = {name: torch.zeros_like(self.flat) for name in self.buffer_names}
 
     def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
@@ -59,8 +57,10 @@ class FlatOptimizer:
         return [{"lr": self.lr, "weight_decay": self.weight_decay}]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Zero the flat gradient; the views stay in place (`set_to_none` is accepted for torch.optim's sake)."""
-        self._adopt_grads()
+        """Zero the flat gradient and point every `p.grad` at its view (`set_to_none` is accepted for torch.optim's
+        sake): a gradient set from outside is dropped, as zeroing would drop it."""
+        for p, view in zip(self.params, self.grad_views, strict=True):
+            p.grad = view
         self.flat_grad.zero_()
 
     def _adopt_grads(self) -> None:
