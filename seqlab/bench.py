@@ -8,7 +8,9 @@ cuDNN kernels on GPU, on-device vectorised data, an optimizer over one flat buff
 DataLoader, torch.optim and torch's clipping), measured alternately with a 1024^3 fp32 GEMM in rounds
 (medians; the ratio is the median of per-round ratios); the fast path's GFLOP/s (forward + backward matmul
 FLOPs) and its share of the GEMM rate; the ceiling on the ratio that doing the step's matmul FLOPs at that
-GEMM rate, and nothing else, would give; plus a run's fixed start-up cost. One run, one machine.
+GEMM rate, and nothing else, would give; on CPU, the speed-up that the C++ recurrence alone reaches (forward and
+backward, without data, head, loss, autograd or optimizer: what no change outside the kernels can go past);
+plus a run's fixed start-up cost. One run, one machine.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
+from seqlab import kernels
 from seqlab.data.palindrome import TRAIN_STREAM, PalindromeDataset, palindrome_batch, stream_generator
 from seqlab.models import build_model, reference_twin
 from seqlab.models.base import input_size
@@ -35,6 +38,10 @@ from seqlab.train import select_device, training_step
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3, "rrn": 2}
 TARGET_RATIO = {10: 4.0, 100: 2.5}
+# printed column -> (row key, decimals)
+COLUMNS = {"fast st/s": ("fast_steps_per_s", 1), "ref st/s": ("reference_steps_per_s", 2), "ratio": ("ratio", 1),
+           "kernels x": ("kernel_ratio", 1), "ceiling": ("ratio_ceiling", 1), "GFLOP/s": ("gflops", 1),
+           "mm GF/s": ("matmul_gflops", 1), "% mm": ("percent_of_matmul", 1)}  # fmt: skip
 RMSPROP = OmegaConf.create({"name": "rmsprop", "lr": 1e-3, "weight_decay": 0.0, "alpha": 0.99})
 
 
@@ -84,6 +91,24 @@ def fast_step(model: str, length: int, hidden: int, batch: int, encoding: str, d
     return step, net
 
 
+def recurrence_step(net, length: int, batch: int, device: torch.device) -> Callable[[], None] | None:
+    """The C++ recurrence of a one-layer fast `net` alone, forward and backward of h_T over one fixed batch;
+    None where a fast step does not run it (GPU, no compiler)."""
+    core = net.core
+    if device.type != "cpu" or not (core.native and kernels.available()) or core.num_layers != 1:
+        return None
+    digits = palindrome_batch(length, batch, stream_generator(0, TRAIN_STREAM, device), device)[0].t()  # (T, B)
+    p = {name: value.detach() for name, value in core.layer(0).items()}
+    table, b_hh = core.digit_table().detach(), p.get("b_hh")
+    grad_last = torch.ones(batch, core.hidden_size, device=device)
+
+    def step() -> None:
+        saved = torch.ops.seqlab.recurrent_forward(core.cell, table, digits, p["w_hh"], b_hh)
+        torch.ops.seqlab.recurrent_backward(core.cell, grad_last, table, digits, p["w_hh"], b_hh, saved)
+
+    return step
+
+
 class ReferenceRMSprop(torch.optim.RMSprop):
     """The reference's optimizer: torch.optim's RMSprop (per-parameter loops on the CPU) and torch's clipping,
     behind the interface that `training_step` calls (zero_grad, clip_grad_norm, step)."""
@@ -104,6 +129,31 @@ def reference_step(fast_net, model: str, length: int, batch: int, device: torch.
         training_step(net, optimizer, inputs.to(device), targets.to(device), 10.0)
 
     return step
+
+
+def summarise(rates: dict[str, list[float]], gemm_flops: float, flops: float) -> dict[str, float | None]:
+    """One table row from the per-round rates (calls/s) of "matmul", "fast" and, where timed, "kernels" and
+    "reference": medians, and speed-ups as medians of per-round ratios."""
+    median = {name: statistics.median(measured) for name, measured in rates.items()}
+
+    def speedup(name: str) -> float | None:
+        if name not in rates or "reference" not in rates:
+            return None
+        return statistics.median(a / r for a, r in zip(rates[name], rates["reference"], strict=True))
+
+    peak = median["matmul"] * gemm_flops / 1e9
+    gflops = median["fast"] * flops / 1e9
+    reference = median.get("reference")
+    return {"fast_steps_per_s": median["fast"], "reference_steps_per_s": reference, "ratio": speedup("fast"),
+            "kernel_steps_per_s": median.get("kernels"), "kernel_ratio": speedup("kernels"),
+            "ratio_ceiling": peak * 1e9 / (flops * reference) if reference else None, "gflops": gflops,
+            "matmul_gflops": peak, "percent_of_matmul": 100 * gflops / peak}  # fmt: skip
+
+
+def table_line(row: dict) -> str:
+    """A row as printed: model, length, encoding, then COLUMNS ('-' where not measured)."""
+    cells = [f"{'-':>9}" if row[key] is None else f"{row[key]:9.{digits}f}" for key, digits in COLUMNS.values()]
+    return f"{row['model']:5} {row['length']:4d} {row['encoding']:6} " + " ".join(cells)
 
 
 def interleaved_rates(
@@ -155,33 +205,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device {device}, {torch.get_num_threads()} threads; the fp32 matmul rate (1024^3 GEMM) is measured in")
     print("the same rounds as each row ('mm GF/s'); '% mm' is the fast path's GFLOP/s as a share of it")
     print("'ceiling': the ratio a step doing only its matmul FLOPs at that rate would reach against the reference")
-    columns = ("fast st/s", "ref st/s", "ratio", "ceiling", "GFLOP/s", "mm GF/s", "% mm")
-    print(f"{'model':5} {'L':>4} {'enc':6} " + " ".join(f"{c:>9}" for c in columns))
+    print("'kernels x': the ratio of the C++ recurrence alone (forward + backward, CPU) to the reference's whole step")
+    print(f"{'model':5} {'L':>4} {'enc':6} " + " ".join(f"{c:>9}" for c in COLUMNS))
     rows = []
     for model in args.models.split(","):
         for length in map(int, args.lengths.split(",")):
             for encoding in args.encodings.split(","):
                 torch.manual_seed(0)
                 step, net = fast_step(model, length, args.hidden, args.batch, encoding, device)
-                steps = [gemm_step, step]
+                steps = {"matmul": gemm_step, "fast": step, "kernels": recurrence_step(net, length, args.batch, device)}
                 if not args.skip_reference:
-                    steps.append(reference_step(net, model, length, args.batch, device))
-                rates = interleaved_rates(steps, device, args.seconds, args.rounds)
-                peak = statistics.median(rates[0]) * gemm_flops / 1e9
-                fast = statistics.median(rates[1])
-                ref = statistics.median(rates[2]) if len(rates) > 2 else None
-                ratio = statistics.median(f / r for f, r in zip(*rates[1:], strict=True)) if ref else None
+                    steps["reference"] = reference_step(net, model, length, args.batch, device)
+                steps = {name: call for name, call in steps.items() if call}
+                measured = interleaved_rates(list(steps.values()), device, args.seconds, args.rounds)
+                rates = dict(zip(steps, measured, strict=True))
                 flops = step_flops(model, length, args.hidden, args.batch, encoding)
-                gflops = fast * flops / 1e9
-                ceiling = peak * 1e9 / (flops * ref) if ref else None
-                row = {"model": model, "length": length, "encoding": encoding, "fast_steps_per_s": fast,
-                       "reference_steps_per_s": ref, "ratio": ratio,
-                       "ratio_ceiling": ceiling, "gflops": gflops, "matmul_gflops": peak,
-                       "percent_of_matmul": 100 * gflops / peak, "target_ratio": TARGET_RATIO.get(length)}  # fmt: skip
-                rows.append(row)
-                ratio_text = f"{ratio:9.1f} {ceiling:9.1f}" if ref else f"{'-':>9} {'-':>9}"
-                print(f"{model:5} {length:4d} {encoding:6} {fast:9.1f} {ref or 0:9.2f} {ratio_text} {gflops:9.1f} "
-                      f"{peak:9.1f} {row['percent_of_matmul']:9.1f}", flush=True)  # fmt: skip
+                row = summarise(rates, gemm_flops, flops)
+                rows.append({"model": model, "length": length, "encoding": encoding, **row,
+                             "target_ratio": TARGET_RATIO.get(length)})  # fmt: skip
+                print(table_line(rows[-1]), flush=True)
     startup, torch_import = startup_seconds()
     print(
         f"fixed cost of a run (python -m seqlab.run train.max_steps=0, median of 5): {startup:.2f} s (target <= 2 s);"

@@ -158,3 +158,6 @@ def test_benchmark_smoke(tmp_path):
     assert [(r["model"], r["length"]) for r in report["rows"]] == [("rnn", 3), ("rrn", 3)]
     assert all(r["fast_steps_per_s"] > 0 and r["reference_steps_per_s"] > 0 for r in report["rows"])
     assert all(r["matmul_gflops"] > 0 and r["ratio"] > 0 for r in report["rows"])
+    # the C++ recurrence alone is timed where fast steps run it: on the CPU
+    on_cpu = report["device"] == "cpu"
+    assert all((r["kernel_ratio"] > r["ratio"]) if on_cpu else r["kernel_ratio"] is None for r in report["rows"])
