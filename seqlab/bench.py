@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from seqlab import kernels
 from seqlab.data.palindrome import TRAIN_STREAM, PalindromeDataset, palindrome_batch, stream_generator
 from seqlab.models import build_model, reference_twin
-from seqlab.models.base import input_size
+from seqlab.models.base import SequenceClassifier, input_size
 from seqlab.optim import build_optimizer
 from seqlab.train import select_device, training_step
 
@@ -91,7 +91,9 @@ def fast_step(model: str, length: int, hidden: int, batch: int, encoding: str, d
     return step, net
 
 
-def recurrence_step(net, length: int, batch: int, device: torch.device) -> Callable[[], None] | None:
+def recurrence_step(
+    net: SequenceClassifier, length: int, batch: int, device: torch.device
+) -> Callable[[], None] | None:
     """The C++ recurrence of a one-layer fast `net` alone, forward and backward of h_T over one fixed batch;
     None where a fast step does not run it (GPU, no compiler)."""
     core = net.core
