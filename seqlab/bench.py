@@ -29,7 +29,6 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from seqlab import kernels
 from seqlab.data.palindrome import TRAIN_STREAM, PalindromeDataset, palindrome_batch, stream_generator
 from seqlab.models import build_model, reference_twin
 from seqlab.models.base import SequenceClassifier, input_size
@@ -97,7 +96,7 @@ def recurrence_step(
     """The C++ recurrence of a one-layer fast `net` alone, forward and backward of h_T over one fixed batch;
     None where a fast step does not run it (GPU, no compiler)."""
     core = net.core
-    if device.type != "cpu" or not (core.native and kernels.available()) or core.num_layers != 1:
+    if core.num_layers != 1 or not core.runs_native(device):
         return None
     digits = palindrome_batch(length, batch, stream_generator(0, TRAIN_STREAM, device), device)[0].t()  # (T, B)
     p = {name: value.detach() for name, value in core.layer(0).items()}

@@ -72,9 +72,13 @@ class FusedLayout(nn.Module):
         p = self.layer(k)
         return F.linear(sequence, p["w_ih"], p["b_ih"])
 
+    def runs_native(self, device: torch.device) -> bool:
+        """Whether the forward on `device` runs seqlab's C++ recurrence (else `torch_forward`)."""
+        return self.native and device.type == "cpu" and kernels.available()
+
     def forward(self, digits: torch.Tensor) -> torch.Tensor:
         """Digits (B, T) -> last hidden state h_T (B, n) of the last layer."""
-        if not (self.native and digits.device.type == "cpu" and kernels.available()):
+        if not self.runs_native(digits.device):
             return self.torch_forward(digits)
         sequence = digits.t().contiguous()  # (T, B), time-major
         for k in range(self.num_layers):
