@@ -63,6 +63,8 @@ INIT_SCHEMES = tuple(SCHEMES)
 @torch.no_grad()
 def apply_init(model: SequenceClassifier, name: str, std: float = 1e-4, forget_bias: float | None = None) -> None:
     """Initialise `model` (fast core) in place with scheme `name`; optionally set the LSTM forget bias."""
+    if name not in SCHEMES:
+        raise ValueError(f"init.name={name!r} is invalid: expected one of {', '.join(SCHEMES)}")
     _apply(model, *SCHEMES[name](std))
     if forget_bias is not None:
         core = model.core

@@ -10,12 +10,11 @@ parameters on the CPU).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from omegaconf import DictConfig
 
-OPTIMIZERS = ("sgd", "sgd_momentum", "rmsprop", "adam")
 ALIGNMENT = 16  # floats: every parameter starts on a 64-byte boundary, as if it were allocated on its own
 
 
@@ -165,10 +164,17 @@ class Adam(FlatOptimizer):
         param.addcdiv_(exp_avg, denominator, value=-self.lr / bias_correction1)
 
 
+OPTIMIZERS: dict[str, Callable[[list[torch.nn.Parameter], DictConfig], FlatOptimizer]] = {
+    # config name -> (parameters, optimizer config) -> optimizer, with each rule's own knobs
+    "sgd": lambda params, cfg: SGD(params, cfg.lr, cfg.weight_decay, momentum=cfg.momentum),
+    "sgd_momentum": lambda params, cfg: SGD(params, cfg.lr, cfg.weight_decay, momentum=cfg.momentum),
+    "rmsprop": lambda params, cfg: RMSprop(params, cfg.lr, cfg.weight_decay, alpha=cfg.alpha),
+    "adam": lambda params, cfg: Adam(params, cfg.lr, cfg.weight_decay, betas=tuple(cfg.betas)),
+}
+
+
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: DictConfig) -> FlatOptimizer:
     """The optimizer `cfg.name` with the learning rate, weight decay and its own knobs from `cfg`."""
-    if cfg.name in ("sgd", "sgd_momentum"):
-        return SGD(params, cfg.lr, cfg.weight_decay, momentum=cfg.momentum)
-    if cfg.name == "rmsprop":
-        return RMSprop(params, cfg.lr, cfg.weight_decay, alpha=cfg.alpha)
-    return Adam(params, cfg.lr, cfg.weight_decay, betas=tuple(cfg.betas))
+    if cfg.name not in OPTIMIZERS:
+        raise ValueError(f"optimizer.name={cfg.name!r} is invalid: expected one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[cfg.name](list(params), cfg)

@@ -8,7 +8,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+USER_CONF_DIR = Path("conf")  # the working directory's conf/, on Hydra's search path after seqlab's (config.yaml)
 CHECKED_GROUPS = ("model", "dataset", "optimizer", "init", "experiment")
 DEVICES = ("auto", "cpu", "cuda")
 EARLY_STOPS = ("none", "accuracy", "loss_plateau")
@@ -57,11 +58,11 @@ def check_config(cfg: DictConfig) -> None:
     import torch  # noqa: PLC0415 - only runs need torch; the aggregator imports this package without it
 
     from seqlab.init import INIT_SCHEMES
-    from seqlab.models import CORES, IMPLS
+    from seqlab.models import CELLS, IMPLS
     from seqlab.models.base import ENCODINGS
     from seqlab.optim import OPTIMIZERS
 
-    _choice(cfg, "model.name", CORES)
+    _choice(cfg, "model.name", sorted(CELLS))
     _integer(cfg, "model.hidden_size", 1)
     _integer(cfg, "model.num_layers", 1)
     _choice(cfg, "model.impl", IMPLS)
@@ -112,8 +113,8 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
-    """The options of config group `group` (its yaml files)."""
-    return sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+    """The options of config group `group`: its yaml files in seqlab's configs and in the working directory's conf/."""
+    return sorted({p.stem for d in (conf_dir, USER_CONF_DIR) for p in (d / group).glob("*.yaml")})
 
 
 def check_group_overrides(arguments: Sequence[str], conf_dir: Path = CONF_DIR) -> None:

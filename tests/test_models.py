@@ -4,9 +4,9 @@ import torch.nn.functional as F
 
 from seqlab import kernels
 from seqlab.init import INIT_SCHEMES, apply_init
-from seqlab.models import CORES, IMPLS, build_model, count_parameters, reference_twin
+from seqlab.models import CELLS, build_model, count_parameters, reference_twin
 
-MODELS = sorted(CORES)
+MODELS = sorted(CELLS)
 ENCODINGS = ["onehot", "scalar"]
 
 
@@ -20,7 +20,7 @@ def core_parameters(name: str, n: int, d: int) -> int:
     }[name]
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", ["fast", "fused", "reference"])
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("name", MODELS)
 def test_output_shape_and_exact_parameter_count(name, encoding, impl):
@@ -30,6 +30,16 @@ def test_output_shape_and_exact_parameter_count(name, encoding, impl):
     expected_core = core_parameters(name, n, d) + core_parameters(name, n, n)
     assert count_parameters(model.core) == expected_core
     assert count_parameters(model) == expected_core + 10 * n + 10
+
+
+def test_the_registry_is_the_one_list_of_cells():
+    from conftest import CONF
+
+    assert sorted(CELLS) == sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+    for name, spec in CELLS.items():
+        assert spec.fast.cell == name and spec.fast.gates == spec.reference.gates == spec.gates
+    with pytest.raises(ValueError, match="model.name='indrnn' is invalid: expected one of gru, lstm, rnn, rrn"):
+        build_model("indrnn", 8, 1, "onehot")
 
 
 def test_lstm_core_formula_from_the_issue():

@@ -87,3 +87,9 @@ def test_parameters_and_gradients_are_views_of_the_flat_buffers():
     optimizer.step()
     for p, value in zip(model.parameters(), before, strict=True):
         assert torch.equal(p, value)
+
+
+def test_an_unknown_optimizer_name_is_an_error_not_adam():
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    with pytest.raises(ValueError, match="optimizer.name='lbfgs' is invalid: expected one of sgd, sgd_momentum"):
+        build_optimizer(params, OmegaConf.create({"name": "lbfgs", "lr": 0.1, "weight_decay": 0.0}))

@@ -1,30 +1,59 @@
-"""Model registry: config names -> recurrent cores, fast and reference."""
+"""Models by config name: the cell registry, the implementations, and building a classifier around a core."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from seqlab import kernels
 from seqlab.models.base import SequenceClassifier
-from seqlab.models.fused import FusedGRU, FusedLSTM, FusedRNN
-from seqlab.models.reference import ReferenceCore, ReferenceGRU, ReferenceLSTM, ReferenceRNN, ReferenceRRN
-from seqlab.models.rrn import FastRRN
+from seqlab.models.reference import ReferenceCore
+from seqlab.models.registry import CELLS, Cell, load_cells
+from seqlab.validate import ConfigError
 
-CORES: dict[str, dict[str, type[nn.Module]]] = {
-    "rnn": {"fast": FusedRNN, "reference": ReferenceRNN},
-    "lstm": {"fast": FusedLSTM, "reference": ReferenceLSTM},
-    "gru": {"fast": FusedGRU, "reference": ReferenceGRU},
-    "rrn": {"fast": FastRRN, "reference": ReferenceRRN},
-}
-# fast: seqlab's C++ recurrences on CPU (PyTorch's fused kernels where they are not built, and on GPU);
-# fused: PyTorch's fused kernels (PyTorch ops for the RRN) everywhere; reference: the plain per-step loop
-IMPLS = ("fast", "fused", "reference")
+load_cells()
+
+# auto: fast where it can run, else fused (the reason is recorded); fast: seqlab's C++ kernels on CPU (PyTorch's
+# fused kernels on GPU); fused: PyTorch's fused kernels (the RRN: PyTorch ops) everywhere; reference: the plain
+# per-step loop
+IMPLS = ("auto", "fast", "fused", "reference")
+
+
+class ImplUnavailable(ConfigError):
+    """model.impl=fast was asked for where seqlab's kernels cannot run; the message is one line."""
+
+
+def cell(name: str) -> Cell:
+    """The registered cell `name`; a one-line ValueError naming the accepted cells otherwise."""
+    if name not in CELLS:
+        raise ValueError(f"model.name={name!r} is invalid: expected one of {', '.join(sorted(CELLS))}")
+    return CELLS[name]
+
+
+def resolve_impl(requested: str, name: str, device: torch.device) -> tuple[str, str | None]:
+    """The implementation that will run for `requested` on `device`: (fast | fused | reference, why it is not
+    what was asked, or None). `fast` on a GPU is PyTorch's fused kernels (cuDNN) by definition, not a fallback.
+    Raises ImplUnavailable for `fast` where seqlab's CPU kernels cannot run."""
+    if requested in ("fused", "reference"):
+        return requested, None
+    if device.type != "cpu":
+        return "fused", None
+    why = kernels.load() if cell(name).native else f"seqlab's C++ kernels have no {name} cell"
+    if why is None:
+        return "fast", None
+    if requested == "fast":
+        raise ImplUnavailable(f"model.impl=fast is unavailable here ({why}); use model.impl=auto or fused")
+    return "fused", f"seqlab's CPU kernels are unavailable ({why})"
 
 
 def build_model(name: str, hidden_size: int, num_layers: int, encoding: str, impl: str = "fast") -> SequenceClassifier:
-    """A classifier around the `impl` core of model `name`."""
+    """A classifier around the `impl` core (fast, fused or reference) of cell `name`."""
+    spec = cell(name)
+    if impl not in IMPLS[1:]:
+        raise ValueError(f"impl={impl!r} is invalid: expected fast, fused or reference (resolve_impl settles auto)")
     if impl == "reference":
-        return SequenceClassifier(CORES[name]["reference"](hidden_size, num_layers, encoding))
-    return SequenceClassifier(CORES[name]["fast"](hidden_size, num_layers, encoding, native=impl == "fast"))
+        return SequenceClassifier(spec.reference(hidden_size, num_layers, encoding))
+    return SequenceClassifier(spec.fast(hidden_size, num_layers, encoding, native=impl == "fast" and spec.native))
 
 
 def reference_twin(model: SequenceClassifier, name: str) -> SequenceClassifier:

@@ -1,4 +1,4 @@
-"""RNN, LSTM and GRU on PyTorch's fused recurrent kernels (oneDNN on CPU, cuDNN on GPU)."""
+"""The fast cores of the cells that PyTorch has fused kernels for (oneDNN on CPU, cuDNN on GPU)."""
 
 from __future__ import annotations
 
@@ -35,32 +35,3 @@ class FusedCore(FusedLayout):
             inputs, state, self.flat_weights(), True, self.num_layers, 0.0, self.training, False, False
         )[0]
         return output[-1]
-
-
-class FusedRNN(FusedCore):
-    """h' = tanh(W_hx x + W_hh h + b_h)."""
-
-    cell = "rnn"
-    gates = ("h",)
-    kernel = staticmethod(torch.rnn_tanh)
-
-
-class FusedLSTM(FusedCore):
-    """Gates i, f, g, o; c' = g*i + c*f, h' = tanh(c')*o."""
-
-    cell = "lstm"
-    gates = ("i", "f", "g", "o")
-    kernel = staticmethod(torch.lstm)
-
-    def initial_state(self, batch: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        zeros = like.new_zeros(self.num_layers, batch, self.hidden_size)
-        return zeros, zeros
-
-
-class FusedGRU(FusedCore):
-    """PyTorch's GRU: gates r, z, n, with the second bias inside the reset-gated term."""
-
-    cell = "gru"
-    gates = ("r", "z", "n")
-    hidden_biases = True
-    kernel = staticmethod(torch.gru)

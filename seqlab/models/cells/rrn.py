@@ -11,6 +11,10 @@ from __future__ import annotations
 import torch
 
 from seqlab.models.base import FusedLayout
+from seqlab.models.reference import ReferenceCore
+from seqlab.models.registry import Cell, register
+
+NAME, GATES = "rrn", ("inc", "dec")
 
 
 class RRNRecurrence(torch.autograd.Function):
@@ -54,14 +58,28 @@ class RRNRecurrence(torch.autograd.Function):
         return grad_pre, grad_w_hh
 
 
+class ReferenceRRN(ReferenceCore):
+    gates = GATES
+    state_size = 2
+
+    def step(self, k, x, state):
+        h, c = state
+        inc = torch.relu(self.gate("inc", k, x, h))
+        dec = torch.relu(self.gate("dec", k, x, h))
+        c = c + inc - dec
+        return torch.relu(c), c
+
+
 class FastRRN(FusedLayout):
     """RRN core in the fused layout: gates (inc, dec) stacked in w_ih, w_hh, b_ih."""
 
-    cell = "rrn"
-    gates = ("inc", "dec")
+    cell, gates = NAME, GATES
 
     def torch_forward(self, digits: torch.Tensor) -> torch.Tensor:
         sequence = digits.t()  # (T, B), time-major
         for k in range(self.num_layers):
             sequence = RRNRecurrence.apply(self.input_projections(k, sequence), self.layer(k)["w_hh"])
         return sequence[-1]
+
+
+register(Cell(NAME, fast=FastRRN, reference=ReferenceRRN, native=True))
