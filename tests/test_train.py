@@ -7,9 +7,10 @@ import signal
 import pytest
 import torch
 
-import seqlab.train as train_module
+import seqlab.loop as loop_module
 from seqlab import rundir
-from seqlab.train import RunInterrupted, train
+from seqlab.signals import RunInterrupted
+from seqlab.train import train
 from seqlab.validate import ConfigError
 
 
@@ -63,7 +64,7 @@ def test_signal_checkpoints_marks_interrupted_and_resume_matches_uninterrupted(m
     cfg = make_cfg("model=gru", "train.max_steps=40", "train.checkpoint_every=0", "grad_flow.enabled=true")
     reference = train(cfg, tmp_path / "whole")
 
-    real_step = train_module.training_step
+    real_step = loop_module.training_step
     calls = {"n": 0}
 
     def step_then_signal(*args, **kwargs):
@@ -72,12 +73,12 @@ def test_signal_checkpoints_marks_interrupted_and_resume_matches_uninterrupted(m
             os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-step; handled at the step boundary
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "training_step", step_then_signal)
+    monkeypatch.setattr(loop_module, "training_step", step_then_signal)
     with pytest.raises(RunInterrupted):
         train(cfg, tmp_path / "cut")
     interrupted = rundir.read_result(tmp_path / "cut")
     assert interrupted["status"] == "interrupted" and interrupted["steps"] == 13
-    monkeypatch.setattr(train_module, "training_step", real_step)
+    monkeypatch.setattr(loop_module, "training_step", real_step)
     resumed = train(cfg, tmp_path / "cut")
     assert resumed["status"] == "completed" and resumed["resumes"] == 1
     for name in (rundir.METRICS, rundir.GRAD_FLOW):
@@ -90,7 +91,7 @@ def test_exception_inside_the_run_is_recorded_as_failed(make_cfg, tmp_path, monk
     def broken_step(*args, **kwargs):
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(train_module, "training_step", broken_step)
+    monkeypatch.setattr(loop_module, "training_step", broken_step)
     with pytest.raises(RuntimeError):
         train(make_cfg(), tmp_path)
     result = rundir.read_result(tmp_path)
@@ -124,11 +125,13 @@ def test_loss_plateau_early_stop(make_cfg, tmp_path):
 
 
 def test_reference_impl_starts_from_the_same_initial_weights(make_cfg, tmp_path):
+    from seqlab.loop import Run
     from seqlab.models import reference_twin
-    from seqlab.train import Run
 
-    fast = Run(make_cfg("model=lstm", "init=orthogonal", "seed=3"), tmp_path / "fast").model
-    reference = Run(make_cfg("model=lstm", "init=orthogonal", "seed=3", "model.impl=reference"), tmp_path / "ref").model
+    cpu = torch.device("cpu")
+    fast = Run(make_cfg("model=lstm", "init=orthogonal", "seed=3"), tmp_path / "fast", cpu, "fast", None).model
+    cfg = make_cfg("model=lstm", "init=orthogonal", "seed=3", "model.impl=reference")
+    reference = Run(cfg, tmp_path / "ref", cpu, "reference", None).model
     expected = reference_twin(fast, "lstm").state_dict()
     assert all(torch.equal(value, expected[key]) for key, value in reference.state_dict().items())
     result = train(make_cfg("model=lstm", "model.impl=reference"), tmp_path / "run")
@@ -141,3 +144,17 @@ def test_progress_bar_shows_loss_and_accuracy_when_asked(make_cfg, tmp_path, cap
     assert "step" in err and "loss=" in err and "acc=" in err
     train(make_cfg("train.progress=auto"), tmp_path / "quiet")  # stderr is not a terminal under pytest
     assert "loss=" not in capsys.readouterr().err
+
+
+def test_auto_impl_falls_back_to_fused_and_records_why(make_cfg, tmp_path, monkeypatch):
+    from seqlab import kernels
+
+    result = train(make_cfg(), tmp_path / "native")
+    assert result["impl"] == "fast" and result["impl_fallback"] is None
+    monkeypatch.setattr(kernels, "load", lambda: "RuntimeError: no compiler")
+    result = train(make_cfg(), tmp_path / "fallback")
+    assert result["impl"] == "fused" and "no compiler" in result["impl_fallback"]
+    assert json.loads((tmp_path / "fallback" / rundir.RESULT).read_text())["impl"] == "fused"
+    with pytest.raises(ConfigError, match="model.impl=fast is unavailable here .*no compiler"):
+        train(make_cfg("model.impl=fast"), tmp_path / "asked_fast")
+    assert not (tmp_path / "asked_fast").exists()

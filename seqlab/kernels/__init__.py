@@ -5,8 +5,8 @@
 The compiled library is cached under $SEQLAB_KERNELS_DIR (default ~/.cache/seqlab/kernels); a run loads
 it in milliseconds and builds it on first use if `scripts/setup.sh` has not. Each build compiles in a
 private temporary folder and is moved into the cache in one rename, so concurrent runs never see a
-half-written library and no lock can go stale. Without a C++ compiler the fast models fall back to
-PyTorch's own kernels (`model.impl=fused`), with a warning.
+half-written library and no lock can go stale. Without a C++ compiler, `model.impl=auto` runs PyTorch's own
+kernels (`fused`) and records why; `model.impl=fast` stops with the reason.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def load() -> str | None:
     except Exception as error:  # no compiler, no headers, a foreign CPU: the fused fallback still works
         first_line = next(iter(str(error).strip().splitlines()), "")
         reason = f"{type(error).__name__}: {first_line}"
-        log.warning("seqlab's CPU kernels are unavailable (%s); using PyTorch's kernels instead", reason)
+        log.info("seqlab's CPU kernels are unavailable (%s)", reason)
         return reason
     return None
 

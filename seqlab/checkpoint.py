@@ -1,0 +1,55 @@
+"""Checkpoint and resume: everything a killed run needs to continue exactly where its checkpoint left it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+import torch
+
+from seqlab import rundir
+
+if TYPE_CHECKING:
+    from seqlab.loop import Run
+
+log = logging.getLogger(__name__)
+
+
+def save(run: Run) -> None:
+    """Atomically write model, optimizer, data-stream and RNG states, the per-step buffers and the progress."""
+    state = {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "generator": run.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "buffers": {k: v[: run.progress.step].cpu() for k, v in run.buffers.items()},
+        "progress": asdict(run.progress),
+    }
+    rundir.atomic_write(run.run_dir / rundir.CHECKPOINT, lambda f: torch.save(state, f))
+
+
+def restore(run: Run) -> bool:
+    """Load the run's checkpoint, if any, and cut its logs back to the checkpoint's step; True if resumed.
+
+    Without a checkpoint, rows an earlier attempt left in the logs are dropped: the run starts afresh.
+    """
+    path = run.run_dir / rundir.CHECKPOINT
+    if not path.exists():
+        for log_file in (run.metrics, run.probe.log):
+            log_file.truncate(lambda step: False)
+        return False
+    state = torch.load(path, map_location="cpu", weights_only=False)  # generator states must stay on the CPU
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    run.progress = type(run.progress)(**state["progress"])
+    run.progress.resumes += 1
+    for key, saved in state["buffers"].items():
+        run.buffers[key][: len(saved)] = saved.to(run.device)
+    step = run.progress.step
+    run.metrics.truncate(lambda s: s <= step)
+    run.probe.log.truncate(lambda s: s < step)
+    log.info("resumed %s from step %d", run.run_dir, step)
+    return True

@@ -1,0 +1,240 @@
+"""The training loop: a run's state (model, optimizer, data streams, progress, logs) and the steps that change it."""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+
+from seqlab import checkpoint, rundir
+from seqlab.data.palindrome import TRAIN_STREAM, heldout_set, palindrome_batch, stream_generator
+from seqlab.grad_flow import GradientFlowProbe
+from seqlab.init import apply_init
+from seqlab.models import build_model, count_parameters, reference_twin
+from seqlab.models.base import SequenceClassifier
+from seqlab.optim import FlatOptimizer, build_optimizer
+from seqlab.provenance import environment_info
+from seqlab.signals import SignalGuard
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """Everything about a run's progress that a checkpoint must restore besides model and optimizer."""
+
+    step: int = 0
+    last_row_step: int = 0
+    last_eval_step: int = -1
+    eval_loss: float = float("nan")
+    eval_accuracy: float = float("nan")
+    best_eval_accuracy: float = float("nan")
+    steps_to_converge: int | None = None
+    solved_streak: int = 0
+    stopped_early: bool = False
+    wall_time_s: float = 0.0
+    train_time_s: float = 0.0
+    resumes: int = 0
+
+
+def select_device(name: str) -> torch.device:
+    """`auto` -> cuda when available, else cpu."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (the task generators have their own seeded streams)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def training_step(
+    model: SequenceClassifier, optimizer: FlatOptimizer, inputs: torch.Tensor, targets: torch.Tensor, max_norm: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """One optimizer step with gradient-norm clipping; returns (loss, accuracy, gradient norm), unsynchronised."""
+    logits = model(inputs)
+    loss = F.cross_entropy(logits, targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = optimizer.clip_grad_norm(max_norm)
+    optimizer.step()
+    accuracy = (logits.argmax(-1) == targets).float().mean()
+    return loss.detach(), accuracy, grad_norm
+
+
+@torch.no_grad()
+def evaluate(model: SequenceClassifier, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over the held-out batches."""
+    model.eval()
+    loss = correct = count = 0.0
+    for inputs, targets in batches:
+        logits = model(inputs)
+        loss += F.cross_entropy(logits, targets, reduction="sum").item()
+        correct += (logits.argmax(-1) == targets).sum().item()
+        count += len(targets)
+    model.train()
+    return loss / count, correct / count
+
+
+class Run:
+    """The state of one training run and the steps that change it.
+
+    `impl` is the implementation that runs (fast, fused or reference; see `seqlab.models.resolve_impl`) and
+    `impl_fallback` why it is not the one the config asked for (None when it is).
+    """
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, device: torch.device, impl: str, impl_fallback: str | None):
+        self.cfg, self.run_dir, self.device = cfg, Path(run_dir), device
+        self.impl, self.impl_fallback = impl, impl_fallback
+        if cfg.threads != "auto":
+            torch.set_num_threads(cfg.threads)
+        if device.type == "cpu":
+            torch.set_flush_denormal(True)
+        seed_everything(cfg.seed)
+        m = cfg.model
+        # the reference starts from the fused layout's initial weights, so every impl starts from the same ones
+        build_impl = "fused" if impl == "reference" else impl
+        self.model = build_model(m.name, m.hidden_size, m.num_layers, cfg.data.encoding, build_impl)
+        apply_init(self.model, cfg.init.name, cfg.init.get("std", 1e-4), cfg.init.forget_bias)
+        if impl == "reference":
+            self.model = reference_twin(self.model, m.name)
+        self.model.to(device)
+        self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
+        self.generator = stream_generator(cfg.seed, TRAIN_STREAM, device)
+        self.heldout = heldout_set(cfg.data.length, cfg.train.batch_size, cfg.eval.batches, cfg.seed, device)
+        self.progress = Progress()
+        self.buffers = {k: torch.zeros(cfg.train.max_steps, device=device) for k in ("loss", "acc", "gnorm")}
+        self.metrics = rundir.CsvLog(self.run_dir / rundir.METRICS, rundir.METRIC_COLUMNS)
+        self.probe = GradientFlowProbe(cfg, self.run_dir, device)
+
+    def write_row(self, evaluated: bool) -> dict[str, Any]:
+        """Append a metrics.csv row: training means since the previous row and, if `evaluated`, the held-out ones."""
+        p = self.progress
+        row: dict[str, Any] = {"step": p.step, "lr": self.optimizer.param_groups[0]["lr"]}
+        if p.step > p.last_row_step:
+            window = slice(p.last_row_step, p.step)
+            row |= {
+                "train_loss": self.buffers["loss"][window].mean().item(),
+                "train_accuracy": self.buffers["acc"][window].mean().item(),
+                "grad_norm": self.buffers["gnorm"][window].mean().item(),
+            }
+        if evaluated:
+            row |= {"eval_loss": p.eval_loss, "eval_accuracy": p.eval_accuracy}
+        self.metrics.append([row])
+        p.last_row_step = p.step
+        return row
+
+    def evaluate(self) -> None:
+        """Evaluate on the held-out set and update convergence and the solved streak."""
+        p, cfg = self.progress, self.cfg
+        p.eval_loss, p.eval_accuracy = evaluate(self.model, self.heldout)
+        p.last_eval_step = p.step
+        if not p.eval_accuracy <= p.best_eval_accuracy:  # also replaces the initial NaN
+            p.best_eval_accuracy = p.eval_accuracy
+        solved = p.eval_accuracy >= cfg.eval.solved_accuracy
+        p.solved_streak = p.solved_streak + 1 if solved else 0
+        if solved and p.steps_to_converge is None:
+            p.steps_to_converge = p.step
+        log.debug("step %d: eval loss %.4f accuracy %.4f", p.step, p.eval_loss, p.eval_accuracy)
+
+    def should_stop_early(self) -> bool:
+        stop, p = self.cfg.train.early_stop, self.progress
+        if stop.kind == "accuracy":
+            return p.solved_streak >= stop.patience
+        if stop.kind == "loss_plateau" and p.step >= 2 * stop.window:
+            losses = self.buffers["loss"]
+            earlier = losses[p.step - 2 * stop.window : p.step - stop.window].mean()
+            recent = losses[p.step - stop.window : p.step].mean()
+            return abs((earlier - recent).item()) < stop.epsilon
+        return False
+
+    def fit(self, guard: SignalGuard) -> None:
+        """Train until max_steps or an early stop; checkpoint on schedule and when `guard` caught a signal."""
+        cfg, p = self.cfg.train, self.progress
+        started = time.perf_counter() - p.wall_time_s
+        bar = _progress_bar(cfg.progress, cfg.max_steps, p.step)
+        with bar or nullcontext():
+            while p.step < cfg.max_steps and not p.stopped_early:
+                if p.step in self.probe.steps:
+                    self.probe.record(self.model, p.step)
+                tic = time.perf_counter()
+                inputs, targets = palindrome_batch(self.cfg.data.length, cfg.batch_size, self.generator, self.device)
+                loss, acc, gnorm = training_step(self.model, self.optimizer, inputs, targets, cfg.max_norm)
+                for key, value in (("loss", loss), ("acc", acc), ("gnorm", gnorm)):
+                    self.buffers[key][p.step] = value
+                p.step += 1
+                p.train_time_s += time.perf_counter() - tic
+                evaluate_now = p.step % cfg.eval_every == 0 or p.step == cfg.max_steps
+                if evaluate_now:
+                    self.evaluate()
+                    p.stopped_early = self.should_stop_early()
+                if evaluate_now or p.step % cfg.log_every == 0:
+                    row = self.write_row(evaluated=evaluate_now)
+                    if bar:
+                        bar.update(p.step - bar.n)
+                        bar.set_postfix(loss=row.get("train_loss"), acc=row.get("train_accuracy"))
+                p.wall_time_s = time.perf_counter() - started
+                if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0:
+                    checkpoint.save(self)
+                if guard.received is not None:
+                    guard.handle(before_exit=self.checkpoint_interrupted)
+        if p.last_eval_step != p.step:
+            self.evaluate()
+            self.write_row(evaluated=True)
+        if self.probe.at_end or p.step in self.probe.steps:
+            self.probe.record(self.model, p.step)
+        p.wall_time_s = time.perf_counter() - started
+
+    def checkpoint_interrupted(self) -> None:
+        checkpoint.save(self)
+        rundir.write_result(self.run_dir, self.result("interrupted"))
+
+    def result(self, status: str, error: str | None = None) -> dict[str, Any]:
+        """The run's result.json content (see the run-directory contract in README)."""
+        p = self.progress
+        return {
+            "status": status,
+            "config": rundir.flatten(OmegaConf.to_container(self.cfg, resolve=True)),
+            "impl": self.impl,
+            "impl_fallback": self.impl_fallback,
+            "eval_accuracy": p.eval_accuracy,
+            "eval_loss": p.eval_loss,
+            "steps": p.step,
+            "converged": p.steps_to_converge is not None,
+            "steps_to_converge": p.steps_to_converge,
+            "best_eval_accuracy": p.best_eval_accuracy,
+            "stopped_early": p.stopped_early,
+            "num_params": count_parameters(self.model),
+            "wall_time_s": p.wall_time_s,
+            "train_time_s": p.train_time_s,
+            "steps_per_s": p.step / p.train_time_s if p.train_time_s else None,
+            "resumes": p.resumes,
+            "run_dir": str(self.run_dir),
+            **environment_info(self.device),
+            "error": error,
+        }
+
+
+def _progress_bar(setting: str | bool, total: int, initial: int) -> tqdm | None:
+    """A tqdm bar on an interactive terminal (or when forced), else None."""
+    if setting is False or (setting == "auto" and not sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=False)
