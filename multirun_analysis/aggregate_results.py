@@ -1,6 +1,7 @@
 """Aggregate seqlab run directories into a tidy table, the comparison figures and a report.
 
-    python multirun_analysis/aggregate_results.py outputs/multirun/sweep [more dirs] [--out DIR]
+    seqlab-aggregate outputs/multirun/sweep [more dirs] [--out DIR]
+    python -m multirun_analysis.aggregate_results ...          (the same)
 
 Writes runs.csv, curves.csv, summary.csv, memory_capacity.csv, figures (PNG + SVG), report.md and report.html.
 """
@@ -10,18 +11,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
+from matplotlib.figure import Figure
 
-import pandas as pd  # noqa: E402
-
-from multirun_analysis import figures  # noqa: E402
-from multirun_analysis.collect import Collection, collect, varying_factors  # noqa: E402
-from multirun_analysis.report import Report  # noqa: E402
-from multirun_analysis.stats import memory_capacity, summarize  # noqa: E402
-from seqlab import rundir  # noqa: E402
+from multirun_analysis import figures
+from multirun_analysis.collect import Collection, collect, varying_factors
+from multirun_analysis.report import Report
+from multirun_analysis.stats import memory_capacity, summarize
+from seqlab import rundir
 
 PREFERRED_FACETS = ["optimizer.name", "init.name"]
 
@@ -30,7 +30,22 @@ class UsageError(Exception):
     """Bad arguments or nothing to aggregate: one line, exit 2."""
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+@dataclass
+class Options:
+    """What to aggregate and how (the command line's options; see `parse_args`)."""
+
+    dirs: list[Path]
+    out: Path | None = None
+    x: str | None = None
+    hue: str | None = None
+    col: str | None = None
+    row: str | None = None
+    metric: str = "eval_accuracy"
+    threshold: float = 0.99
+    formats: list[str] = field(default_factory=lambda: ["png", "svg"])
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="directories searched recursively for run directories")
     parser.add_argument("--out", type=Path, help="output directory (default: analysis/ inside the first directory)")
@@ -41,10 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--metric", default="eval_accuracy", help="metric on the y axis (default: eval_accuracy)")
     parser.add_argument("--threshold", type=float, default=0.99, help="memory-capacity threshold (default: 0.99)")
     parser.add_argument("--formats", default="png,svg", help="figure formats, the first is embedded (default: png,svg)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    return Options(**{**vars(args), "formats": args.formats.split(",")})
 
 
-def choose_roles(args: argparse.Namespace, factors: list[str], config_keys: list[str]) -> dict[str, str | None]:
+def choose_roles(args: Options, factors: list[str], config_keys: list[str]) -> dict[str, str | None]:
     """x, hue, col, row: the user's choice; else x = data.length and hue = model.name (varying or not), and the
     remaining varying keys as column and row facets (optimizer and init first)."""
     roles: dict[str, str | None] = {k: getattr(args, k) for k in ("x", "hue", "col", "row")}
@@ -68,7 +84,8 @@ def default_out(first: Path) -> Path:
     return first.parent / f"{first.name}-analysis" if rundir.looks_like_run_dir(first) else first / "analysis"
 
 
-def aggregate(args: argparse.Namespace) -> Path:
+def aggregate(args: Options) -> Path:
+    """Aggregate `args.dirs` into `args.out` (default: see `default_out`); returns the output directory."""
     for d in args.dirs:
         if not d.is_dir():
             raise UsageError(f"{d}: not a directory")
@@ -82,12 +99,11 @@ def aggregate(args: argparse.Namespace) -> Path:
     if args.metric not in data.runs:
         raise UsageError(f"--metric {args.metric}: not a result key (try eval_accuracy, steps_to_converge, ...)")
     out.mkdir(parents=True, exist_ok=True)
-    figures.FORMATS = args.formats.split(",")
     write_outputs(args, data, out)
     return out
 
 
-def write_outputs(args: argparse.Namespace, data: Collection, out: Path) -> None:
+def write_outputs(args: Options, data: Collection, out: Path) -> None:
     """Tables, figures and the report for the collected runs."""
     runs = data.runs
     factors = varying_factors(runs, data.config_keys)
@@ -103,6 +119,8 @@ def write_outputs(args: argparse.Namespace, data: Collection, out: Path) -> None
     report.heading("What was aggregated")
     statuses = Counter(runs["status"]) + Counter(p.kind for p in data.problems if p.kind not in rundir.STATUSES)
     report.bullets([f"directories: {', '.join(map(str, args.dirs))}", *(f"{k}: {v}" for k, v in statuses.items())])
+    if (mixed := implementations_mixed(runs)) is not None:
+        report.paragraph(mixed)
     x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
     report.paragraph(
         f"Varying config keys: {', '.join(factors) or 'none'}. Shown as x = {x}, hue = {hue}"
@@ -121,6 +139,19 @@ def write_outputs(args: argparse.Namespace, data: Collection, out: Path) -> None
     (out / "report.html").write_text(report.html())
 
 
+def implementations_mixed(runs: pd.DataFrame) -> str | None:
+    """A warning when the runs ran more than one implementation (result.json's `impl`), else None."""
+    impls = runs["impl"].fillna("not recorded") if "impl" in runs else pd.Series("not recorded", index=runs.index)
+    counts = impls.value_counts()
+    if len(counts) < 2:
+        return None
+    listed = ", ".join(f"{impl} ({count} runs)" for impl, count in counts.items())
+    fallbacks = int(runs["impl_fallback"].notna().sum()) if "impl_fallback" in runs else 0
+    return (f"**Mixed implementations**: {listed}; {fallbacks} of them fell back from the one asked for. "
+            "Their numerics differ in the last bits, which can move results near a model's capacity "
+            "(the `impl` and `impl_fallback` columns of runs.csv say which run ran what).")  # fmt: skip
+
+
 def as_categories(frame: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFrame:
     """A copy whose hue and facet columns are strings (missing: 'n/a'), so seaborn treats them as categories."""
     frame = frame.copy()
@@ -130,7 +161,7 @@ def as_categories(frame: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataF
     return frame
 
 
-def add_results(report: Report, args: argparse.Namespace, roles: dict[str, str | None], completed: pd.DataFrame,
+def add_results(report: Report, args: Options, roles: dict[str, str | None], completed: pd.DataFrame,
                 curves: pd.DataFrame, data: Collection, run_keys: pd.DataFrame, out: Path) -> None:  # fmt: skip
     """Summary and memory-capacity tables and every figure, into `out` and the report."""
     x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
@@ -150,26 +181,28 @@ def add_results(report: Report, args: argparse.Namespace, roles: dict[str, str |
 
     report.heading("Figures")
     figures.setup_style()
+
+    def figure(drawn: Figure, stem: str, caption: str) -> None:
+        report.image(figures.save(drawn, out, stem, args.formats), caption)
+
     title = f"{figures.label(metric)} vs {figures.label(x)}\n(mean and 95% CI over seeds)"
-    png = figures.metric_vs_x(completed, x, metric, hue, col, row, title, out, f"{metric}_vs_{x}")
-    report.image(png, f"{metric} vs {x} by {hue}")
+    drawn = figures.metric_vs_x(completed, x, metric, hue, col, row, title)
+    figure(drawn, f"{metric}_vs_{x}", f"{metric} vs {x} by {hue}")
     if completed["steps_to_converge"].notna().any():
         title = "Steps to converge (converged runs only)"
-        png = figures.metric_vs_x(
-            completed, x, "steps_to_converge", hue, col, row, title, out, f"steps_to_converge_vs_{x}"
-        )
-        report.image(png, f"steps to converge vs {x} (runs that never converged are left out)")
+        drawn = figures.metric_vs_x(completed, x, "steps_to_converge", hue, col, row, title)
+        figure(drawn, f"steps_to_converge_vs_{x}", f"steps to converge vs {x} (runs that never converged are left out)")
     if pd.api.types.is_numeric_dtype(capacity["capacity"]):
-        png = figures.capacity_bars(capacity, hue, col, row, args.threshold, out, "memory_capacity")
-        report.image(png, "memory capacity per group")
+        drawn = figures.capacity_bars(capacity, hue, col, row, args.threshold)
+        figure(drawn, "memory_capacity", "memory capacity per group")
     if "eval_accuracy" in curves:
         done_curves = as_categories(curves[curves["run_dir"].isin(completed["run_dir"])], roles)
-        png = figures.learning_curves(done_curves, x, hue, col, "eval_accuracy", out, "learning_curves")
-        report.image(png, "held-out accuracy during training")
+        figure(figures.learning_curves(done_curves, x, hue, col, "eval_accuracy"), "learning_curves",
+               "held-out accuracy during training")  # fmt: skip
     if not data.grad_flow.empty:
         flow = as_categories(data.grad_flow.merge(run_keys, on="run_dir", how="left"), roles)
         flow.to_csv(out / "grad_flow.csv", index=False)
-        report.image(figures.gradient_flow(flow, x, hue, out, "gradient_flow"), "gradient norm through time")
+        figure(figures.gradient_flow(flow, x, hue), "gradient_flow", "gradient norm through time")
 
 
 def main(argv: list[str] | None = None) -> int:

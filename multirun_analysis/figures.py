@@ -34,7 +34,6 @@ LABELS = {
 }
 SHORT = {"data.length": "L", "model.name": "model", "optimizer.name": "optimizer", "init.name": "init"}
 MAX_PANELS = 4
-FORMATS = ["png", "svg"]  # set by aggregate_results.py --formats
 
 
 def label(key: str) -> str:
@@ -45,12 +44,12 @@ def setup_style() -> None:
     sns.set_theme(context="paper", style="whitegrid", font_scale=1.3, rc={"figure.dpi": 100, "svg.fonttype": "none"})
 
 
-def save(figure: plt.Figure, out: Path, stem: str) -> str:
-    """Write `stem` in each of FORMATS into `out`; returns the file name of the first (embedded in reports)."""
-    for extension in FORMATS:
+def save(figure: plt.Figure, out: Path, stem: str, formats: list[str]) -> str:
+    """Write `stem` in each of `formats` into `out` and close the figure; the first file's name (for reports)."""
+    for extension in formats:
         figure.savefig(out / f"{stem}.{extension}", dpi=130 if extension == "png" else None)
     plt.close(figure)
-    return f"{stem}.{FORMATS[0]}"
+    return f"{stem}.{formats[0]}"
 
 
 def _ci95(values: pd.Series) -> tuple[float, float]:
@@ -79,7 +78,7 @@ def _facet_labels(grid: sns.FacetGrid, x: str, y: str, col: str | None, row: str
 
 
 def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, row: str | None,
-                title: str, out: Path, stem: str) -> str:  # fmt: skip
+                title: str) -> plt.Figure:  # fmt: skip
     """Mean of `y` vs `x` per `hue` with a 95% t-interval over seeds, faceted by `col` and `row`."""
     data = runs.dropna(subset=[y])
     grid = sns.relplot(
@@ -88,7 +87,7 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     )  # fmt: skip
     _facet_labels(grid, x, y, col, row)
     _title(grid, title)
-    return save(grid.figure, out, stem)
+    return grid.figure
 
 
 def _subset(values: np.ndarray, limit: int = MAX_PANELS) -> list:
@@ -99,7 +98,7 @@ def _subset(values: np.ndarray, limit: int = MAX_PANELS) -> list:
     return list(values[np.unique(np.linspace(0, len(values) - 1, limit).round().astype(int))])
 
 
-def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: str, out: Path, stem: str) -> str:
+def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: str) -> plt.Figure:
     """`y` vs training step, one panel per (a subset of) `x` values, mean and 95% t-interval over seeds."""
     data = curves.dropna(subset=[y])
     data = data[data[x].isin(_subset(data[x].unique()))]
@@ -109,11 +108,10 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
     )  # fmt: skip
     _facet_labels(grid, "step", y, x, row)
     _title(grid, "Learning curves (mean and 95% CI over seeds)")
-    return save(grid.figure, out, stem)
+    return grid.figure
 
 
-def capacity_bars(capacity: pd.DataFrame, hue: str, col: str | None, row: str | None, threshold: float,
-                  out: Path, stem: str) -> str:  # fmt: skip
+def capacity_bars(capacity: pd.DataFrame, hue: str, col: str | None, row: str | None, threshold: float) -> plt.Figure:
     """Memory capacity per group as bars; censored capacities (never failed) are marked '≥'."""
     data = capacity.assign(capacity=capacity["capacity"].fillna(0)).sort_values(hue)
     grid = sns.catplot(
@@ -130,10 +128,10 @@ def capacity_bars(capacity: pd.DataFrame, hue: str, col: str | None, row: str | 
         ax.margins(y=0.15)
     _facet_labels(grid, hue, "capacity", col, row)
     _title(grid, f"Memory capacity: mean held-out accuracy ≥ {threshold:g}\nat every tested L up to it")
-    return save(grid.figure, out, stem)
+    return grid.figure
 
 
-def gradient_flow(flow: pd.DataFrame, x: str, hue: str, out: Path, stem: str) -> str:
+def gradient_flow(flow: pd.DataFrame, x: str, hue: str) -> plt.Figure:
     """‖∂L/∂h_t‖ vs time step, log scale, per model; one panel per recorded training step."""
     data = flow[flow[x].isin(_subset(flow[x].unique(), 4))] if x in flow else flow
     # A norm that underflows to 0 in float32 has no place on a log axis: the line ends there.
@@ -145,4 +143,4 @@ def gradient_flow(flow: pd.DataFrame, x: str, hue: str, out: Path, stem: str) ->
     grid.set(yscale="log")
     _facet_labels(grid, "t", "grad_norm", "step", x if x in data else None)
     _title(grid, "Gradient flow through time (held-out batch)")
-    return save(grid.figure, out, stem)
+    return grid.figure

@@ -1,6 +1,6 @@
 """Regenerate docs/results.md from the studies' run directories (see scripts/run_studies.sh).
 
-    python multirun_analysis/results_page.py [--runs outputs/multirun] [--docs docs] [--scale reduced]
+    seqlab-results-page [--runs outputs/multirun] [--docs docs] [--scale reduced]
 
 Aggregates each study's sweep directory with aggregate_results.py into docs/results/<study>/ (PNG figures and
 the summary and memory-capacity tables), and writes docs/results.md: the scale, the commands, the tables, the
@@ -13,13 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from multirun_analysis.aggregate_results import UsageError, aggregate, parse_args  # noqa: E402
-from multirun_analysis.report import Report  # noqa: E402
+from multirun_analysis.aggregate_results import Options, UsageError, aggregate
+from multirun_analysis.report import Report
 
 STUDIES = {
     "rnn_vs_lstm": "Vanilla RNN vs LSTM (the course assignment)",
@@ -56,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         out = args.docs / "results" / study
         try:
-            aggregate(parse_args([str(sweep), "--out", str(out), "--formats", "png"]))
+            aggregate(Options(dirs=[sweep], out=out, formats=["png"]))
         except UsageError as error:
             print(f"results_page: skipping {study}: {error}", file=sys.stderr)
             continue
         page.heading(title)
-        page.paragraph(f"Aggregate again: `python multirun_analysis/aggregate_results.py {sweep}`. "
+        page.paragraph(f"Aggregate again: `seqlab-aggregate {sweep}`. "
                        f"Full report: [results/{study}/report.md](results/{study}/report.md).")  # fmt: skip
         capacity = out / "memory_capacity.csv"
         if capacity.exists() and study != "grad_flow":

@@ -27,15 +27,15 @@ from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
-from seqlab.data.palindrome import TRAIN_STREAM, PalindromeDataset, palindrome_batch, stream_generator
-from seqlab.models import build_model, reference_twin
+from seqlab.data.palindrome import NUM_DIGITS, TRAIN_STREAM, palindrome_batch, stream_generator
+from seqlab.loop import select_device, training_step
+from seqlab.models import CELLS, build_model, reference_twin
 from seqlab.models.base import SequenceClassifier, input_size
 from seqlab.optim import build_optimizer
-from seqlab.train import select_device, training_step
+from seqlab.tuning import tune_process
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3, "rrn": 2}
 TARGET_RATIO = {10: 4.0, 100: 2.5}
 # printed column -> (row key, decimals)
 COLUMNS = {"fast st/s": ("fast_steps_per_s", 1), "ref st/s": ("reference_steps_per_s", 2), "ratio": ("ratio", 1),
@@ -46,7 +46,7 @@ RMSPROP = OmegaConf.create({"name": "rmsprop", "lr": 1e-3, "weight_decay": 0.0, 
 
 def step_flops(model: str, length: int, hidden: int, batch: int, encoding: str) -> float:
     """Matmul FLOPs of one training step: input and recurrent projections over L-1 steps, the head; x3 for backward."""
-    rows = GATES[model] * hidden
+    rows = len(CELLS[model].gates) * hidden
     forward = 2 * batch * (length - 1) * rows * (input_size(encoding) + hidden) + 2 * batch * hidden * 10
     return 3.0 * forward
 
@@ -108,6 +108,22 @@ def recurrence_step(
         torch.ops.seqlab.recurrent_backward(core.cell, grad_last, table, digits, p["w_hh"], b_hh, saved)
 
     return step
+
+
+class PalindromeDataset(Dataset):
+    """One palindrome per item, the way the course template generated them: the benchmark's baseline."""
+
+    def __init__(self, length: int, size: int, seed: int) -> None:
+        self.length, self.size = length, size
+        self.generator = stream_generator(seed, TRAIN_STREAM)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        half = torch.randint(0, NUM_DIGITS, ((self.length + 1) // 2,), generator=self.generator)
+        full = torch.cat([half, half[: self.length // 2].flip(0)])
+        return full[:-1], full[-1]
 
 
 class ReferenceRMSprop(torch.optim.RMSprop):
@@ -199,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-reference", action="store_true", help="time the fast path only")
     parser.add_argument("--out", type=Path, default=Path("bench_results/bench.json"))
     args = parser.parse_args(argv)
+    tune_process()  # timed steps run in a process tuned as a run's is
     device = select_device(args.device)
     if device.type == "cpu":
         torch.set_flush_denormal(True)

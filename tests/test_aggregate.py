@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -9,11 +10,11 @@ import matplotlib.image
 import pandas as pd
 import pytest
 from conftest import ROOT, TINY, run_cli
+from synthetic_runs import make_tree, write_run
 
 from multirun_analysis.aggregate_results import main
-from multirun_analysis.synthetic import make_tree, write_run
 
-SCRIPT = ROOT / "multirun_analysis" / "aggregate_results.py"
+AGGREGATE = [sys.executable, "-m", "multirun_analysis.aggregate_results"]
 T_975_DF2 = 4.302652729911275  # Student t quantile, 2 degrees of freedom (3 seeds)
 BASE = {  # mean held-out accuracy per (model, length); seeds add -0.01, 0, +0.01
     ("rnn", 5): 1.0, ("rnn", 10): 0.995, ("rnn", 15): 0.5,
@@ -110,19 +111,21 @@ def test_role_overrides(tree):
 @pytest.mark.parametrize("make_arg", [lambda p: p / "missing", lambda p: p / "file.txt", lambda p: p])
 def test_nothing_to_aggregate_is_a_clear_error(tmp_path, make_arg):
     (tmp_path / "file.txt").write_text("x")
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(make_arg(tmp_path))], capture_output=True, text=True)
+    proc = subprocess.run([*AGGREGATE, str(make_arg(tmp_path))], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("aggregate_results: error:") and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_never_imports_torch(tree):
+def test_never_imports_torch_nor_tunes_the_process(tree):
     code = (
-        "import runpy, sys; sys.argv = ['aggregate_results.py', sys.argv[1]]\n"
-        f"try:\n    runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
+        "import os, runpy, sys; sys.argv = ['seqlab-aggregate', sys.argv[1]]\n"
+        "try:\n    runpy.run_module('multirun_analysis.aggregate_results', run_name='__main__')\n"
         "except SystemExit as e:\n    assert e.code == 0\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "assert 'THP_MEM_ALLOC_ENABLE' not in os.environ, 'the process was tuned for training'\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(tree)], capture_output=True, text=True, cwd=ROOT)
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    proc = subprocess.run([sys.executable, "-c", code, str(tree)], capture_output=True, text=True, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -138,7 +141,7 @@ def test_real_tiny_sweep_end_to_end(tmp_path):
     args = ["-m", "model=rnn,rrn", "data.length=3,5", "seed=0,1", *TINY, "grad_flow.enabled=true",
             f"hydra.sweep.dir={sweep}"]  # fmt: skip
     assert run_cli(*args).returncode == 0
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(sweep)], capture_output=True, text=True)
+    proc = subprocess.run([*AGGREGATE, str(sweep)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     out = sweep / "analysis"
     assert len(pd.read_csv(out / "runs.csv")) == 8
@@ -180,3 +183,15 @@ def test_corrupt_metrics_csv_is_reported(tree, tmp_path):
     (run / "metrics.csv").write_text("step,train_loss\n5,not-a-number\n")
     assert main([str(tree), "--out", str(tmp_path / "out")]) == 0
     assert f"| {run} | unreadable | metrics:" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_report_warns_when_runs_mix_implementations(tmp_path):
+    config = {"model": {"name": "rnn"}, "data": {"length": 5}}
+    for seed, impl in enumerate(["fast", "fast", "fused"]):
+        write_run(tmp_path / "runs" / f"seed={seed}", config | {"seed": seed}, 1.0, impl=impl)
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "mixed"), "--formats", "png"]) == 0
+    report = (tmp_path / "mixed" / "report.md").read_text()
+    assert "Mixed implementations" in report and "fast (2 runs)" in report and "fused (1 runs)" in report
+    (tmp_path / "runs" / "seed=2").rename(tmp_path / "seed=2")
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "same"), "--formats", "png"]) == 0
+    assert "Mixed implementations" not in (tmp_path / "same" / "report.md").read_text()

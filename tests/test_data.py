@@ -1,10 +1,10 @@
 import pytest
 import torch
 
+from seqlab.bench import PalindromeDataset
 from seqlab.data.palindrome import (
     EVAL_STREAM,
     TRAIN_STREAM,
-    PalindromeDataset,
     heldout_set,
     palindrome_batch,
     stream_generator,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 
 import torch
-from torch.utils.data import Dataset
 
 NUM_DIGITS = 10
 
@@ -48,19 +47,3 @@ def heldout_set(
     """The fixed held-out batches of a run, drawn from the evaluation stream of `seed`."""
     generator = stream_generator(seed, EVAL_STREAM, device)
     return [palindrome_batch(length, batch_size, generator, device) for _ in range(batches)]
-
-
-class PalindromeDataset(Dataset):
-    """One palindrome per item, the way the course template generated them: the benchmark's baseline."""
-
-    def __init__(self, length: int, size: int, seed: int) -> None:
-        self.length, self.size = length, size
-        self.generator = stream_generator(seed, TRAIN_STREAM)
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        half = torch.randint(0, NUM_DIGITS, ((self.length + 1) // 2,), generator=self.generator)
-        full = torch.cat([half, half[: self.length // 2].flip(0)])
-        return full[:-1], full[-1]

@@ -1,4 +1,4 @@
-"""Synthetic run directories with known values, for the aggregator's tests and benchmark."""
+"""Synthetic run directories with known values: fixtures of the aggregator's tests and benchmark."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from seqlab import rundir
 Accuracy = Callable[[dict], float]
 
 
-def write_run(run_dir: Path, config: dict, accuracy: float, steps: int = 100, log_every: int = 25) -> None:
+def write_run(
+    run_dir: Path, config: dict, accuracy: float, steps: int = 100, log_every: int = 25, impl: str = "fast"
+) -> None:
     """A completed run directory following the contract, whose eval accuracy is `accuracy`."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / rundir.HYDRA).mkdir(exist_ok=True)
@@ -25,7 +27,8 @@ def write_run(run_dir: Path, config: dict, accuracy: float, steps: int = 100, lo
     ]  # fmt: skip
     rundir.CsvLog(run_dir / rundir.METRICS, rundir.METRIC_COLUMNS).append(rows)
     result = {
-        "status": "completed", "config": rundir.flatten(config), "eval_accuracy": accuracy, "eval_loss": 1.0 / steps,
+        "status": "completed", "config": rundir.flatten(config), "impl": impl, "impl_fallback": None,
+        "eval_accuracy": accuracy, "eval_loss": 1.0 / steps,
         "steps": steps, "converged": converged_at is not None, "steps_to_converge": converged_at,
         "best_eval_accuracy": accuracy, "num_params": 1000, "wall_time_s": 1.0, "steps_per_s": float(steps),
         "device": "cpu", "versions": {"python": "3", "torch": "2", "seqlab": "0"}, "git_commit": None, "error": None,
