@@ -1,1 +1,1 @@
-"""seqlab's Hydra sweeper plugin: the basic sweeper plus a failure summary."""
+"""seqlab's Hydra sweeper plugin (Hydra instantiates sweepers only from the `hydra_plugins` namespace)."""
