@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Any
 
 import hydra
@@ -11,10 +12,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from seqlab.tuning import tune_process
 from seqlab.validate import ConfigError, check_group_overrides
 
 # Hydra's override_dirname is empty for a run without overrides; give that run a name.
 OmegaConf.register_new_resolver("seqlab_dirname", lambda dirname: dirname or "defaults", replace=True)
+# The working directory's conf/ is on the search path (conf/config.yaml) and optional: no warning when it is absent.
+warnings.filterwarnings("ignore", message="provider=hydra.searchpath in main, path=conf is not available")
 
 
 def fail(message: str, code: int) -> None:
@@ -30,12 +34,14 @@ def auto_threads() -> int | None:
     return 1 if "joblib" in HydraConfig.get().launcher.get("_target_", "") else None
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> dict[str, Any]:
     """Hydra task: train one run in Hydra's output directory and report its outcome to the sweeper."""
+    tune_process()  # before torch allocates its first large tensor
     import torch  # noqa: PLC0415 - keeps `--help` and config errors fast
 
-    from seqlab.train import RunInterrupted, train  # noqa: PLC0415
+    from seqlab.signals import RunInterrupted  # noqa: PLC0415
+    from seqlab.train import train  # noqa: PLC0415
 
     hydra_cfg = HydraConfig.get()
     single = hydra_cfg.mode == RunMode.RUN

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-CONF = ROOT / "conf"
+CONF = ROOT / "seqlab" / "conf"
 TINY = [
     "model.hidden_size=8",
     "train.batch_size=16",

@@ -1,6 +1,7 @@
 """The command line in subprocesses: bad input, the signature sweep, relaunch, kill -9 and resume."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -161,3 +162,21 @@ def test_benchmark_smoke(tmp_path):
     # the C++ recurrence alone is timed where fast steps run it: on the CPU
     on_cpu = report["device"] == "cpu"
     assert all((r["kernel_ratio"] > r["ratio"]) if on_cpu else r["kernel_ratio"] is None for r in report["rows"])
+
+
+def test_fast_impl_where_the_kernels_cannot_build_is_one_line(tmp_path):
+    broken = {"SEQLAB_KERNELS_DIR": str(tmp_path / "kernels"), "CXX": "/bin/false"}  # an empty cache, no compiler
+    proc = run_cli(*TINY, "model.impl=fast", "device=cpu", f"hydra.run.dir={tmp_path / 'fast'}", env=broken)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "model.impl=fast is unavailable" in proc.stderr
+    assert not (tmp_path / "fast" / rundir.RESULT).exists()
+    proc = run_cli(*TINY, "device=cpu", f"hydra.run.dir={tmp_path / 'auto'}", env=broken)
+    assert proc.returncode == 0, proc.stderr
+    result = rundir.read_result(tmp_path / "auto")
+    assert result["impl"] == "fused" and "CalledProcessError" in result["impl_fallback"]
+
+
+def test_importing_seqlab_leaves_the_process_untuned():
+    code = "import os, seqlab, seqlab.rundir, seqlab.models; assert 'THP_MEM_ALLOC_ENABLE' not in os.environ"
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
