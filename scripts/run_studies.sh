@@ -32,4 +32,4 @@ else
     echo "usage: run_studies.sh reduced|full [overrides...]" >&2
     exit 2
 fi
-python multirun_analysis/results_page.py --scale "$scale"
+seqlab-results-page --scale "$scale"
