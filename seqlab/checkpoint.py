@@ -25,6 +25,7 @@ def save(run: Run) -> None:
         "torch_rng": torch.get_rng_state(),
         "buffers": {k: v[: run.progress.step].cpu() for k, v in run.buffers.items()},
         "progress": asdict(run.progress),
+        "fingerprint": run.fingerprint,
     }
     rundir.atomic_write(run.run_dir / rundir.CHECKPOINT, lambda f: torch.save(state, f))
 
@@ -40,6 +41,8 @@ def restore(run: Run) -> bool:
             log_file.truncate(lambda step: False)
         return False
     state = torch.load(path, map_location="cpu", weights_only=False)  # generator states must stay on the CPU
+    if state.get("fingerprint") != run.fingerprint:  # fingerprint.json said otherwise: never mix two configs
+        raise ValueError(f"{path} belongs to config {state.get('fingerprint')}, not {run.fingerprint}")
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.generator.set_state(state["generator"])

@@ -101,6 +101,8 @@ class Run:
 
     def __init__(self, cfg: DictConfig, run_dir: Path, device: torch.device, impl: str, impl_fallback: str | None):
         self.cfg, self.run_dir, self.device = cfg, Path(run_dir), device
+        self.flat_config = rundir.flatten(OmegaConf.to_container(cfg, resolve=True))
+        self.fingerprint = rundir.fingerprint(self.flat_config)
         self.impl, self.impl_fallback = impl, impl_fallback
         if cfg.threads != "auto":
             torch.set_num_threads(cfg.threads)
@@ -210,7 +212,8 @@ class Run:
         p = self.progress
         return {
             "status": status,
-            "config": rundir.flatten(OmegaConf.to_container(self.cfg, resolve=True)),
+            "config": self.flat_config,
+            "fingerprint": self.fingerprint,
             "impl": self.impl,
             "impl_fallback": self.impl_fallback,
             "eval_accuracy": p.eval_accuracy,

@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked
 from seqlab.tuning import tune_process
 from seqlab.validate import ConfigError, check_group_overrides
 
@@ -54,6 +55,10 @@ def main(cfg: DictConfig) -> dict[str, Any]:
         if single:
             fail(f"seqlab: error: {error}", 2)
         raise
+    except RunLocked as error:
+        if single:
+            fail(f"seqlab: {error}; not training it twice", 3)
+        return {"status": RUNNING_ELSEWHERE, "skipped": False, "run_dir": run_dir, "detail": str(error)}
     except RunInterrupted as error:
         if single:
             fail(f"seqlab: {error}: checkpoint saved in {run_dir}; run the same command again to resume", 130)

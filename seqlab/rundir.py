@@ -1,30 +1,43 @@
-"""The run-directory contract, shared by the training run and the aggregator (no torch here).
+"""The run-directory contract, shared by the training run, the sweepers and the aggregator (no torch here).
 
 A run directory holds `.hydra/`, `metrics.csv`, `result.json` (written atomically when the run ends),
-`checkpoint.pt` and, when enabled, `grad_flow.csv`.
+`checkpoint.pt`, `fingerprint.json` (the config that its results belong to, written when training starts),
+`.lock` (held by the process that trains it) and, when enabled, `grad_flow.csv`. Results replaced by
+`rerun=changed` are kept under `.replaced/<time>/`.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
 import json
 import math
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-RESULT, METRICS, CHECKPOINT, GRAD_FLOW, HYDRA = (
+RESULT, METRICS, CHECKPOINT, GRAD_FLOW, HYDRA, FINGERPRINT, LOCK, REPLACED = (
     "result.json",
     "metrics.csv",
     "checkpoint.pt",
     "grad_flow.csv",
     ".hydra",
+    "fingerprint.json",
+    ".lock",
+    ".replaced",
 )
+# Config keys that never change what a run computes: left out of its fingerprint (and of its directory's name).
+NOT_DEFINING = ("sweep_name", "train.progress", "threads", "rerun")
+RERUN = ("never", "changed")  # rerun=changed retrains a run whose recorded config differs, moving the old aside
 METRIC_COLUMNS = ("step", "train_loss", "train_accuracy", "lr", "grad_norm", "eval_loss", "eval_accuracy")
 GRAD_FLOW_COLUMNS = ("step", "t", "grad_norm")
 STATUSES = ("completed", "failed", "interrupted")
+RUNNING_ELSEWHERE = "running elsewhere"  # a sweep's job whose directory another process was training
 RESULT_KEYS = (
     "status", "config", "eval_accuracy", "eval_loss", "steps", "converged", "steps_to_converge",
     "best_eval_accuracy", "num_params", "wall_time_s", "steps_per_s", "device", "versions", "git_commit", "error",
@@ -146,3 +159,105 @@ def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return repr(value) if isinstance(value, float) else str(value)
+
+
+def defining_config(flat_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of a flattened config that define what the run computes, sorted."""
+    return {k: flat_config[k] for k in sorted(flat_config) if k not in NOT_DEFINING}
+
+
+def fingerprint(flat_config: Mapping[str, Any]) -> str:
+    """A short hash of the defining config."""
+    text = json.dumps(defining_config(flat_config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def differences(recorded: Mapping[str, Any], current: Mapping[str, Any], limit: int = 3) -> str:
+    """The first differing defining keys, as `key: recorded -> current` (a missing key shows as <none>)."""
+    recorded, current = defining_config(recorded), defining_config(current)
+    keys = sorted(k for k in recorded.keys() | current.keys() if recorded.get(k, "<none>") != current.get(k, "<none>"))
+    shown = [f"{k}: {recorded.get(k, '<none>')!r} -> {current.get(k, '<none>')!r}" for k in keys[:limit]]
+    return "; ".join(shown) + (f" (and {len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def recorded_config(run_dir: Path) -> dict[str, Any] | None:
+    """The flattened config that the directory's results or checkpoint belong to: result.json's, else
+    fingerprint.json's; None when neither exists (nothing recorded, or a checkpoint from before fingerprints)."""
+    try:
+        result = read_result(run_dir)
+    except ValueError:
+        result = None
+    if result is not None and "config" in result:
+        return result["config"]
+    path = Path(run_dir) / FINGERPRINT
+    return json.loads(path.read_text())["config"] if path.exists() else None
+
+
+def write_fingerprint(run_dir: Path, flat_config: Mapping[str, Any]) -> None:
+    """Record the config that this directory's checkpoint and results will belong to."""
+    record = {"fingerprint": fingerprint(flat_config), "config": defining_config(flat_config)}
+    atomic_write_text(Path(run_dir) / FINGERPRINT, json.dumps(_json_safe(record), indent=2) + "\n")
+
+
+def verdict(run_dir: Path, flat_config: Mapping[str, Any], rerun: str = "never") -> tuple[str, str | None]:
+    """What a launch of `flat_config` does with `run_dir`: ("skip", None) when it completed under this config;
+    ("train", None) when it has nothing, or a checkpoint or unfinished result of this config (resumed);
+    ("replace", why) when what it holds belongs to another config and rerun=changed; ("refuse", why) otherwise."""
+    run_dir = Path(run_dir)
+    recorded = recorded_config(run_dir)
+    if recorded is None:
+        if (run_dir / CHECKPOINT).exists():
+            why = f"{run_dir} holds a checkpoint with no recorded config"
+            return ("replace", why) if rerun == "changed" else ("refuse", why + "; relaunch with rerun=changed")
+        return "train", None
+    if fingerprint(recorded) != fingerprint(flat_config):
+        why = f"{run_dir} holds results of another config ({differences(recorded, flat_config)})"
+        return ("replace", why) if rerun == "changed" else ("refuse", why + "; relaunch with rerun=changed")
+    return ("skip", None) if is_completed(run_dir) else ("train", None)
+
+
+def move_aside(run_dir: Path) -> Path:
+    """Move the directory's results, logs and checkpoint into .replaced/<UTC time>/; returns that folder."""
+    run_dir = Path(run_dir)
+    target = run_dir / REPLACED / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (RESULT, METRICS, CHECKPOINT, GRAD_FLOW, FINGERPRINT):
+        if (run_dir / name).exists():
+            os.replace(run_dir / name, target / name)
+    return target
+
+
+class RunLocked(Exception):
+    """Another live process holds the run directory's lock; the message names the directory and the owner."""
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while a process trains it.
+
+    A POSIX record lock (fcntl) on `.lock`: the kernel releases it when the process dies, however (SIGKILL
+    included), and on a shared filesystem it is taken through the filesystem's lock service (NFSv4, or lockd for
+    NFSv3), so it holds across nodes. The holder writes `host pid` into the file for the message others see.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK
+        self.fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = os.pread(fd, 256, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLocked(f"{self.path.parent} is being trained by another process ({owner})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"host {socket.gethostname()} pid {os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            os.close(self.fd)  # closing releases the lock
+            self.fd = None

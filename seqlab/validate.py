@@ -8,6 +8,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from seqlab.rundir import RERUN
+
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 USER_CONF_DIR = Path("conf")  # the working directory's conf/, on Hydra's search path after seqlab's (config.yaml)
 CHECKED_GROUPS = ("model", "dataset", "optimizer", "init", "experiment")
@@ -87,6 +89,7 @@ def check_config(cfg: DictConfig) -> None:
     if forget_bias is not None and (not _is_number(forget_bias) or cfg.model.name != "lstm"):
         raise _fail("init.forget_bias", forget_bias, "null, or a number with model=lstm")
     _integer(cfg, "seed", 0)
+    _choice(cfg, "rerun", RERUN)
     _choice(cfg, "device", DEVICES)
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device='cuda' is invalid: no CUDA GPU is available here (use device=cpu or auto)")

@@ -52,8 +52,10 @@ def test_sweep_runs_as_a_job_array_and_relaunch_trains_nothing(tmp_path):
     assert all(r["threads"] == 1 and r["slurm"]["node"] for r in results)  # torch uses the 1 CPU it was given
     assert "sacct" not in proc.stderr.lower() or "error" not in proc.stderr.lower()
 
+    submitted = sorted((tmp_path / ".submitit").iterdir())  # one folder per submitted job array
     again = run_cli(*args)
     assert again.returncode == 0 and "4 runs: 0 trained, 4 already completed (skipped), 0 failed" in again.stderr
+    assert sorted((tmp_path / ".submitit").iterdir()) == submitted  # a finished sweep submits nothing
 
 
 def test_failed_run_is_summarised_and_others_finish(tmp_path):

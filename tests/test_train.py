@@ -33,6 +33,11 @@ def test_result_json_has_the_contract_keys(make_cfg, tmp_path):
     assert on_disk["status"] == "completed" and on_disk["steps"] == 20 == result["steps"]
     assert on_disk["config"]["model.name"] == "rrn" and on_disk["config"]["seed"] == 0
     assert on_disk["versions"]["torch"] and on_disk["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert {"cuda", "cudnn"} <= set(on_disk["versions"]) and on_disk["device_name"]
+    assert on_disk["impl"] == ("fused" if torch.cuda.is_available() else "fast")
+    assert on_disk["git_commit"] and isinstance(on_disk["git_dirty"], bool)  # the tests run in a checkout
+    assert on_disk["git_diff_sha256"] is None or len(on_disk["git_diff_sha256"]) == 64
+    assert on_disk["fingerprint"] == rundir.fingerprint(on_disk["config"])
     lines = (tmp_path / rundir.METRICS).read_text().splitlines()
     assert lines[0] == ",".join(rundir.METRIC_COLUMNS)
     assert [int(line.split(",")[0]) for line in lines[1:]] == [5, 10, 15, 20]

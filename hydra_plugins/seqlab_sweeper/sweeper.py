@@ -1,9 +1,13 @@
-"""seqlab's grid sweeper: every combination of the swept values, all launched even when some fail, then a summary.
+"""seqlab's grid sweeper: every combination of the swept values, launched where needed, then a summary.
 
 Built on Hydra's public plugin API alone (hydra-core 1.3: `Sweeper`, `Plugins.instantiate_launcher`, the overrides
 parser, `JobReturn`), so it does not break with Hydra's internals. It does what Hydra's basic sweeper does (a grid,
-in batches of `max_batch_size`, `multirun.yaml` at the sweep root) except that a failed run does not stop the
-sweep: runs record their own failures in result.json, and the summary lists them all at the end (exit 1).
+in batches of `max_batch_size`, `multirun.yaml` at the sweep root) except that
+- before launching, it checks each run's directory (`rundir.verdict`) and hands the launcher only the runs that
+  need training: a run completed under the same config is counted as skipped, one whose directory holds
+  another config's results as failed (unless rerun=changed), and a fully finished sweep launches nothing;
+- a failed run does not stop the sweep: runs record their own failures in result.json, and the summary lists
+  them all at the end (exit 1), with the runs that another process was training.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+
+from seqlab import rundir
+from seqlab.rundir import RUNNING_ELSEWHERE
 
 
 def grid(arguments: Sequence[str], parser: OverridesParser) -> list[list[str]]:
@@ -50,18 +57,48 @@ def describe_failure(job: JobReturn) -> str:
     return f"{run_dir}: {message}"
 
 
-def summarize(jobs: Sequence[JobReturn]) -> bool:
-    """Print the sweep's summary line and each failure to stderr; True if every job completed."""
-    failed = [j for j in jobs if j.status != JobStatus.COMPLETED]
-    skipped = sum(1 for j in jobs if j.status == JobStatus.COMPLETED and (j.return_value or {}).get("skipped"))
-    print(
-        f"seqlab: {len(jobs)} runs: {len(jobs) - len(failed) - skipped} trained, "
-        f"{skipped} already completed (skipped), {len(failed)} failed",
-        file=sys.stderr,
-    )
-    for job in failed:
-        print(f"  FAILED {describe_failure(job)}", file=sys.stderr)
-    return not failed
+class Tally:
+    """What became of a sweep's runs; `report()` prints the summary. (A plain class: Hydra's plugin scan imports
+    this module in a way that dataclasses do not support.)"""
+
+    def __init__(self) -> None:
+        self.trained = 0
+        self.skipped = 0  # completed under the same config: skipped before launch, or by the run itself
+        self.elsewhere: list[str] = []  # another process was training the directory
+        self.failed: list[str] = []  # failed runs, and runs refused before launch, with why
+
+    def add(self, jobs: Sequence[JobReturn]) -> None:
+        for job in jobs:
+            if job.status != JobStatus.COMPLETED:
+                self.failed.append(describe_failure(job))
+                continue
+            returned = job.return_value or {}
+            if returned.get("skipped"):
+                self.skipped += 1
+            elif returned.get("status") == RUNNING_ELSEWHERE:
+                self.elsewhere.append(returned["detail"])
+            else:
+                self.trained += 1
+
+    def report(self) -> bool:
+        """Print the summary line and each run elsewhere or failed to stderr; True if none failed."""
+        total = self.trained + self.skipped + len(self.elsewhere) + len(self.failed)
+        line = f"seqlab: {total} runs: {self.trained} trained, {self.skipped} already completed (skipped), "
+        line += f"{len(self.failed)} failed" + (f", {len(self.elsewhere)} running elsewhere" if self.elsewhere else "")
+        print(line, file=sys.stderr)
+        for detail in self.elsewhere:
+            print(f"  RUNNING ELSEWHERE {detail}", file=sys.stderr)
+        for detail in self.failed:
+            print(f"  FAILED {detail}", file=sys.stderr)
+        return not self.failed
+
+
+def launch_verdict(job_config: DictConfig) -> tuple[str, str | None]:
+    """rundir.verdict for a composed job config (with its hydra node): its run directory, its flattened config."""
+    run_dir = Path(job_config.hydra.sweep.dir) / job_config.hydra.sweep.subdir
+    run_config = OmegaConf.masked_copy(job_config, [k for k in job_config if k != "hydra"])
+    flat = rundir.flatten(OmegaConf.to_container(run_config, resolve=True))
+    return rundir.verdict(run_dir, flat, job_config.rerun)
 
 
 class SummarizingSweeper(Sweeper):
@@ -84,11 +121,23 @@ class SummarizingSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         size = self.max_batch_size or len(runs)
-        jobs: list[JobReturn] = []
+        tally, returns, launched = Tally(), [], 0
         for start in range(0, len(runs), size):
-            batch = runs[start : start + size]
-            self.validate_batch_is_legal(batch)
-            jobs.extend(self.launcher.launch(batch, initial_job_idx=start))
-        if not summarize(jobs):
+            batch = []
+            for overrides in runs[start : start + size]:  # composing each config also checks it, as Hydra's does
+                job_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+                action, why = launch_verdict(job_config)
+                if action == "skip":
+                    tally.skipped += 1
+                elif action == "refuse":
+                    tally.failed.append(why)
+                else:
+                    batch.append(overrides)
+            if batch:  # only the runs that need training reach the launcher (on SLURM: the job array)
+                jobs = self.launcher.launch(batch, initial_job_idx=launched)
+                launched += len(batch)
+                tally.add(jobs)
+                returns.append(jobs)
+        if not tally.report():
             sys.exit(1)
-        return [jobs]
+        return returns

@@ -1,0 +1,104 @@
+"""One owner per run directory, and no results attributed to a config they did not run: real processes."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, TINY, run_cli
+
+from seqlab import rundir
+from seqlab.train import train
+from seqlab.validate import ConfigError
+
+LONG = [*TINY, "model=lstm", "model.hidden_size=16", "data.length=12", "train.max_steps=3000",
+        "train.checkpoint_every=20", "train.early_stop.kind=none"]  # fmt: skip
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "seqlab.run", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def wait_for_owner(run_dir, timeout: float = 120) -> str:
+    """The lock file's `host .. pid ..` once a process holds it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        owner = (run_dir / rundir.LOCK).read_text() if (run_dir / rundir.LOCK).exists() else ""
+        if owner.strip():
+            return owner.strip()
+        time.sleep(0.01)
+    raise AssertionError("no process took the lock")
+
+
+def test_changed_config_in_the_same_directory_is_refused_then_replaced_on_request(make_cfg, tmp_path):
+    first = train(make_cfg("train.max_steps=20"), tmp_path)
+    assert first["fingerprint"] == rundir.fingerprint(first["config"])
+    with pytest.raises(ConfigError, match=r"another config \(train.max_steps: 20 -> 30\); relaunch with rerun="):
+        train(make_cfg("train.max_steps=30"), tmp_path)
+    assert rundir.read_result(tmp_path)["steps"] == 20  # untouched
+    same_but_progress = train(make_cfg("train.max_steps=20", "train.progress=true", "threads=1"), tmp_path)
+    assert same_but_progress["skipped"]  # keys that never change results are not part of the fingerprint
+    second = train(make_cfg("train.max_steps=30", "rerun=changed"), tmp_path)
+    assert second["status"] == "completed" and second["steps"] == 30 and not second.get("skipped")
+    [moved] = (tmp_path / rundir.REPLACED).iterdir()
+    assert rundir.read_result(moved)["steps"] == 20 and (moved / rundir.METRICS).exists()
+    assert not any(p.is_dir() and p.name != rundir.REPLACED for p in moved.parent.iterdir() if p != moved)
+
+
+def test_a_checkpoint_of_another_config_is_never_resumed(make_cfg, tmp_path):
+    cfg = make_cfg("train.max_steps=40", "train.checkpoint_every=10")
+    train(cfg, tmp_path)
+    (tmp_path / rundir.RESULT).unlink()  # as if killed after its last checkpoint
+    with pytest.raises(ConfigError, match="optimizer.lr: 0.001 -> 0.002"):
+        train(make_cfg("train.max_steps=40", "train.checkpoint_every=10", "optimizer.lr=0.002"), tmp_path)
+    assert train(cfg, tmp_path)["status"] == "completed"  # the same config resumes it
+
+
+@pytest.mark.slow
+def test_two_launches_racing_on_one_directory_train_it_once(tmp_path):
+    run_dir = tmp_path / "run"
+    first = start([*LONG, f"hydra.run.dir={run_dir}"])
+    owner = wait_for_owner(run_dir)
+    second = run_cli(*LONG, f"hydra.run.dir={run_dir}")
+    assert second.returncode == 3, second.stderr
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(run_dir) in lines[0] and owner in lines[0] and f"pid {first.pid}" in lines[0]
+    assert first.wait(timeout=600) == 0
+    steps = [line.split(",")[0] for line in (run_dir / rundir.METRICS).read_text().splitlines()[1:]]
+    assert len(steps) == len(set(steps)) == 3000 // 5  # every row once (log_every=5)
+
+
+@pytest.mark.slow
+def test_a_sweep_reports_a_run_another_process_trains_as_running_elsewhere(tmp_path):
+    held = tmp_path / "lstm"
+    first = start([*LONG, f"hydra.run.dir={held}"])
+    wait_for_owner(held)
+    proc = run_cli("-m", *LONG, "model=lstm,rnn", f"hydra.sweep.dir={tmp_path}",
+                   "hydra.sweep.subdir=${model.name}")  # fmt: skip
+    first.kill()
+    first.wait()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 runs: 1 trained, 0 already completed (skipped), 0 failed, 1 running elsewhere" in proc.stderr
+    assert f"RUNNING ELSEWHERE {held} is being trained by another process (host" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_changed_default_is_refused_by_the_sweep_and_retrained_with_rerun_changed(tmp_path):
+    (tmp_path / "conf" / "local").mkdir(parents=True)
+    sweep = [sys.executable, "-m", "seqlab.run", "-m", *TINY, "model=rnn,gru", f"hydra.sweep.dir={tmp_path / 's'}"]
+    run = lambda *extra: subprocess.run([*sweep, *extra], cwd=tmp_path, capture_output=True, text=True)  # noqa: E731
+    assert run().returncode == 0
+    (tmp_path / "conf" / "local" / "default.yaml").write_text("# @package _global_\ntrain:\n  max_norm: 5.0\n")
+    refused = run()
+    assert refused.returncode == 1
+    assert "2 runs: 0 trained, 0 already completed (skipped), 2 failed" in refused.stderr
+    assert (
+        "holds results of another config (train.max_norm: 10.0 -> 5.0); relaunch with rerun=changed" in refused.stderr
+    )
+    assert all(r["config"]["train.max_norm"] == 10.0 for r in map(rundir.read_result, (tmp_path / "s").glob("*=*")))
+    replaced = run("rerun=changed")
+    assert replaced.returncode == 0 and "2 runs: 2 trained, 0 already completed (skipped), 0 failed" in replaced.stderr
+    assert all(r["config"]["train.max_norm"] == 5.0 for r in map(rundir.read_result, (tmp_path / "s").glob("*=*")))
+    again = run()
+    assert again.returncode == 0 and "2 runs: 0 trained, 2 already completed (skipped), 0 failed" in again.stderr
