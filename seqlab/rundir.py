@@ -15,6 +15,7 @@ import json
 import math
 import os
 import socket
+import struct
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -251,13 +252,37 @@ class RunLock:
             owner = os.pread(fd, 256, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise RunLocked(f"{self.path.parent} is being trained by another process ({owner})") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"host {socket.gethostname()} pid {os.getpid()}\n".encode(), 0)
         self.fd = fd
+        self.note(step=0)
         return self
+
+    def note(self, step: int) -> None:
+        """Record in the lock file who holds it, and the step and time this attempt starts from (for `status`)."""
+        os.ftruncate(self.fd, 0)
+        os.pwrite(
+            self.fd, f"host {socket.gethostname()} pid {os.getpid()} step {step} at {time.time():.3f}\n".encode(), 0
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self.fd is not None:
             os.ftruncate(self.fd, 0)
             os.close(self.fd)  # closing releases the lock
             self.fd = None
+
+
+def lock_holder(run_dir: Path) -> str | None:
+    """The lock file's `host .. pid .. step .. at ..` line if a live process holds the lock, else None.
+
+    Asks with F_GETLK, which takes no lock, so it never gets in the way of a run starting.
+    """
+    path = Path(run_dir) / LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        probe = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)  # Linux x86-64/arm64 struct flock
+        lock_type = struct.unpack("hhqqi4x", fcntl.fcntl(fd, fcntl.F_GETLK, probe))[0]
+        return os.pread(fd, 256, 0).decode(errors="replace").strip() if lock_type != fcntl.F_UNLCK else None
+    finally:
+        os.close(fd)

@@ -44,11 +44,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     if fallback:
         log.warning("model.impl=%s runs as %s: %s", cfg.model.impl, impl, fallback)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with rundir.RunLock(run_dir):  # raises RunLocked while another process trains this directory
+    with rundir.RunLock(run_dir) as lock:  # raises RunLocked while another process trains this directory
         if (finished := settle(run_dir, flat_config, cfg.rerun, owner=True)) is not None:
             return finished
         rundir.write_fingerprint(run_dir, flat_config)
-        return train_owned(cfg, run_dir, device, impl, fallback)
+        return train_owned(cfg, run_dir, lock, device, impl, fallback)
 
 
 def settle(run_dir: Path, flat_config: dict[str, Any], rerun: str, owner: bool = False) -> dict[str, Any] | None:
@@ -65,13 +65,16 @@ def settle(run_dir: Path, flat_config: dict[str, Any], rerun: str, owner: bool =
     return None
 
 
-def train_owned(cfg: DictConfig, run_dir: Path, device: torch.device, impl: str, fallback: str | None) -> dict:
-    """Train in `run_dir`, whose lock this process holds; record the result, or the failure and re-raise."""
+def train_owned(
+    cfg: DictConfig, run_dir: Path, lock: rundir.RunLock, device: torch.device, impl: str, fallback: str | None
+) -> dict[str, Any]:
+    """Train in `run_dir`, whose `lock` this process holds; record the result, or the failure and re-raise."""
     run: Run | None = None
     try:
         with SignalGuard() as guard:
             run = Run(cfg, run_dir, device, impl, fallback)
             checkpoint.restore(run)
+            lock.note(run.progress.step)
             log.info("training %s (%d parameters, %s) on %s in %s", cfg.model.name, count_parameters(run.model),
                      impl, device, run_dir)  # fmt: skip
             run.fit(guard)

@@ -1,5 +1,6 @@
 """One owner per run directory, and no results attributed to a config they did not run: real processes."""
 
+import socket
 import subprocess
 import sys
 import time
@@ -71,16 +72,21 @@ def test_two_launches_racing_on_one_directory_train_it_once(tmp_path):
 
 @pytest.mark.slow
 def test_a_sweep_reports_a_run_another_process_trains_as_running_elsewhere(tmp_path):
-    held = tmp_path / "lstm"
-    first = start([*LONG, f"hydra.run.dir={held}"])
+    held, steps = tmp_path / "lstm", "train.max_steps=20000"
+    first = start([*LONG, steps, f"hydra.run.dir={held}"])
     wait_for_owner(held)
-    proc = run_cli("-m", *LONG, "model=lstm,rnn", f"hydra.sweep.dir={tmp_path}",
-                   "hydra.sweep.subdir=${model.name}")  # fmt: skip
+    status = subprocess.run([sys.executable, "-m", "seqlab.status", str(tmp_path)], capture_output=True, text=True)
+    assert "1 runs" in status.stdout and "running              1" in status.stdout, status.stdout
+    assert f"RUNNING  lstm: {socket.gethostname()}:{first.pid}, step" in status.stdout
+    proc = run_cli("-m", *LONG, steps, f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=${model.name}")
     first.kill()
     first.wait()
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "2 runs: 1 trained, 0 already completed (skipped), 0 failed, 1 running elsewhere" in proc.stderr
+    assert "1 runs: 0 trained, 0 already completed (skipped), 0 failed, 1 running elsewhere" in proc.stderr
     assert f"RUNNING ELSEWHERE {held} is being trained by another process (host" in proc.stderr
+    after = subprocess.run([sys.executable, "-m", "seqlab.status", str(tmp_path)], capture_output=True, text=True)
+    assert "stopped (no result)  1" in after.stdout, after.stdout
+    assert "launching the sweep again resumes it" in after.stdout
 
 
 @pytest.mark.slow

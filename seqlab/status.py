@@ -1,0 +1,130 @@
+"""The state of a sweep's runs, live: `seqlab status SWEEP_DIR [--watch [SECONDS]]` (or `python -m seqlab.status`).
+
+Reads only the run directories (no torch, no Hydra): result.json's status; for a run without a result, whether a
+live process holds its lock (then: its step from metrics.csv, steps/s since the attempt started, an ETA), or
+whether it trained and stopped (killed) or never started. Under SLURM, adds the sweep's job states from squeue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from seqlab import rundir
+
+STATES = ("completed", "failed", "interrupted", "running", "stopped (no result)", "not started")
+
+
+def last_step(run_dir: Path) -> int | None:
+    """The step of metrics.csv's last row (read from the file's end), or None."""
+    path = run_dir / rundir.METRICS
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - 4096))
+            lines = f.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return None
+    try:
+        return int(lines[-1].split(",")[0]) if lines else None
+    except ValueError:  # the header alone
+        return None
+
+
+def max_steps(run_dir: Path) -> int | None:
+    """train.max_steps of the config this directory is training (fingerprint.json)."""
+    try:
+        return json.loads((run_dir / rundir.FINGERPRINT).read_text())["config"]["train.max_steps"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def running(run_dir: Path, holder: str) -> str:
+    """`step S/N, R steps/s, ETA E` of a run whose lock `holder` line is `host H pid P step S0 at T0`."""
+    words = holder.split()
+    start_step, start_time = int(words[words.index("step") + 1]), float(words[words.index("at") + 1])
+    step, total = last_step(run_dir), max_steps(run_dir)
+    text = f"{words[1]}:{words[3]}, step {step if step is not None else '-'}/{total or '?'}"
+    if step is None or step <= start_step:
+        return text
+    elapsed = (run_dir / rundir.METRICS).stat().st_mtime - start_time
+    rate = (step - start_step) / elapsed if elapsed > 0 else None
+    if rate:
+        text += f", {rate:.1f} steps/s"
+        if total:
+            text += f", ETA {(total - step) / rate / 60:.1f} min (at most: early stopping may end it sooner)"
+    return text
+
+
+def run_state(run_dir: Path) -> tuple[str, str]:
+    """(one of STATES, a detail)."""
+    try:
+        result = rundir.read_result(run_dir)
+    except ValueError as error:
+        return "failed", str(error)
+    holder = rundir.lock_holder(run_dir)
+    if holder:
+        return "running", running(run_dir, holder)
+    if result is not None:
+        return result["status"], str(result.get("error") or "")
+    if (run_dir / rundir.METRICS).exists() or (run_dir / rundir.CHECKPOINT).exists():
+        return "stopped (no result)", "killed or lost: launching the sweep again resumes it"
+    return "not started", ""
+
+
+def slurm_states(sweep_dir: Path) -> Counter | None:
+    """Job states of the sweep's SLURM jobs (their ids are the .submitit/ folders), or None without SLURM."""
+    folder = sweep_dir / ".submitit"
+    ids = sorted({p.name.split("_")[0] for p in folder.iterdir()}) if folder.is_dir() else []
+    if not ids:
+        return None
+    try:
+        done = subprocess.run(["squeue", "-h", "-o", "%T", "-j", ",".join(ids)], capture_output=True, text=True,
+                              timeout=5)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Counter(done.stdout.split()) if done.returncode == 0 else None
+
+
+def render(sweep_dir: Path) -> str:
+    """The status table of every run directory under `sweep_dir`."""
+    states = [(d, *run_state(d)) for d in rundir.find_run_dirs(sweep_dir)]
+    counts = Counter(state for _, state, _ in states)
+    lines = [f"{sweep_dir}: {len(states)} runs"]
+    lines += [f"  {state:<20} {counts[state]}" for state in STATES if counts[state]]
+    jobs = slurm_states(sweep_dir)
+    if jobs is not None:
+        queued = ", ".join(f"{n} {s.lower()}" for s, n in sorted(jobs.items())) or "none in the queue"
+        lines.append(f"  SLURM jobs: {queued}")
+    for state in ("running", "failed", "stopped (no result)"):
+        for run_dir, _, detail in (s for s in states if s[1] == state):
+            lines.append(f"{state.upper():<8} {run_dir.relative_to(sweep_dir)}: {detail}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="seqlab status", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep_dir", type=Path, help="a sweep directory (or any folder holding run directories)")
+    parser.add_argument("--watch", type=float, nargs="?", const=2.0, help="refresh every SECONDS (default 2)")
+    args = parser.parse_args(argv)
+    if not args.sweep_dir.is_dir():
+        print(f"seqlab status: error: {args.sweep_dir}: not a directory", file=sys.stderr)
+        return 2
+    if args.watch is None:
+        print(render(args.sweep_dir))
+        return 0
+    try:
+        while True:
+            text = render(args.sweep_dir)
+            print("\033[H\033[J" + time.strftime("%H:%M:%S ") + text if sys.stdout.isatty() else text, flush=True)
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
