@@ -12,8 +12,8 @@ import pandas as pd
 
 from seqlab import rundir
 
-# Config keys that never change what a run computes; they are not treated as experimental factors.
-NON_FACTORS = {"seed", "sweep_name", "threads", "train.progress"}
+# Not experimental factors: the seed, and the keys that never change what a run computes (rundir's one list).
+NON_FACTORS = {"seed", *rundir.NOT_DEFINING}
 
 
 @dataclass
