@@ -95,15 +95,6 @@ def read_result(run_dir: Path) -> dict[str, Any] | None:
     return result
 
 
-def is_completed(run_dir: Path) -> bool:
-    """True if the run finished: its result.json says `completed`."""
-    try:
-        result = read_result(run_dir)
-    except ValueError:
-        return False
-    return result is not None and result["status"] == "completed"
-
-
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """{'model': {'name': 'rnn'}} -> {'model.name': 'rnn'}; lists are kept as values."""
     flat: dict[str, Any] = {}
@@ -181,17 +172,18 @@ def differences(recorded: Mapping[str, Any], current: Mapping[str, Any], limit: 
     return "; ".join(shown) + (f" (and {len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def recorded_config(run_dir: Path) -> dict[str, Any] | None:
-    """The flattened config that the directory's results or checkpoint belong to: result.json's, else
-    fingerprint.json's; None when neither exists (nothing recorded, or a checkpoint from before fingerprints)."""
+def recorded(run_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the directory's result.json or None, the flattened config its results or checkpoint belong to): result.json's
+    config, else fingerprint.json's; None when neither exists (nothing recorded, or a checkpoint from before
+    fingerprints). An unreadable result.json counts as none."""
     try:
         result = read_result(run_dir)
     except ValueError:
         result = None
     if result is not None and "config" in result:
-        return result["config"]
+        return result, result["config"]
     path = Path(run_dir) / FINGERPRINT
-    return json.loads(path.read_text())["config"] if path.exists() else None
+    return result, json.loads(path.read_text())["config"] if path.exists() else None
 
 
 def write_fingerprint(run_dir: Path, flat_config: Mapping[str, Any]) -> None:
@@ -205,16 +197,16 @@ def verdict(run_dir: Path, flat_config: Mapping[str, Any], rerun: str = "never")
     ("train", None) when it has nothing, or a checkpoint or unfinished result of this config (resumed);
     ("replace", why) when what it holds belongs to another config and rerun=changed; ("refuse", why) otherwise."""
     run_dir = Path(run_dir)
-    recorded = recorded_config(run_dir)
-    if recorded is None:
-        if (run_dir / CHECKPOINT).exists():
-            why = f"{run_dir} holds a checkpoint with no recorded config"
-            return ("replace", why) if rerun == "changed" else ("refuse", why + "; relaunch with rerun=changed")
+    result, config = recorded(run_dir)
+    if config is None and not (run_dir / CHECKPOINT).exists():
         return "train", None
-    if fingerprint(recorded) != fingerprint(flat_config):
-        why = f"{run_dir} holds results of another config ({differences(recorded, flat_config)})"
-        return ("replace", why) if rerun == "changed" else ("refuse", why + "; relaunch with rerun=changed")
-    return ("skip", None) if is_completed(run_dir) else ("train", None)
+    if config is None:
+        why = f"{run_dir} holds a checkpoint with no recorded config"
+    elif fingerprint(config) != fingerprint(flat_config):
+        why = f"{run_dir} holds results of another config ({differences(config, flat_config)})"
+    else:
+        return ("skip", None) if result is not None and result["status"] == "completed" else ("train", None)
+    return ("replace", why) if rerun == "changed" else ("refuse", why + "; relaunch with rerun=changed")
 
 
 def move_aside(run_dir: Path) -> Path:
