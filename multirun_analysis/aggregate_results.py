@@ -3,7 +3,8 @@
     seqlab-aggregate outputs/multirun/sweep [more dirs] [--out DIR]
     python -m multirun_analysis.aggregate_results ...          (the same)
 
-Writes runs.csv, curves.csv, summary.csv, memory_capacity.csv, figures (PNG + SVG), report.md and report.html.
+Writes runs.csv, curves.csv, summary.csv, the memory-capacity tables (memory_capacity.csv, capacity_per_seed.csv,
+solved_counts.csv), figures (PNG + SVG), report.md and report.html. Grid sweeps and capacity sweeps alike.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from matplotlib.figure import Figure
 from multirun_analysis import figures
 from multirun_analysis.collect import Collection, collect, varying_factors
 from multirun_analysis.report import Report
-from multirun_analysis.stats import memory_capacity, summarize
+from multirun_analysis.stats import capacity_over_seeds, capacity_per_seed, solved_counts, summarize
 from seqlab import rundir
+from seqlab.capacity import SOLVED_CRITERIA
 
 PREFERRED_FACETS = ["optimizer.name", "init.name"]
 
@@ -41,7 +43,7 @@ class Options:
     col: str | None = None
     row: str | None = None
     metric: str = "eval_accuracy"
-    threshold: float = 0.99
+    solved: str = "converged"
     formats: list[str] = field(default_factory=lambda: ["png", "svg"])
 
 
@@ -54,7 +56,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--col", help="column facets (default: a varying optimizer/init/other key)")
     parser.add_argument("--row", help="row facets (default: the next varying key)")
     parser.add_argument("--metric", default="eval_accuracy", help="metric on the y axis (default: eval_accuracy)")
-    parser.add_argument("--threshold", type=float, default=0.99, help="memory-capacity threshold (default: 0.99)")
+    parser.add_argument(
+        "--solved",
+        choices=list(SOLVED_CRITERIA),
+        default="converged",
+        help="when a run counts as solved, for memory capacity (default: converged)",
+    )
     parser.add_argument("--formats", default="png,svg", help="figure formats, the first is embedded (default: png,svg)")
     args = parser.parse_args(argv)
     return Options(**{**vars(args), "formats": args.formats.split(",")})
@@ -131,7 +138,7 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     if completed.empty:
         report.paragraph("No completed runs: no tables or figures.")
     else:
-        add_results(report, args, roles, as_categories(completed, roles), curves, data, run_keys, out)
+        add_results(report, args, roles, factors, as_categories(completed, roles), curves, data, run_keys, out)
     report.heading("Problems: failed, interrupted, unreadable and result-less run directories")
     problems = pd.DataFrame([{"run_dir": str(p.run_dir), "problem": p.kind, "detail": p.detail} for p in data.problems])
     report.table(problems) if not problems.empty else report.paragraph("None.")
@@ -161,23 +168,18 @@ def as_categories(frame: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataF
     return frame
 
 
-def add_results(report: Report, args: Options, roles: dict[str, str | None], completed: pd.DataFrame,
-                curves: pd.DataFrame, data: Collection, run_keys: pd.DataFrame, out: Path) -> None:  # fmt: skip
+def add_results(report: Report, args: Options, roles: dict[str, str | None], factors: list[str],
+                completed: pd.DataFrame, curves: pd.DataFrame, data: Collection, run_keys: pd.DataFrame,
+                out: Path) -> None:  # fmt: skip
     """Summary and memory-capacity tables and every figure, into `out` and the report."""
     x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
     metric = args.metric
     summary = summarize(completed, [k for k in (col, row, hue, x) if k], metric)
     summary.to_csv(out / "summary.csv", index=False)
-    capacity = memory_capacity(summary, x, [k for k in (col, row, hue) if k], args.threshold)
-    capacity.to_csv(out / "memory_capacity.csv", index=False)
     report.heading(f"{figures.label(metric)}: mean and 95% t-interval over seeds")
     report.table(summary)
-    report.heading(f"Memory capacity (threshold {args.threshold:g})")
-    report.paragraph(
-        f"Largest {x} up to which the mean {metric} stays >= {args.threshold:g} at every tested {x}; "
-        "censored = no tested value failed, so the capacity is at least the largest tested."
-    )
-    report.table(capacity)
+    configuration = [f for f in dict.fromkeys([k for k in (col, row, hue) if k] + factors) if f != x]
+    per_seed = add_capacity(report, args, completed, x, configuration, out)
 
     report.heading("Figures")
     figures.setup_style()
@@ -192,9 +194,9 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], com
         title = "Steps to converge (converged runs only)"
         drawn = figures.metric_vs_x(completed, x, "steps_to_converge", hue, col, row, title)
         figure(drawn, f"steps_to_converge_vs_{x}", f"steps to converge vs {x} (runs that never converged are left out)")
-    if pd.api.types.is_numeric_dtype(capacity["capacity"]):
-        drawn = figures.capacity_bars(capacity, hue, col, row, args.threshold)
-        figure(drawn, "memory_capacity", "memory capacity per group")
+    if per_seed is not None:
+        drawn = figures.capacity_per_seed(per_seed, hue, col, row, x)
+        figure(drawn, "memory_capacity", f"memory capacity per seed (dots) and its median (bar), by {hue}")
     if "eval_accuracy" in curves:
         done_curves = as_categories(curves[curves["run_dir"].isin(completed["run_dir"])], roles)
         figure(figures.learning_curves(done_curves, x, hue, col, "eval_accuracy"), "learning_curves",
@@ -203,6 +205,43 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], com
         flow = as_categories(data.grad_flow.merge(run_keys, on="run_dir", how="left"), roles)
         flow.to_csv(out / "grad_flow.csv", index=False)
         figure(figures.gradient_flow(flow, x, hue), "gradient_flow", "gradient norm through time")
+
+
+def add_capacity(
+    report: Report, args: Options, completed: pd.DataFrame, x: str, configuration: list[str], out: Path
+) -> pd.DataFrame | None:
+    """The memory-capacity tables (per seed, over seeds, k of n per tested x) into `out` and the report; the
+    per-seed table, or None when x is not numeric."""
+    report.heading(f"Memory capacity (solved: {SOLVED_CRITERIA[args.solved]})")
+    if not pd.api.types.is_numeric_dtype(completed[x]):
+        report.paragraph(f"Not computed: x = {x} is not numeric.")
+        return None
+    per_seed = capacity_per_seed(completed, x, configuration, args.solved)
+    per_seed.to_csv(out / "capacity_per_seed.csv", index=False)
+    per_seed.to_csv(out / "capacity_per_seed.csv", index=False)
+    capacity = capacity_over_seeds(per_seed, configuration)
+    counts = solved_counts(completed, x, configuration, args.solved)
+    counts.to_csv(out / "solved_counts.csv", index=False)
+    listed = counts.assign(
+        text=[
+            f"{figures.number(v)}: {k}/{n}" for v, k, n in zip(counts[x], counts["solved"], counts["runs"], strict=True)
+        ]
+    )
+    column = f"solved (k/n) by {x}"
+    if configuration:
+        joined = listed.groupby(configuration, dropna=False, sort=False)["text"].agg(", ".join).rename(column)
+        capacity = capacity.merge(joined.reset_index(), on=configuration, how="left")
+    else:
+        capacity[column] = ", ".join(listed["text"])
+    capacity.to_csv(out / "memory_capacity.csv", index=False)
+    report.paragraph(
+        f"Per seed, the capacity is the longest tested {x} up to which every tested {x} was solved; the table gives "
+        "its median, min and max over seeds, how many seeds were censored (none of their tested values failed, or "
+        "the shortest did) or non-monotone (solved a value above their first failure), and k of n seeds solving "
+        f"each tested {x}. Per-seed values: capacity_per_seed.csv."
+    )
+    report.table(capacity)
+    return per_seed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.font_manager  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -57,12 +60,16 @@ def _ci95(values: pd.Series) -> tuple[float, float]:
 
 
 def _title(grid: sns.FacetGrid, text: str) -> None:
-    """A figure title above the facets, with room made for it inside the canvas."""
+    """A figure title above the facets, wrapped to the figure's width, with room made for it inside the canvas."""
     grid.tight_layout()  # after the axis labels are set, so none is cut off
     figure = grid.figure
+    size = matplotlib.rcParams["figure.titlesize"]
+    points = matplotlib.font_manager.FontProperties(size=size).get_size_in_points()
+    width = max(20, int(figure.get_figwidth() * 72 / (0.55 * points)))  # characters that fit across the figure
+    lines = [wrapped for line in text.split("\n") for wrapped in textwrap.wrap(line, width)]
     height = figure.get_figheight()
-    figure.subplots_adjust(top=1 - (0.75 + 0.3 * text.count("\n")) / height)
-    figure.suptitle(text, y=1 - 0.08 / height, va="top")
+    figure.subplots_adjust(top=1 - (0.45 + points / 72 * 1.3 * len(lines)) / height)
+    figure.suptitle("\n".join(lines), y=1 - 0.08 / height, va="top")
 
 
 def _facet_labels(grid: sns.FacetGrid, x: str, y: str, col: str | None, row: str | None) -> None:
@@ -111,23 +118,56 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
     return grid.figure
 
 
-def capacity_bars(capacity: pd.DataFrame, hue: str, col: str | None, row: str | None, threshold: float) -> plt.Figure:
-    """Memory capacity per group as bars; censored capacities (never failed) are marked '≥'."""
-    data = capacity.assign(capacity=capacity["capacity"].fillna(0)).sort_values(hue)
-    grid = sns.catplot(
-        data=data, x=hue, y="capacity", hue=hue, col=col, row=row, kind="bar", height=3.6, aspect=1.4,
-        legend=False, margin_titles=bool(row), order=sorted(data[hue].unique()),
+def number(value: object) -> str:
+    """A tested value as text: numbers without a trailing '.0'."""
+    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
+def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: str | None, x: str) -> plt.Figure:
+    """Capacity per seed as dots (jittered) and its median over seeds as a bar, per `hue` value; a seed that never
+    failed is drawn as ▲ (at least this), one whose shortest tested value failed as ▼ at that value (below it)."""
+    order = sorted(per_seed[hue].unique())
+    data = per_seed.assign(
+        y=per_seed["capacity"].fillna(per_seed["first_failure"]),
+        kind=["below" if pd.isna(c) else "at least" if f else "found"
+              for c, f in zip(per_seed["capacity"], per_seed["censored"], strict=True)],
     )  # fmt: skip
-    for ax, (_, facet) in zip(grid.axes.flat, grid.facet_data(), strict=False):
-        bars = {patch.get_x() + patch.get_width() / 2: patch for patch in ax.patches if patch.get_height() >= 0}
-        for position, (_, record) in zip(sorted(bars), facet.sort_values(hue).iterrows(), strict=False):
-            text = (
-                "none" if record["capacity"] == 0 else ("≥" if record["censored"] else "") + f"{record['capacity']:g}"
-            )
-            ax.annotate(text, (position, bars[position].get_height()), ha="center", va="bottom", fontsize=11)
-        ax.margins(y=0.15)
+    width = max(1.3, 0.45 * len(order))
+    grid = sns.FacetGrid(data, col=col, row=row, height=3.6, aspect=width, margin_titles=bool(row))
+    colours = dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
+    markers = {"found": "o", "at least": "^", "below": "v"}
+
+    def panel(*, data: pd.DataFrame, **_: object) -> None:
+        frame = data
+        ax = plt.gca()
+        for position, value in enumerate(order):
+            seeds = frame[frame[hue] == value]
+            if seeds.empty:
+                continue
+            jitter = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(1)
+            for offset, (_, seed) in zip(jitter, seeds.iterrows(), strict=True):
+                ax.scatter(position + offset, seed["y"], marker=markers[seed["kind"]], color=colours[value],
+                           s=40, edgecolor="black", linewidth=0.5, zorder=3)  # fmt: skip
+            median = seeds["capacity"].fillna(-np.inf).median()
+            if np.isfinite(median):
+                ax.hlines(median, position - 0.3, position + 0.3, color=colours[value], linewidth=3, zorder=2)
+        ax.set_xticks(range(len(order)), order)
+        ax.set_xlim(-0.6, len(order) - 0.4)
+
+    grid.map_dataframe(panel)
     _facet_labels(grid, hue, "capacity", col, row)
-    _title(grid, f"Memory capacity: mean held-out accuracy ≥ {threshold:g}\nat every tested L up to it")
+    grid.set_ylabels(f"capacity: longest {SHORT.get(x, x)} solved")
+    for ax in grid.axes.flat:
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    _title(
+        grid,
+        f"Memory capacity per seed (bar: median over seeds): the longest {SHORT.get(x, x)} with every "
+        f"shorter tested {SHORT.get(x, x)} solved",
+    )
+    handles = [plt.Line2D([], [], marker=m, linestyle="", color="grey", markeredgecolor="black", label=k)
+               for k, m in markers.items()]  # fmt: skip
+    grid.figure.legend(handles=handles, title="seed", loc="center right")
+    grid.figure.subplots_adjust(right=1 - 1.3 / grid.figure.get_figwidth())
     return grid.figure
 
 

@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
                        f"Full report: [results/{study}/report.md](results/{study}/report.md).")  # fmt: skip
         capacity = out / "memory_capacity.csv"
         if capacity.exists() and study != "grad_flow":
-            page.paragraph("Memory capacity: largest L with mean held-out accuracy >= 0.99 at every tested L up to it.")
+            page.paragraph(
+                "Memory capacity per seed: the longest L with every tested L up to it solved (converged: "
+                "held-out accuracy >= 0.99); its median, min and max over seeds, and k/n seeds solving "
+                "each tested L."
+            )
             page.table(pd.read_csv(capacity))
         for figure in ("eval_accuracy_vs_data.length.png", "memory_capacity.png", "gradient_flow.png",
                        "learning_curves.png"):  # fmt: skip

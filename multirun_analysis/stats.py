@@ -1,13 +1,16 @@
-"""Statistics of the study: t confidence intervals over seeds and memory capacity."""
+"""Statistics of the study: t confidence intervals over seeds, and memory capacity per seed and over seeds."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from seqlab.capacity import Capacity, is_solved
 
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
@@ -36,25 +39,38 @@ def summarize(runs: pd.DataFrame, keys: list[str], metric: str, level: float = 0
     return table
 
 
-def memory_capacity(summary: pd.DataFrame, x: str, group_keys: list[str], threshold: float) -> pd.DataFrame:
-    """Per group: the largest x up to which the mean metric stays >= threshold at every tested x.
-
-    Walks x upwards and stops at the first x whose mean falls below `threshold`; capacity is the last x before it
-    (NaN when even the smallest x fails). `censored` is True when no tested x failed: the true capacity is at least
-    the largest x tested.
-    """
+def capacity_per_seed(runs: pd.DataFrame, x: str, group_keys: list[str], solved: str) -> pd.DataFrame:
+    """Per group and seed: the capacity its tested `x` values show (seqlab.capacity.Capacity's columns), where a run
+    counts as solved by the criterion `solved`. A grid sweep's and a capacity sweep's runs give the same table."""
+    keys = [*group_keys, "seed"]
     rows = []
-    groups = summary.groupby(group_keys, dropna=False, sort=True) if group_keys else [((), summary)]
-    for key, group in groups:
-        group = group.sort_values(x)
-        capacity = math.nan
-        failed = False
-        for value, mean in zip(group[x], group["mean"], strict=True):
-            if not mean >= threshold:
-                failed = True
-                break
-            capacity = value
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(group_keys, key, strict=True)), "capacity": capacity,
-                     "largest_tested": group[x].max(), "censored": not failed})  # fmt: skip
+    for key, group in runs.groupby(keys, dropna=False, sort=True):
+        outcomes = {run[x]: is_solved(run, solved) for run in group.to_dict("records")}
+        rows.append({**dict(zip(keys, key, strict=True)), **asdict(Capacity.of(outcomes))})
     return pd.DataFrame(rows)
+
+
+def capacity_over_seeds(per_seed: pd.DataFrame, group_keys: list[str]) -> pd.DataFrame:
+    """Per group (seeds pooled): seeds, the capacity's median, min and max over seeds (a seed whose shortest tested
+    length failed counts as below every value), and how many seeds were censored or non-monotone."""
+
+    def one_group(group: pd.DataFrame) -> pd.Series:
+        capacity = group["capacity"].fillna(-math.inf).sort_values().to_numpy()
+        middle = (capacity[(len(capacity) - 1) // 2] + capacity[len(capacity) // 2]) / 2
+        return pd.Series({
+            "seeds": len(group), "capacity_median": middle, "capacity_min": capacity[0], "capacity_max": capacity[-1],
+            "censored": int(group["censored"].sum()), "non_monotone": int(group["non_monotone"].sum()),
+        })  # fmt: skip
+
+    groups = per_seed.groupby(group_keys, dropna=False, sort=True) if group_keys else [((), per_seed)]
+    rows = [{**dict(zip(group_keys, k if isinstance(k, tuple) else (k,), strict=True)), **one_group(g)}
+            for k, g in groups]  # fmt: skip
+    table = pd.DataFrame(rows).replace(-math.inf, math.nan)
+    return table.astype({"seeds": int, "censored": int, "non_monotone": int})
+
+
+def solved_counts(runs: pd.DataFrame, x: str, group_keys: list[str], solved: str) -> pd.DataFrame:
+    """Per group and tested `x`: how many seeds solved it (`solved`) of how many ran it (`runs`)."""
+    flags = runs.assign(solved=[is_solved(run, solved) for run in runs.to_dict("records")])
+    table = flags.groupby([*group_keys, x], dropna=False, sort=True)["solved"].agg(["sum", "count"]).reset_index()
+    return table.rename(columns={"sum": "solved", "count": "runs"}).astype({"solved": int, "runs": int})

@@ -48,10 +48,22 @@ def test_table_confidence_intervals_and_capacity_are_exact(tree):
         assert row.mean == pytest.approx(mean, abs=1e-12)
         assert row.ci_low == pytest.approx(mean - half, abs=1e-12)
         assert row.ci_high == pytest.approx(mean + half, abs=1e-12)
+    # Solved = converged = accuracy >= 0.99. rnn: seed 1 fails at 10 (0.985), seeds 2, 3 at 15. lstm: seeds 1, 2
+    # fail at 10 and solve 15 (non-monotone: the later success does not count), seed 3 solves all. gru: all.
+    per_seed = pd.read_csv(out / "capacity_per_seed.csv").set_index(["model.name", "seed"])
+    expected = {("rnn", 1): (5, 10, False), ("rnn", 2): (10, 15, False), ("rnn", 3): (10, 15, False),
+                ("lstm", 1): (5, 10, False), ("lstm", 2): (5, 10, False), ("lstm", 3): (15, None, True),
+                ("gru", 1): (15, None, True), ("gru", 2): (15, None, True), ("gru", 3): (15, None, True)}  # fmt: skip
+    for key, (found, first_failure, censored) in expected.items():
+        row = per_seed.loc[key]
+        assert row["capacity"] == found and row["censored"] == censored and row["tested"] == 3
+        assert row["first_failure"] == first_failure if first_failure else math.isnan(row["first_failure"])
+        assert row["non_monotone"] == (key in (("lstm", 1), ("lstm", 2)))
     capacity = pd.read_csv(out / "memory_capacity.csv").set_index("model.name")
-    assert capacity.loc["rnn", "capacity"] == 10 and not capacity.loc["rnn", "censored"]
-    assert capacity.loc["lstm", "capacity"] == 5  # fails at 10: a later success does not count
-    assert capacity.loc["gru", "capacity"] == 15 and capacity.loc["gru", "censored"]
+    assert capacity.loc["rnn", ["capacity_median", "capacity_min", "capacity_max"]].tolist() == [10, 5, 10]
+    assert capacity.loc["lstm", ["capacity_median", "censored", "non_monotone"]].tolist() == [5, 1, 2]
+    assert capacity.loc["gru", ["seeds", "capacity_median", "censored"]].tolist() == [3, 15, 3]
+    assert capacity.loc["rnn", "solved (k/n) by data.length"] == "5: 3/3, 10: 2/3, 15: 0/3"
     curves = pd.read_csv(out / "curves.csv")
     assert len(curves) == 27 * 4 and {"run_dir", "step", "eval_accuracy", "model.name"} <= set(curves.columns)
 
@@ -170,7 +182,8 @@ def test_results_page_regenerates_from_run_directories(tmp_path):
     (docs / "results_notes.md").write_text("The RNN holds on longer than the LSTM here.")
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     page = (docs / "results.md").read_text()
-    assert "The RNN holds on longer than the LSTM here." in page and "| rnn | 10 | 15 | False |" in page
+    assert "The RNN holds on longer than the LSTM here." in page
+    assert "| rnn | 3 | 10 | 5 | 10 | 0 | 0 | 5: 3/3, 10: 2/3, 15: 0/3 |" in page
     assert "![rnn_vs_lstm: eval accuracy vs data.length](results/rnn_vs_lstm/eval_accuracy_vs_data.length.png)" in page
     assert (docs / "results/rnn_vs_lstm/eval_accuracy_vs_data.length.png").exists()
     assert (

@@ -95,3 +95,26 @@ def test_scontrol_requeue_mid_run_ends_like_an_uninterrupted_run(tmp_path):
     assert (run_dir / rundir.METRICS).read_bytes() == (whole / rundir.METRICS).read_bytes()
     for key in ("eval_accuracy", "eval_loss", "steps", "best_eval_accuracy"):
         assert result[key] == reference[key]
+
+
+def test_capacity_search_runs_one_job_array_per_round(tmp_path):
+    setting = [
+        "model=lstm",
+        "model.hidden_size=16",
+        "train.batch_size=32",
+        "train.max_steps=300",
+        "train.eval_every=25",
+        "eval.batches=2",
+        "optimizer=adam",
+        "optimizer.lr=0.01",
+        "train.progress=false",
+    ]
+    args = [*SLURM, "hydra/sweeper=capacity", *setting, "seed=1,2", "data.length=2,3,40", f"hydra.sweep.dir={tmp_path}"]
+    proc = run_cli(*args)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [rundir.read_result(p.parent) for p in tmp_path.glob(f"*/{rundir.RESULT}")]
+    arrays: dict[str, set] = {}
+    for result in results:
+        arrays.setdefault(result["slurm"]["array_job_id"], set()).add(result["config"]["data.length"])
+    assert sorted(arrays.values(), key=min) == [{2}, {3}, {40}]  # rounds: both seeds' probe of L = 2, 3, then 40
+    assert len(results) == 6 and "seed=1: capacity 3 (first failure data.length=40), 3 probes" in proc.stderr

@@ -27,19 +27,25 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqlab import rundir
 from seqlab.rundir import RUNNING_ELSEWHERE
+from seqlab.validate import ConfigError
 
 
-def grid(arguments: Sequence[str], parser: OverridesParser) -> list[list[str]]:
-    """Every combination of the swept values (`key=a,b`, `range(...)`), in command-line order, as override lists."""
+def swept_values(arguments: Sequence[str], parser: OverridesParser) -> dict[str, list[str]]:
+    """Each key's values (`key=a,b`, `range(...)`; a plain override: one value) as overrides, in command-line order."""
     choices: dict[str, list[str]] = {}
     for override in parser.parse_overrides(list(arguments)):
         key = override.get_key_element()
         if override.is_sweep_override():
             if not override.is_discrete_sweep():
-                raise ValueError(f"{key}: seqlab's sweeper takes lists and range(), not {override.value_type.name}")
+                raise ConfigError(f"{key}: seqlab's sweepers take lists and range(), not {override.value_type.name}")
             choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
         else:
             choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+    return choices
+
+
+def grid(choices: dict[str, list[str]]) -> list[list[str]]:
+    """Every combination of the keys' values, as override lists."""
     return [list(combination) for combination in itertools.product(*choices.values())]
 
 
@@ -93,12 +99,17 @@ class Tally:
         return not self.failed
 
 
-def launch_verdict(job_config: DictConfig) -> tuple[str, str | None]:
-    """rundir.verdict for a composed job config (with its hydra node): its run directory, its flattened config."""
+def job_paths(job_config: DictConfig) -> tuple[Path, dict[str, Any]]:
+    """A composed job config's (with its hydra node) run directory and flattened run config."""
     run_dir = Path(job_config.hydra.sweep.dir) / job_config.hydra.sweep.subdir
     run_config = OmegaConf.masked_copy(job_config, [k for k in job_config if k != "hydra"])
-    flat = rundir.flatten(OmegaConf.to_container(run_config, resolve=True))
-    return rundir.verdict(run_dir, flat, job_config.rerun)
+    return run_dir, rundir.flatten(OmegaConf.to_container(run_config, resolve=True))
+
+
+def stop(error: ConfigError) -> None:
+    """A sweep's bad input: one line, exit 2, nothing launched."""
+    print(f"seqlab: error: {error}", file=sys.stderr)
+    sys.exit(2)
 
 
 class SummarizingSweeper(Sweeper):
@@ -107,6 +118,7 @@ class SummarizingSweeper(Sweeper):
     def __init__(self, max_batch_size: int | None = None, params: dict[str, str] | None = None) -> None:
         super().__init__()
         self.max_batch_size, self.params = max_batch_size, params or {}
+        self.tally, self.returns, self.launched = Tally(), [], 0
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
@@ -114,30 +126,49 @@ class SummarizingSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def sweep(self, arguments: list[str]) -> Any:
+    def swept(self, arguments: list[str]) -> dict[str, list[str]]:
+        """The preset's `params` and the command line's sweeps, parsed; saves multirun.yaml at the sweep root."""
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        runs = grid([f"{k}={v}" for k, v in self.params.items()] + arguments, parser)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        size = self.max_batch_size or len(runs)
-        tally, returns, launched = Tally(), [], 0
+        try:
+            choices = swept_values([f"{k}={v}" for k, v in self.params.items()] + arguments, parser)
+        except ConfigError as error:
+            stop(error)
+        self.sweep_dir = Path(self.config.hydra.sweep.dir)
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        return choices
+
+    def sweep(self, arguments: list[str]) -> Any:
+        self.launch(grid(self.swept(arguments)))
+        self.finish()
+        return self.returns
+
+    def launch(self, runs: list[list[str]]) -> list[tuple[Path, dict[str, Any]]]:
+        """Launch the runs that need training, in batches of `max_batch_size`, and count every run in the tally;
+        returns each run's directory and flattened config, in order."""
+        size = self.max_batch_size or len(runs) or 1
+        dirs = []
         for start in range(0, len(runs), size):
             batch = []
             for overrides in runs[start : start + size]:  # composing each config also checks it, as Hydra's does
                 job_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-                action, why = launch_verdict(job_config)
+                run_dir, flat = job_paths(job_config)
+                dirs.append((run_dir, flat))
+                action, why = rundir.verdict(run_dir, flat, job_config.rerun)
                 if action == "skip":
-                    tally.skipped += 1
+                    self.tally.skipped += 1
                 elif action == "refuse":
-                    tally.failed.append(why)
+                    self.tally.failed.append(why)
                 else:
                     batch.append(overrides)
             if batch:  # only the runs that need training reach the launcher (on SLURM: the job array)
-                jobs = self.launcher.launch(batch, initial_job_idx=launched)
-                launched += len(batch)
-                tally.add(jobs)
-                returns.append(jobs)
-        if not tally.report():
+                jobs = self.launcher.launch(batch, initial_job_idx=self.launched)
+                self.launched += len(batch)
+                self.tally.add(jobs)
+                self.returns.append(jobs)
+        return dirs
+
+    def finish(self) -> None:
+        """Print the summary; exit 1 if any run failed."""
+        if not self.tally.report():
             sys.exit(1)
-        return returns
