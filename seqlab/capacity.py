@@ -20,6 +20,7 @@ from typing import Any
 SOLVED_CRITERIA = {
     "converged": "a held-out evaluation reached eval.solved_accuracy (result.json's converged)",
     "final_accuracy": "the final held-out accuracy >= eval.solved_accuracy",
+    "best_train_accuracy": "the best training-batch accuracy >= eval.solved_accuracy (as some course reports measured)",
 }
 
 
@@ -29,6 +30,8 @@ def is_solved(run: Mapping[str, Any], criterion: str) -> bool:
         return bool(run["converged"])
     if criterion == "final_accuracy":
         return float(run["eval_accuracy"]) >= float(run["eval.solved_accuracy"])
+    if criterion == "best_train_accuracy":
+        return float(run.get("best_train_accuracy", math.nan)) >= float(run["eval.solved_accuracy"])
     raise ValueError(f"solved={criterion!r} is invalid: expected one of {', '.join(SOLVED_CRITERIA)}")
 
 

@@ -155,8 +155,13 @@ class Run:
             p.steps_to_converge = p.step
         log.debug("step %d: eval loss %.4f accuracy %.4f", p.step, p.eval_loss, p.eval_accuracy)
 
-    def should_stop_early(self) -> bool:
+    def should_stop_early(self, evaluated: bool) -> bool:
+        """Whether the early-stop rule holds at this metrics row (`evaluated`: the row has a held-out evaluation)."""
         stop, p = self.cfg.train.early_stop, self.progress
+        if stop.kind == "train_streak":  # the last `streak` training batches were all predicted correctly
+            return p.step >= stop.streak and bool((self.buffers["acc"][p.step - stop.streak : p.step] == 1).all())
+        if not evaluated:
+            return False
         if stop.kind == "accuracy":
             return p.solved_streak >= stop.patience
         if stop.kind == "loss_plateau" and p.step >= 2 * stop.window:
@@ -185,8 +190,8 @@ class Run:
                 evaluate_now = p.step % cfg.eval_every == 0 or p.step == cfg.max_steps
                 if evaluate_now:
                     self.evaluate()
-                    p.stopped_early = self.should_stop_early()
                 if evaluate_now or p.step % cfg.log_every == 0:
+                    p.stopped_early = self.should_stop_early(evaluated=evaluate_now)
                     row = self.write_row(evaluated=evaluate_now)
                     if bar:
                         bar.update(p.step - bar.n)
@@ -222,6 +227,7 @@ class Run:
             "converged": p.steps_to_converge is not None,
             "steps_to_converge": p.steps_to_converge,
             "best_eval_accuracy": p.best_eval_accuracy,
+            "best_train_accuracy": self.buffers["acc"][: p.step].max().item() if p.step else float("nan"),
             "stopped_early": p.stopped_early,
             "num_params": count_parameters(self.model),
             "wall_time_s": p.wall_time_s,

@@ -34,6 +34,11 @@ RESULT, METRICS, CHECKPOINT, GRAD_FLOW, HYDRA, FINGERPRINT, LOCK, REPLACED = (
 )
 # Config keys that never change what a run computes: left out of its fingerprint (and of its directory's name).
 NOT_DEFINING = ("sweep_name", "train.progress", "threads", "rerun")
+# Config keys added after runs were recorded without them -> the value at which a run computes what it computed
+# before the key existed. Such a key at that value is not part of the fingerprint: adding a feature does not turn
+# every finished run into "another config".
+ADDED_KEYS: dict[str, Any] = {"train.early_stop.streak": 50}
+NO_VALUE = object()
 RERUN = ("never", "changed")  # rerun=changed retrains a run whose recorded config differs, moving the old aside
 METRIC_COLUMNS = ("step", "train_loss", "train_accuracy", "lr", "grad_norm", "eval_loss", "eval_accuracy")
 GRAD_FLOW_COLUMNS = ("step", "t", "grad_norm")
@@ -41,7 +46,8 @@ STATUSES = ("completed", "failed", "interrupted")
 RUNNING_ELSEWHERE = "running elsewhere"  # a sweep's job whose directory another process was training
 RESULT_KEYS = (
     "status", "config", "eval_accuracy", "eval_loss", "steps", "converged", "steps_to_converge",
-    "best_eval_accuracy", "num_params", "wall_time_s", "steps_per_s", "device", "versions", "git_commit", "error",
+    "best_eval_accuracy", "best_train_accuracy", "num_params", "wall_time_s", "steps_per_s", "device", "versions",
+    "git_commit", "error",
 )  # fmt: skip
 
 
@@ -154,8 +160,10 @@ def _cell(value: Any) -> str:
 
 
 def defining_config(flat_config: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys of a flattened config that define what the run computes, sorted."""
-    return {k: flat_config[k] for k in sorted(flat_config) if k not in NOT_DEFINING}
+    """The keys of a flattened config that define what the run computes, sorted (an ADDED_KEYS key at its
+    neutral value is left out, so runs recorded before it existed keep their fingerprint)."""
+    defining = {k: flat_config[k] for k in sorted(flat_config) if k not in NOT_DEFINING}
+    return {k: v for k, v in defining.items() if ADDED_KEYS.get(k, NO_VALUE) != v}
 
 
 def fingerprint(flat_config: Mapping[str, Any]) -> str:

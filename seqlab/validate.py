@@ -14,7 +14,7 @@ CONF_DIR = Path(__file__).resolve().parent / "conf"
 USER_CONF_DIR = Path("conf")  # the working directory's conf/, on Hydra's search path after seqlab's (config.yaml)
 CHECKED_GROUPS = ("model", "dataset", "optimizer", "init", "experiment")
 DEVICES = ("auto", "cpu", "cuda")
-EARLY_STOPS = ("none", "accuracy", "loss_plateau")
+EARLY_STOPS = ("none", "accuracy", "loss_plateau", "train_streak")
 GRAD_FLOW_MARKS = ("first", "middle", "last")
 
 
@@ -105,6 +105,7 @@ def check_config(cfg: DictConfig) -> None:
     _choice(cfg, "train.early_stop.kind", EARLY_STOPS)
     _integer(cfg, "train.early_stop.patience", 1)
     _integer(cfg, "train.early_stop.window", 1)
+    _integer(cfg, "train.early_stop.streak", 1)
     _positive(cfg, "train.early_stop.epsilon", allow_zero=True)
     _integer(cfg, "eval.batches", 1)
     _positive(cfg, "eval.solved_accuracy", maximum=1.0)

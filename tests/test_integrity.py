@@ -7,6 +7,7 @@ import time
 
 import pytest
 from conftest import ROOT, TINY, run_cli
+from omegaconf import OmegaConf
 
 from seqlab import rundir
 from seqlab.train import train
@@ -19,6 +20,20 @@ LONG = [*TINY, "model=lstm", "model.hidden_size=16", "data.length=12", "train.ma
 def start(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "seqlab.run", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def test_a_run_recorded_before_a_key_was_added_keeps_its_fingerprint(make_cfg, tmp_path):
+    first = train(make_cfg(), tmp_path)
+    for key in rundir.ADDED_KEYS:  # as written by a seqlab that did not have these keys yet
+        del first["config"][key]
+    rundir.write_result(tmp_path, first)
+    assert rundir.verdict(tmp_path, flat(make_cfg())) == ("skip", None)
+    changed = rundir.verdict(tmp_path, flat(make_cfg("train.early_stop.streak=7")))
+    assert changed[0] == "refuse" and "train.early_stop.streak: '<none>' -> 7" in changed[1]
+
+
+def flat(cfg) -> dict:
+    return rundir.flatten(OmegaConf.to_container(cfg, resolve=True))
 
 
 def wait_for_owner(run_dir, timeout: float = 120) -> str:

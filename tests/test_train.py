@@ -163,3 +163,15 @@ def test_auto_impl_falls_back_to_fused_and_records_why(make_cfg, tmp_path, monke
     with pytest.raises(ConfigError, match="model.impl=fast is unavailable here .*no compiler"):
         train(make_cfg("model.impl=fast"), tmp_path / "asked_fast")
     assert not (tmp_path / "asked_fast").exists()
+
+
+def test_train_streak_stops_after_that_many_all_correct_batches(make_cfg, tmp_path):
+    # L = 2 (read one digit, say it again) is learnt within a few hundred steps at this learning rate.
+    overrides = ["data.length=2", "optimizer=adam", "optimizer.lr=0.05", "train.max_steps=2000", "train.log_every=10",
+                 "train.early_stop.kind=train_streak", "train.early_stop.streak=20"]  # fmt: skip
+    result = train(make_cfg(*overrides), tmp_path)
+    assert result["stopped_early"] and result["steps"] < 2000 and result["steps"] % 10 == 0
+    assert result["best_train_accuracy"] == 1.0
+    rows = (tmp_path / rundir.METRICS).read_text().splitlines()
+    last = dict(zip(rows[0].split(","), rows[-1].split(","), strict=True))
+    assert float(last["train_accuracy"]) == 1.0  # the row's batches were all correct
