@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked
 from seqlab.tuning import tune_process
-from seqlab.validate import ConfigError, check_group_overrides
+from seqlab.validate import ConfigError, check_command_line
 
 # Hydra's override_dirname is empty for a run without overrides; give that run a name.
 OmegaConf.register_new_resolver("seqlab_dirname", lambda dirname: dirname or "defaults", replace=True)
@@ -71,9 +71,9 @@ def main(cfg: DictConfig) -> dict[str, Any]:
 
 
 def cli() -> None:
-    """Entry point: check config-group choices up front (one-line errors), then hand over to Hydra."""
+    """Entry point: check the command line up front (one-line errors), then hand over to Hydra."""
     try:
-        check_group_overrides(sys.argv[1:])
+        check_command_line(sys.argv[1:])
     except ConfigError as error:
         fail(f"seqlab: error: {error}", 2)
     main()

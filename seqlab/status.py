@@ -35,19 +35,20 @@ def last_step(run_dir: Path) -> int | None:
         return None
 
 
-def max_steps(run_dir: Path) -> int | None:
-    """train.max_steps of the config this directory is training (fingerprint.json)."""
+def planned(run_dir: Path) -> tuple[int | None, bool]:
+    """(train.max_steps, whether early stopping may end it sooner) of the config this directory is training."""
     try:
-        return json.loads((run_dir / rundir.FINGERPRINT).read_text())["config"]["train.max_steps"]
+        config = json.loads((run_dir / rundir.FINGERPRINT).read_text())["config"]
     except (OSError, ValueError, KeyError):
-        return None
+        return None, True
+    return config.get("train.max_steps"), config.get("train.early_stop.kind") != "none"
 
 
 def running(run_dir: Path, holder: str) -> str:
     """`step S/N, R steps/s, ETA E` of a run whose lock `holder` line is `host H pid P step S0 at T0`."""
     words = holder.split()
     start_step, start_time = int(words[words.index("step") + 1]), float(words[words.index("at") + 1])
-    step, total = last_step(run_dir), max_steps(run_dir)
+    step, (total, may_stop) = last_step(run_dir), planned(run_dir)
     text = f"{words[1]}:{words[3]}, step {step if step is not None else '-'}/{total or '?'}"
     if step is None or step <= start_step:
         return text
@@ -56,7 +57,8 @@ def running(run_dir: Path, holder: str) -> str:
     if rate:
         text += f", {rate:.1f} steps/s"
         if total:
-            text += f", ETA {(total - step) / rate / 60:.1f} min (at most: early stopping may end it sooner)"
+            text += f", ETA {(total - step) / rate / 60:.1f} min"
+            text += " (at most: early stopping may end it sooner)" if may_stop else ""
     return text
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from seqlab.rundir import RERUN
@@ -13,6 +17,8 @@ from seqlab.rundir import RERUN
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 USER_CONF_DIR = Path("conf")  # the working directory's conf/, on Hydra's search path after seqlab's (config.yaml)
 CHECKED_GROUPS = ("model", "dataset", "optimizer", "init", "experiment")
+GROUP_PACKAGES = {"model": "model", "dataset": "data", "optimizer": "optimizer", "init": "init"}  # group -> its keys
+SLURM_LAUNCHERS = ("slurm", "slurm_gpu")
 DEVICES = ("auto", "cpu", "cuda")
 EARLY_STOPS = ("none", "accuracy", "loss_plateau", "train_streak")
 GRAD_FLOW_MARKS = ("first", "middle", "last")
@@ -121,8 +127,10 @@ def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
     return sorted({p.stem for d in (conf_dir, USER_CONF_DIR) for p in (d / group).glob("*.yaml")})
 
 
-def check_group_overrides(arguments: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
-    """Raise ConfigError if a command-line override picks an option that a config group does not have."""
+def check_command_line(arguments: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
+    """Raise ConfigError for a command line that would not do what it says: an option a config group lacks, a key
+    that is not in the config (naming the closest one), an experiment preset without -m (its sweep would be
+    ignored), or a SLURM launcher where SLURM is not installed."""
     from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: PLC0415
 
     candidates = [a for a in arguments if "=" in a and not a.startswith("-")]
@@ -131,14 +139,135 @@ def check_group_overrides(arguments: Sequence[str], conf_dir: Path = CONF_DIR) -
     except Exception:  # malformed overrides: Hydra itself reports them
         return
     for override in overrides:
+        if (group := override.key_or_group.split("@")[0]) in CHECKED_GROUPS and not override.is_delete():
+            _check_group_option(override, group, conf_dir)
+    multirun = any(a in ("-m", "--multirun") for a in arguments)
+    chosen = _chosen_options(overrides, conf_dir)
+    keys = None
+    for override in overrides:
         group = override.key_or_group.split("@")[0]
-        if group not in CHECKED_GROUPS or override.is_delete():
+        if group == "experiment" and not multirun:
+            raise ConfigError(f"{override.input_line}: an experiment preset defines a sweep; add -m to run it "
+                              f"(python -m seqlab.run -m {override.input_line})")  # fmt: skip
+        if group == "hydra/launcher" and override.value() in SLURM_LAUNCHERS and shutil.which("sbatch") is None:
+            raise ConfigError(f"hydra/launcher={override.value()}: SLURM is not installed here (no sbatch on PATH); "
+                              "use hydra/launcher=local_parallel, or launch from a SLURM login node")  # fmt: skip
+        plain = "/" not in group and group not in (*CHECKED_GROUPS, "local") and not group.startswith("hydra.")
+        if plain and not override.is_add() and not override.is_force_add() and not override.is_delete():
+            keys = keys if keys is not None else known_keys(conf_dir)
+            if override.key_or_group not in keys:
+                raise ConfigError(_unknown_key(override.key_or_group, keys))
+            _check_option_has_key(override.key_or_group, chosen, conf_dir)
+
+
+def _chosen_options(overrides: Sequence[Any], conf_dir: Path) -> dict[str, list[str]]:
+    """Each group's options this command line runs: its override's values, else config.yaml's default; {} when an
+    experiment preset is given (a preset may choose options of its own)."""
+    if any(o.key_or_group.split("@")[0] == "experiment" for o in overrides):
+        return {}
+    chosen = {}
+    for entry in yaml.safe_load((conf_dir / "config.yaml").read_text())["defaults"]:
+        if isinstance(entry, dict) and (group := next(iter(entry)).split("@")[0]) in GROUP_PACKAGES:
+            chosen[group] = [next(iter(entry.values()))]
+    for override in overrides:
+        group = override.key_or_group.split("@")[0]
+        if group in GROUP_PACKAGES and not override.is_delete():
+            try:
+                chosen[group] = [str(v) for v in override.sweep_string_iterator()] if override.is_sweep_override() \
+                    else [str(override.value())]  # fmt: skip
+            except Exception:  # glob() and the like: no per-option check
+                chosen.pop(group, None)
+    return chosen
+
+
+def _check_option_has_key(key: str, chosen: dict[str, list[str]], conf_dir: Path) -> None:
+    """Raise ConfigError when `key` belongs to a group whose chosen option lacks it (optimizer.momentum with adam)."""
+    for group, package in GROUP_PACKAGES.items():
+        if not key.startswith(f"{package}.") or group not in chosen:
             continue
-        try:
-            values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
-        except Exception:  # glob(), range() of groups and the like: Hydra itself reports them
-            continue
-        options = group_options(group, conf_dir)
-        for value in values:
-            if value not in options:
-                raise ConfigError(f"{override.key_or_group}={value!s} is invalid: expected one of {', '.join(options)}")
+        lacking = [option for option in chosen[group] if key not in _option_keys(group, option, package, conf_dir)]
+        if lacking:
+            having = [o for o in group_options(group, conf_dir) if key in _option_keys(group, o, package, conf_dir)]
+            raise ConfigError(f"{key} is not a key of {group}={','.join(lacking)}; it is a key of {group}="
+                              f"{', '.join(having)}")  # fmt: skip
+
+
+def _option_keys(group: str, option: str, package: str, conf_dir: Path) -> set[str]:
+    from seqlab.rundir import flatten  # noqa: PLC0415
+
+    for directory in (conf_dir, USER_CONF_DIR):
+        path = directory / group / f"{option}.yaml"
+        if path.exists():
+            keys = {f"{package}.{k}" for k in flatten(yaml.safe_load(path.read_text()) or {})}
+            return keys | {k.rsplit(".", 1)[0] for k in keys}
+    return set()
+
+
+def _check_group_option(override: Any, group: str, conf_dir: Path) -> None:
+    try:
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+    except Exception:  # glob(), range() of groups and the like: Hydra itself reports them
+        return
+    options = group_options(group, conf_dir)
+    for value in values:
+        if value not in options:
+            raise ConfigError(f"{override.key_or_group}={value!s} is invalid: expected one of {', '.join(options)}")
+
+
+def known_keys(conf_dir: Path = CONF_DIR) -> set[str]:
+    """Every key that a composed run config can have: config.yaml's and every option's of each group (at the group's
+    package), in seqlab's configs and the working directory's conf/."""
+    from seqlab.rundir import flatten  # noqa: PLC0415
+
+    root = yaml.safe_load((conf_dir / "config.yaml").read_text())
+    keys = set(flatten({k: v for k, v in root.items() if k not in ("defaults", "hydra")}))
+    keys |= {k.rsplit(".", 1)[0] for k in keys if "." in k}  # a whole node (train.early_stop=...) too
+    for group, package in GROUP_PACKAGES.items():
+        for option in group_options(group, conf_dir):
+            keys |= _option_keys(group, option, package, conf_dir)
+    return keys
+
+
+def _unknown_key(key: str, keys: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(keys), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "see the keys with: python -m seqlab.run --cfg job"
+    return f"{key} is not a config key ({hint}); to add a new key on purpose, write +{key}=..."
+
+
+def check_memory(cfg: DictConfig, available: int) -> None:
+    """Raise ConfigError, naming the key that weighs most, when one run would need more than `available` bytes."""
+    from seqlab.models import CELLS  # noqa: PLC0415
+    from seqlab.models.base import input_size  # noqa: PLC0415
+
+    batch, length, hidden = cfg.train.batch_size, cfg.data.length, cfg.model.hidden_size
+    states = cfg.model.num_layers * hidden * (len(CELLS[cfg.model.name].gates) + 2)  # per time step and sequence
+    needs = {  # bytes: float32 activations kept for backward and their gradients; int64 held-out digits; step logs
+        "data.length": 2 * 4 * batch * length * (input_size(cfg.data.encoding) + states),
+        "eval.batches": 8 * cfg.eval.batches * batch * length,
+        "train.max_steps": 3 * 4 * cfg.train.max_steps,
+    }
+    total = sum(needs.values())
+    if total > available:
+        key = max(needs, key=needs.get)
+        raise ConfigError(f"{key}={OmegaConf.select(cfg, key)} is too large here: the run would need about "
+                          f"{_gigabytes(total)} of memory (train.batch_size={batch}, model.hidden_size={hidden}), "
+                          f"{_gigabytes(available)} is available; lower {key}")  # fmt: skip
+
+
+def _gigabytes(count: float) -> str:
+    return f"{count / 2**30:,.1f} GiB"
+
+
+def available_memory(device: Any) -> int:
+    """Bytes free for a run: the GPU's free memory on CUDA, else the system's available memory."""
+    import torch  # noqa: PLC0415
+
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")

@@ -50,6 +50,27 @@ def test_bad_input_is_one_line_naming_the_key(tmp_path, override, key):
     assert not (run_dir / rundir.RESULT).exists() and not (run_dir / rundir.METRICS).exists()
 
 
+COMMAND_LINE_TRAPS = [  # (arguments, environment, the start of the one line)
+    (["train.max_step=10"], {}, "seqlab: error: train.max_step is not a config key (did you mean train.max_steps?)"),
+    (["model.hiden_size=3"], {}, "seqlab: error: model.hiden_size is not a config key (did you mean model.hidden_"),
+    (["optimizer.momentum=0.5"], {}, "seqlab: error: optimizer.momentum is not a key of optimizer=rmsprop; it is"),
+    (["+experiment=course"], {}, "seqlab: error: +experiment=course: an experiment preset defines a sweep; add -m"),
+    (["-m", "hydra/launcher=slurm"], {"PATH": os.path.dirname(sys.executable)},
+     "seqlab: error: hydra/launcher=slurm: SLURM is not installed here (no sbatch on PATH)"),
+    (["data.length=1000000000"], {}, "seqlab: error: data.length=1000000000 is too large here: the run would need"),
+    (["train.max_steps=100000000000"], {}, "seqlab: error: train.max_steps=100000000000 is too large here"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("arguments", "environment", "message"), COMMAND_LINE_TRAPS)
+def test_command_line_traps_stop_with_one_line(tmp_path, arguments, environment, message):
+    proc = run_cli(*arguments, "train.progress=false", "hydra.run.dir=run", "hydra.sweep.dir=sweep", cwd=tmp_path,
+                   env=environment)  # fmt: skip
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), proc.stderr
+    assert not list(tmp_path.rglob(rundir.RESULT)) and not list(tmp_path.rglob(rundir.METRICS))
+
+
 def test_cuda_without_a_gpu_says_so(tmp_path):
     import torch
 
