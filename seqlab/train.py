@@ -21,7 +21,7 @@ from seqlab import checkpoint, rundir
 from seqlab.loop import Run, select_device
 from seqlab.models import count_parameters, resolve_impl
 from seqlab.signals import RunInterrupted, SignalGuard
-from seqlab.validate import ConfigError, available_memory, check_config, check_memory
+from seqlab.validate import ConfigError, check_config
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     if (finished := settle(run_dir, flat_config, cfg.rerun)) is not None:  # no lock needed to skip
         return finished
     device = select_device(cfg.device)
-    check_memory(cfg, available_memory(device))
     impl, fallback = resolve_impl(cfg.model.impl, cfg.model.name, device)
     if fallback:
         log.warning("model.impl=%s runs as %s: %s", cfg.model.impl, impl, fallback)

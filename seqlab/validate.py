@@ -71,12 +71,17 @@ def check_config(cfg: DictConfig) -> None:
     from seqlab.optim import OPTIMIZERS
 
     _choice(cfg, "model.name", sorted(CELLS))
+    _choice(cfg, "data.encoding", ENCODINGS)
+    _choice(cfg, "device", DEVICES)
+    gpu = torch.cuda.is_available()
+    if cfg.device == "cuda" and not gpu:
+        raise ConfigError("device='cuda' is invalid: no CUDA GPU is available here (use device=cpu or auto)")
+    check_memory(cfg, available_memory("cuda" if cfg.device != "cpu" and gpu else "cpu"))  # 1e9: too large first
     _integer(cfg, "model.hidden_size", 1)
     _integer(cfg, "model.num_layers", 1)
     _choice(cfg, "model.impl", IMPLS)
     _choice(cfg, "data.name", ("palindrome",))
     _integer(cfg, "data.length", 2)
-    _choice(cfg, "data.encoding", ENCODINGS)
     _choice(cfg, "optimizer.name", OPTIMIZERS)
     _positive(cfg, "optimizer.lr")
     _positive(cfg, "optimizer.weight_decay", allow_zero=True)
@@ -96,9 +101,6 @@ def check_config(cfg: DictConfig) -> None:
         raise _fail("init.forget_bias", forget_bias, "null, or a number with model=lstm")
     _integer(cfg, "seed", 0)
     _choice(cfg, "rerun", RERUN)
-    _choice(cfg, "device", DEVICES)
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' is invalid: no CUDA GPU is available here (use device=cpu or auto)")
     if cfg.threads != "auto":
         _integer(cfg, "threads", 1)
     _integer(cfg, "train.batch_size", 1)
@@ -239,6 +241,10 @@ def check_memory(cfg: DictConfig, available: int) -> None:
     from seqlab.models import CELLS  # noqa: PLC0415
     from seqlab.models.base import input_size  # noqa: PLC0415
 
+    sizes = ("train.batch_size", "data.length", "model.hidden_size", "model.num_layers", "eval.batches",
+             "train.max_steps")  # fmt: skip
+    if not all(_is_number(v := OmegaConf.select(cfg, k)) and v > 0 for k in sizes):
+        return  # their own checks report them
     batch, length, hidden = cfg.train.batch_size, cfg.data.length, cfg.model.hidden_size
     states = cfg.model.num_layers * hidden * (len(CELLS[cfg.model.name].gates) + 2)  # per time step and sequence
     needs = {  # bytes: float32 activations kept for backward and their gradients; int64 held-out digits; step logs
@@ -258,12 +264,12 @@ def _gigabytes(count: float) -> str:
     return f"{count / 2**30:,.1f} GiB"
 
 
-def available_memory(device: Any) -> int:
-    """Bytes free for a run: the GPU's free memory on CUDA, else the system's available memory."""
+def available_memory(device: str) -> int:
+    """Bytes free for a run: the GPU's free memory on `cuda`, else the system's available memory."""
     import torch  # noqa: PLC0415
 
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+    if device == "cuda":
+        return torch.cuda.mem_get_info()[0]
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):

@@ -58,6 +58,7 @@ COMMAND_LINE_TRAPS = [  # (arguments, environment, the start of the one line)
     (["-m", "hydra/launcher=slurm"], {"PATH": os.path.dirname(sys.executable)},
      "seqlab: error: hydra/launcher=slurm: SLURM is not installed here (no sbatch on PATH)"),
     (["data.length=1000000000"], {}, "seqlab: error: data.length=1000000000 is too large here: the run would need"),
+    (["data.length=1e9"], {}, "seqlab: error: data.length=1000000000.0 is too large here: the run would need"),
     (["train.max_steps=100000000000"], {}, "seqlab: error: train.max_steps=100000000000 is too large here"),
 ]  # fmt: skip
 
