@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from typing import Any
@@ -13,6 +12,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked
+from seqlab.threads import resolve_threads
 from seqlab.tuning import tune_process
 from seqlab.validate import ConfigError, check_command_line
 
@@ -28,19 +28,10 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def auto_threads() -> int | None:
-    """Torch CPU threads for threads=auto: SLURM's CPUs inside a SLURM job, 1 under a parallel local launcher."""
-    if "SLURM_CPUS_PER_TASK" in os.environ:
-        return int(os.environ["SLURM_CPUS_PER_TASK"])
-    return 1 if "joblib" in HydraConfig.get().launcher.get("_target_", "") else None
-
-
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> dict[str, Any]:
     """Hydra task: train one run in Hydra's output directory and report its outcome to the sweeper."""
     tune_process()  # before torch allocates its first large tensor
-    import torch  # noqa: PLC0415 - keeps `--help` and config errors fast
-
     from seqlab.signals import RunInterrupted  # noqa: PLC0415
     from seqlab.train import train  # noqa: PLC0415
 
@@ -48,8 +39,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     single = hydra_cfg.mode == RunMode.RUN
     run_dir = hydra_cfg.runtime.output_dir
     try:
-        if cfg.threads == "auto" and (threads := auto_threads()):
-            torch.set_num_threads(threads)  # an explicit `threads` is set by the run, after validation
+        cfg.threads = resolve_threads(cfg.threads, hydra_cfg.launcher)  # recorded, and part of the fingerprint
         result = train(cfg, run_dir)
     except ConfigError as error:
         if single:

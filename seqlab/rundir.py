@@ -33,7 +33,7 @@ RESULT, METRICS, CHECKPOINT, GRAD_FLOW, HYDRA, FINGERPRINT, LOCK, REPLACED = (
     ".replaced",
 )
 # Config keys that never change what a run computes: left out of its fingerprint (and of its directory's name).
-NOT_DEFINING = ("sweep_name", "train.progress", "threads", "rerun")
+NOT_DEFINING = ("sweep_name", "train.progress", "rerun")
 # Config keys added after runs were recorded without them -> the value at which a run computes what it computed
 # before the key existed. Such a key at that value is not part of the fingerprint: adding a feature does not turn
 # every finished run into "another config".
@@ -189,7 +189,10 @@ def recorded(run_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
     except ValueError:
         result = None
     if result is not None and "config" in result:
-        return result, result["config"]
+        config = result["config"]
+        if config.get("threads") == "auto" and "threads" in result:  # recorded before threads were resolved
+            config = {**config, "threads": result["threads"]}
+        return result, config
     path = Path(run_dir) / FINGERPRINT
     return result, json.loads(path.read_text())["config"] if path.exists() else None
 

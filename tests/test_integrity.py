@@ -124,3 +124,26 @@ def test_a_changed_default_is_refused_by_the_sweep_and_retrained_with_rerun_chan
     assert all(r["config"]["train.max_norm"] == 5.0 for r in map(rundir.read_result, (tmp_path / "s").glob("*=*")))
     again = run()
     assert again.returncode == 0 and "2 runs: 0 trained, 2 already completed (skipped), 0 failed" in again.stderr
+
+
+def test_another_thread_count_is_another_config(tmp_path):
+    args = [*TINY, "model=rnn", "data.length=6", "hydra.run.dir=run"]
+    first = run_cli(*args, "threads=1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert rundir.read_result(tmp_path / "run")["config"]["threads"] == 1
+    again = run_cli(*args, "threads=2", cwd=tmp_path)
+    assert again.returncode == 2 and "another config (threads: 1 -> 2)" in again.stderr
+    same = run_cli(*args, "threads=1", cwd=tmp_path)
+    assert same.returncode == 0 and "skipping" in same.stdout + same.stderr
+
+
+def test_threads_auto_is_recorded_as_the_count_the_launcher_gives(tmp_path):
+    sweep = run_cli("-m", *TINY, "model=rnn", "data.length=5,6", "hydra/launcher=local_parallel",
+                    "hydra.launcher.n_jobs=2", cwd=tmp_path)  # fmt: skip
+    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    results = [rundir.read_result(p.parent) for p in tmp_path.rglob(rundir.RESULT)]
+    assert len(results) == 2 and all(r["config"]["threads"] == 1 == r["threads"] for r in results)
+    relaunch = run_cli("-m", *TINY, "model=rnn", "data.length=5,6", "hydra/launcher=local_parallel", cwd=tmp_path)
+    assert relaunch.returncode == 0 and "2 runs: 0 trained, 2 already completed (skipped)" in relaunch.stderr
+    basic = run_cli("-m", *TINY, "model=rnn", "data.length=5,6", "threads=2", cwd=tmp_path)
+    assert basic.returncode == 1 and "2 failed" in basic.stderr and "threads: 1 -> 2" in basic.stderr

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqlab import rundir
 from seqlab.rundir import RUNNING_ELSEWHERE
+from seqlab.threads import resolve_threads
 from seqlab.validate import ConfigError
 
 
@@ -103,7 +104,9 @@ def job_paths(job_config: DictConfig) -> tuple[Path, dict[str, Any]]:
     """A composed job config's (with its hydra node) run directory and flattened run config."""
     run_dir = Path(job_config.hydra.sweep.dir) / job_config.hydra.sweep.subdir
     run_config = OmegaConf.masked_copy(job_config, [k for k in job_config if k != "hydra"])
-    return run_dir, rundir.flatten(OmegaConf.to_container(run_config, resolve=True))
+    flat = rundir.flatten(OmegaConf.to_container(run_config, resolve=True))
+    flat["threads"] = resolve_threads(flat["threads"], job_config.hydra.launcher)  # as the job will resolve it
+    return run_dir, flat
 
 
 def stop(error: ConfigError) -> None:
