@@ -103,3 +103,15 @@ def test_bad_capacity_sweeps_stop_with_one_line(tmp_path, sweep, message):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"seqlab: error: {message}"), proc.stderr
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("result.json"))
+
+
+def test_a_probe_holding_another_configs_result_halts_its_search(tmp_path):
+    args = ["-m", "hydra/sweeper=capacity", *SETTING, "data.length=2,3,40", "hydra.sweep.dir=sweep"]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    (tmp_path / "conf" / "local").mkdir(parents=True)  # a changed default: the same directories, another config
+    (tmp_path / "conf" / "local" / "default.yaml").write_text("# @package _global_\ntrain:\n  max_norm: 5.0\n")
+    refused = run_cli(*args, cwd=tmp_path)
+    assert refused.returncode == 1 and "1 runs: 0 trained, 0 already completed (skipped), 1 failed" in refused.stderr
+    assert "HALTED: " in refused.stderr and "another config (train.max_norm: 10.0 -> 5.0)" in refused.stderr
+    table = pd.read_csv(tmp_path / "sweep" / "capacity.csv")
+    assert not table["finished"].any() and table["tested"].isna().all()  # nothing recorded from the old results

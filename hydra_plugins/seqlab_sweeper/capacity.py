@@ -91,8 +91,8 @@ class CapacitySweeper(SummarizingSweeper):
                 break
             print(f"seqlab capacity: round {round_number}: {len(probes)} probes", file=sys.stderr)
             runs = [[*s.overrides, overrides[candidates[p]]] for s, p in probes]
-            for (search, position), (run_dir, flat) in zip(probes, self.launch(runs), strict=True):
-                self.record(search, position, run_dir, flat)
+            for (search, position), (run_dir, flat, refused) in zip(probes, self.launch(runs), strict=True):
+                self.record(search, position, run_dir, flat, refused)
         write_capacity_table(self.sweep_dir / CAPACITY_CSV, searches, self.candidate_key)
         for search in searches:
             print(f"seqlab capacity: {describe(search, self.candidate_key)}", file=sys.stderr)
@@ -100,9 +100,14 @@ class CapacitySweeper(SummarizingSweeper):
         self.finish()
         return self.returns
 
-    def record(self, search: CapacitySearch, position: int, run_dir: Path, flat: dict[str, Any]) -> None:
-        """Record a probe's outcome from its run directory, or halt the search when the probe did not complete."""
+    def record(self, search: CapacitySearch, position: int, run_dir: Path, flat: dict[str, Any],
+               refused: str | None) -> None:  # fmt: skip
+        """Record a probe's outcome from its run directory, or halt the search when the probe was refused (the
+        directory holds another config's results) or did not complete."""
         search.config = search.config or flat
+        if refused:
+            search.halted = refused
+            return
         try:
             result = rundir.read_result(run_dir)
         except ValueError as error:

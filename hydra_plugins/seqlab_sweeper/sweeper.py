@@ -146,9 +146,9 @@ class SummarizingSweeper(Sweeper):
         self.finish()
         return self.returns
 
-    def launch(self, runs: list[list[str]]) -> list[tuple[Path, dict[str, Any]]]:
+    def launch(self, runs: list[list[str]]) -> list[tuple[Path, dict[str, Any], str | None]]:
         """Launch the runs that need training, in batches of `max_batch_size`, and count every run in the tally;
-        returns each run's directory and flattened config, in order."""
+        returns each run's directory, flattened config and why it was refused (None unless it was), in order."""
         size = self.max_batch_size or len(runs) or 1
         dirs = []
         for start in range(0, len(runs), size):
@@ -156,8 +156,8 @@ class SummarizingSweeper(Sweeper):
             for overrides in runs[start : start + size]:  # composing each config also checks it, as Hydra's does
                 job_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
                 run_dir, flat = job_paths(job_config)
-                dirs.append((run_dir, flat))
                 action, why = rundir.verdict(run_dir, flat, job_config.rerun)
+                dirs.append((run_dir, flat, why if action == "refuse" else None))
                 if action == "skip":
                     self.tally.skipped += 1
                 elif action == "refuse":
