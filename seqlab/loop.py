@@ -104,8 +104,7 @@ class Run:
         self.flat_config = rundir.flatten(OmegaConf.to_container(cfg, resolve=True))
         self.fingerprint = rundir.fingerprint(self.flat_config)
         self.impl, self.impl_fallback = impl, impl_fallback
-        if cfg.threads != "auto":  # the command line resolves auto (seqlab.threads); train() called directly may not
-            torch.set_num_threads(cfg.threads)
+        torch.set_num_threads(cfg.threads)  # a number: train() resolves auto
         if device.type == "cpu":
             torch.set_flush_denormal(True)
         seed_everything(cfg.seed)

@@ -9,6 +9,7 @@ result, with where and how it ran (`provenance`), is written atomically.
 
 from __future__ import annotations
 
+import copy
 import logging
 import traceback
 from pathlib import Path
@@ -35,6 +36,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     process trains the directory. Any other exception is recorded as `status: failed` in result.json and re-raised.
     """
     check_config(cfg)
+    if cfg.threads == "auto":  # the command line resolves it for the launcher (seqlab.threads); a direct call keeps
+        cfg = copy.deepcopy(cfg)  # this process's thread count, and records it: it is part of the run
+        cfg.threads = torch.get_num_threads()
     run_dir = Path(run_dir)
     flat_config = rundir.flatten(OmegaConf.to_container(cfg, resolve=True))
     if (finished := settle(run_dir, flat_config, cfg.rerun)) is not None:  # no lock needed to skip
