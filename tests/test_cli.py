@@ -203,3 +203,10 @@ def test_importing_seqlab_leaves_the_process_untuned():
     code = "import os, seqlab, seqlab.rundir, seqlab.models; assert 'THP_MEM_ALLOC_ENABLE' not in os.environ"
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_dataset_is_chosen_as_dataset_equals_option(tmp_path):
+    proc = run_cli(*TINY, "dataset=palindrome", "data.length=5", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = rundir.read_result(tmp_path)["config"]
+    assert config["data.name"] == "palindrome" and config["data.length"] == 5 and "dataset.name" not in config
