@@ -134,8 +134,9 @@ def test_reference_impl_starts_from_the_same_initial_weights(make_cfg, tmp_path)
     from seqlab.models import reference_twin
 
     cpu = torch.device("cpu")
-    fast = Run(make_cfg("model=lstm", "init=orthogonal", "seed=3"), tmp_path / "fast", cpu, "fast", None).model
-    cfg = make_cfg("model=lstm", "init=orthogonal", "seed=3", "model.impl=reference")
+    fast_cfg = make_cfg("model=lstm", "init=orthogonal", "seed=3", "threads=1")  # a Run takes a resolved count
+    fast = Run(fast_cfg, tmp_path / "fast", cpu, "fast", None).model
+    cfg = make_cfg("model=lstm", "init=orthogonal", "seed=3", "model.impl=reference", "threads=1")
     reference = Run(cfg, tmp_path / "ref", cpu, "reference", None).model
     expected = reference_twin(fast, "lstm").state_dict()
     assert all(torch.equal(value, expected[key]) for key, value in reference.state_dict().items())
