@@ -218,7 +218,6 @@ def add_capacity(
         return None
     per_seed = capacity_per_seed(completed, x, configuration, args.solved)
     per_seed.to_csv(out / "capacity_per_seed.csv", index=False)
-    per_seed.to_csv(out / "capacity_per_seed.csv", index=False)
     capacity = capacity_over_seeds(per_seed, configuration)
     counts = solved_counts(completed, x, configuration, args.solved)
     counts.to_csv(out / "solved_counts.csv", index=False)

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from seqlab.rundir import RERUN
+from seqlab.rundir import RERUN, flatten
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 USER_CONF_DIR = Path("conf")  # the working directory's conf/, on Hydra's search path after seqlab's (config.yaml)
@@ -195,8 +195,6 @@ def _check_option_has_key(key: str, chosen: dict[str, list[str]], conf_dir: Path
 
 
 def _option_keys(group: str, option: str, package: str, conf_dir: Path) -> set[str]:
-    from seqlab.rundir import flatten  # noqa: PLC0415
-
     for directory in (conf_dir, USER_CONF_DIR):
         path = directory / group / f"{option}.yaml"
         if path.exists():
@@ -219,8 +217,6 @@ def _check_group_option(override: Any, group: str, conf_dir: Path) -> None:
 def known_keys(conf_dir: Path = CONF_DIR) -> set[str]:
     """Every key that a composed run config can have: config.yaml's and every option's of each group (at the group's
     package), in seqlab's configs and the working directory's conf/."""
-    from seqlab.rundir import flatten  # noqa: PLC0415
-
     root = yaml.safe_load((conf_dir / "config.yaml").read_text())
     keys = set(flatten({k: v for k, v in root.items() if k not in ("defaults", "hydra")}))
     keys |= {k.rsplit(".", 1)[0] for k in keys if "." in k}  # a whole node (train.early_stop=...) too
