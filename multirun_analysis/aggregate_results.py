@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from multirun_analysis import figures
 from multirun_analysis.collect import Collection, collect, varying_factors
 from multirun_analysis.report import Report
-from multirun_analysis.stats import capacity_over_seeds, capacity_per_seed, solved_counts, summarize
+from multirun_analysis.stats import capacity_over_seeds, capacity_per_seed, mark_solved, solved_counts, summarize
 from seqlab import rundir
 from seqlab.capacity import SOLVED_CRITERIA
 
@@ -216,10 +216,11 @@ def add_capacity(
     if not pd.api.types.is_numeric_dtype(completed[x]):
         report.paragraph(f"Not computed: x = {x} is not numeric.")
         return None
-    per_seed = capacity_per_seed(completed, x, configuration, args.solved)
+    marked = mark_solved(completed, args.solved)
+    per_seed = capacity_per_seed(marked, x, configuration)
     per_seed.to_csv(out / "capacity_per_seed.csv", index=False)
     capacity = capacity_over_seeds(per_seed, configuration)
-    counts = solved_counts(completed, x, configuration, args.solved)
+    counts = solved_counts(marked, x, configuration)
     counts.to_csv(out / "solved_counts.csv", index=False)
     listed = counts.assign(
         text=[

@@ -137,11 +137,10 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     colours = dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
     markers = {"found": "o", "at least": "^", "below": "v"}
 
-    def panel(*, data: pd.DataFrame, **_: object) -> None:
-        frame = data
+    def panel(*, data: pd.DataFrame, **_: object) -> None:  # one facet's seeds
         ax = plt.gca()
         for position, value in enumerate(order):
-            seeds = frame[frame[hue] == value]
+            seeds = data[data[hue] == value]
             if seeds.empty:
                 continue
             jitter = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(1)

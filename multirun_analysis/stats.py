@@ -39,13 +39,18 @@ def summarize(runs: pd.DataFrame, keys: list[str], metric: str, level: float = 0
     return table
 
 
-def capacity_per_seed(runs: pd.DataFrame, x: str, group_keys: list[str], solved: str) -> pd.DataFrame:
-    """Per group and seed: the capacity its tested `x` values show (seqlab.capacity.Capacity's columns), where a run
-    counts as solved by the criterion `solved`. A grid sweep's and a capacity sweep's runs give the same table."""
+def mark_solved(runs: pd.DataFrame, criterion: str) -> pd.DataFrame:
+    """A copy of `runs` with a boolean `solved` column: whether each run is solved by `criterion`."""
+    return runs.assign(solved=[is_solved(run, criterion) for run in runs.to_dict("records")])
+
+
+def capacity_per_seed(runs: pd.DataFrame, x: str, group_keys: list[str]) -> pd.DataFrame:
+    """Per group and seed: the capacity its tested `x` values show (seqlab.capacity.Capacity's columns), from the
+    runs' `solved` column (`mark_solved`). A grid sweep's and a capacity sweep's runs give the same table."""
     keys = [*group_keys, "seed"]
     rows = []
     for key, group in runs.groupby(keys, dropna=False, sort=True):
-        outcomes = {run[x]: is_solved(run, solved) for run in group.to_dict("records")}
+        outcomes = dict(zip(group[x], group["solved"], strict=True))
         rows.append({**dict(zip(keys, key, strict=True)), **asdict(Capacity.of(outcomes))})
     return pd.DataFrame(rows)
 
@@ -69,8 +74,7 @@ def capacity_over_seeds(per_seed: pd.DataFrame, group_keys: list[str]) -> pd.Dat
     return table.astype({"seeds": int, "censored": int, "non_monotone": int})
 
 
-def solved_counts(runs: pd.DataFrame, x: str, group_keys: list[str], solved: str) -> pd.DataFrame:
-    """Per group and tested `x`: how many seeds solved it (`solved`) of how many ran it (`runs`)."""
-    flags = runs.assign(solved=[is_solved(run, solved) for run in runs.to_dict("records")])
-    table = flags.groupby([*group_keys, x], dropna=False, sort=True)["solved"].agg(["sum", "count"]).reset_index()
+def solved_counts(runs: pd.DataFrame, x: str, group_keys: list[str]) -> pd.DataFrame:
+    """Per group and tested `x`: how many seeds solved it (`solved`, from `mark_solved`) of how many ran it (`runs`)."""
+    table = runs.groupby([*group_keys, x], dropna=False, sort=True)["solved"].agg(["sum", "count"]).reset_index()
     return table.rename(columns={"sum": "solved", "count": "runs"}).astype({"solved": int, "runs": int})

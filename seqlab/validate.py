@@ -174,12 +174,21 @@ def _chosen_options(overrides: Sequence[Any], conf_dir: Path) -> dict[str, list[
     for override in overrides:
         group = override.key_or_group.split("@")[0]
         if group in GROUP_PACKAGES and not override.is_delete():
-            try:
-                chosen[group] = [str(v) for v in override.sweep_string_iterator()] if override.is_sweep_override() \
-                    else [str(override.value())]  # fmt: skip
-            except Exception:  # glob() and the like: no per-option check
+            values = _override_values(override)
+            if values is None:  # glob() and the like: no per-option check
                 chosen.pop(group, None)
+            else:
+                chosen[group] = values
     return chosen
+
+
+def _override_values(override: Any) -> list[str] | None:
+    """The options a group override picks (`model=rnn`, `model=rnn,lstm`); None for glob(), range() and the like."""
+    try:
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+    except Exception:
+        return None
+    return [str(value) for value in values]
 
 
 def _check_option_has_key(key: str, chosen: dict[str, list[str]], conf_dir: Path) -> None:
@@ -204,14 +213,10 @@ def _option_keys(group: str, option: str, package: str, conf_dir: Path) -> set[s
 
 
 def _check_group_option(override: Any, group: str, conf_dir: Path) -> None:
-    try:
-        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
-    except Exception:  # glob(), range() of groups and the like: Hydra itself reports them
-        return
     options = group_options(group, conf_dir)
-    for value in values:
+    for value in _override_values(override) or []:  # glob(), range() of groups and the like: Hydra reports them
         if value not in options:
-            raise ConfigError(f"{override.key_or_group}={value!s} is invalid: expected one of {', '.join(options)}")
+            raise ConfigError(f"{override.key_or_group}={value} is invalid: expected one of {', '.join(options)}")
 
 
 def known_keys(conf_dir: Path = CONF_DIR) -> set[str]:

@@ -113,7 +113,7 @@ class CapacitySweeper(SummarizingSweeper):
         except ValueError as error:
             result = {"status": f"unreadable ({error})"}
         if result is None or result["status"] != "completed":
-            status = "not trained (running elsewhere or refused)" if result is None else result["status"]
+            status = "not trained (another process was training it)" if result is None else result["status"]
             search.halted = f"{run_dir}: {status}"
             return
         search.record(position, is_solved({**result["config"], **result}, self.solved))
