@@ -29,7 +29,8 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
-from seqlab.data.palindrome import NUM_DIGITS, TRAIN_STREAM, palindrome_batch, stream_generator
+from seqlab.data.palindrome import NUM_DIGITS, palindrome_batch
+from seqlab.data.streams import TRAIN_STREAM, stream_generator
 from seqlab.loop import select_device, training_step
 from seqlab.models import CELLS, build_model, reference_twin
 from seqlab.models.base import SequenceClassifier, input_size
@@ -47,7 +48,7 @@ RMSPROP = OmegaConf.create({"name": "rmsprop", "lr": 1e-3, "weight_decay": 0.0, 
 def step_flops(model: str, length: int, hidden: int, batch: int, encoding: str) -> float:
     """Matmul FLOPs of one training step: input and recurrent projections over L-1 steps, the head; x3 for backward."""
     rows = len(CELLS[model].gates) * hidden
-    forward = 2 * batch * (length - 1) * rows * (input_size(encoding) + hidden) + 2 * batch * hidden * 10
+    forward = 2 * batch * (length - 1) * rows * (input_size(encoding, NUM_DIGITS) + hidden) + 2 * batch * hidden * 10
     return 3.0 * forward
 
 
@@ -100,7 +101,7 @@ def recurrence_step(
         return None
     digits = palindrome_batch(length, batch, stream_generator(0, TRAIN_STREAM, device), device)[0].t()  # (T, B)
     p = {name: value.detach() for name, value in core.layer(0).items()}
-    table, b_hh = core.digit_table().detach(), p.get("b_hh")
+    table, b_hh = core.symbol_table().detach(), p.get("b_hh")
     grad_last = torch.ones(batch, core.hidden_size, device=device)
 
     def step() -> None:

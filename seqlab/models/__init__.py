@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from seqlab import kernels
+from seqlab.data.palindrome import NUM_DIGITS
 from seqlab.models.base import SequenceClassifier
 from seqlab.models.reference import ReferenceCore
 from seqlab.models.registry import CELLS, Cell, load_cells
@@ -46,20 +47,27 @@ def resolve_impl(requested: str, name: str, device: torch.device) -> tuple[str, 
     return "fused", f"seqlab's CPU kernels are unavailable ({why})"
 
 
-def build_model(name: str, hidden_size: int, num_layers: int, encoding: str, impl: str = "fast") -> SequenceClassifier:
-    """A classifier around the `impl` core (fast, fused or reference) of cell `name`."""
+def build_model(
+    name: str, hidden_size: int, num_layers: int, encoding: str, impl: str = "fast", num_symbols: int = NUM_DIGITS,
+    per_step: bool = False,
+) -> SequenceClassifier:  # fmt: skip
+    """A classifier around the `impl` core (fast, fused or reference) of cell `name`, over `num_symbols` symbols
+    (the palindrome's digits by default), predicting after the last input or, with `per_step`, after every one."""
     spec = cell(name)
     if impl not in IMPLS[1:]:
         raise ValueError(f"impl={impl!r} is invalid: expected fast, fused or reference (resolve_impl settles auto)")
     if impl == "reference":
-        return SequenceClassifier(spec.reference(hidden_size, num_layers, encoding))
-    return SequenceClassifier(spec.fast(hidden_size, num_layers, encoding, native=impl == "fast" and spec.native))
+        core = spec.reference(hidden_size, num_layers, encoding, num_symbols)
+    else:
+        core = spec.fast(hidden_size, num_layers, encoding, num_symbols, native=impl == "fast" and spec.native)
+    return SequenceClassifier(core, per_step)
 
 
 def reference_twin(model: SequenceClassifier, name: str) -> SequenceClassifier:
     """A reference-implementation copy of a fast `model` with the same weights."""
     core = model.core
-    twin = build_model(name, core.hidden_size, core.num_layers, core.encoding, "reference")
+    twin = build_model(name, core.hidden_size, core.num_layers, core.encoding, "reference", core.num_symbols,
+                       model.per_step)  # fmt: skip
     twin.head.load_state_dict(model.head.state_dict())
     if isinstance(core, ReferenceCore):
         twin.core.load_state_dict(core.state_dict())

@@ -1,4 +1,4 @@
-"""What every model shares: the digit encoding, the parameter layout and the classifier head."""
+"""What every model shares: the symbol encoding, the parameter layout and the read-out head."""
 
 from __future__ import annotations
 
@@ -9,22 +9,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqlab import kernels
-from seqlab.data.palindrome import NUM_DIGITS
 from seqlab.models.native import NativeRecurrence
 
 ENCODINGS = ("onehot", "scalar")
 
 
-def input_size(encoding: str) -> int:
-    """Width d of one encoded digit: 10 for one-hot, 1 for a scalar."""
-    return NUM_DIGITS if encoding == "onehot" else 1
+def input_size(encoding: str, num_symbols: int) -> int:
+    """Width d of one encoded symbol: `num_symbols` for one-hot, 1 for a scalar (the symbol's index as a number)."""
+    return num_symbols if encoding == "onehot" else 1
 
 
-def encode(digits: torch.Tensor, encoding: str) -> torch.Tensor:
-    """Digits (..., T) int64 -> float inputs (..., T, d)."""
+def encode(symbols: torch.Tensor, encoding: str, num_symbols: int) -> torch.Tensor:
+    """Symbols (..., T) int64 in [0, num_symbols) -> float inputs (..., T, d)."""
     if encoding == "onehot":
-        return F.one_hot(digits, NUM_DIGITS).float()
-    return digits.unsqueeze(-1).float()
+        return F.one_hot(symbols, num_symbols).float()
+    return symbols.unsqueeze(-1).float()
 
 
 class FusedLayout(nn.Module):
@@ -32,23 +31,25 @@ class FusedLayout(nn.Module):
 
     Per layer k: `w_ih_l{k}` (G*n, d_k), `w_hh_l{k}` (G*n, n), `b_ih_l{k}` (G*n) and, for cells with a
     second bias inside the recurrent term (GRU), `b_hh_l{k}` (G*n); G = len(gates), stacked in `gates` order.
-    Initialised like PyTorch's nn.RNN family: U(-1/sqrt(n), 1/sqrt(n)).
-    On CPU the forward runs seqlab's C++ recurrence when `native` and the kernels are built, else
-    `torch_forward` (PyTorch's fused kernels, cuDNN on GPU; PyTorch ops for the RRN).
+    Initialised like PyTorch's nn.RNN family: U(-1/sqrt(n), 1/sqrt(n)). Inputs are symbols 0..num_symbols-1 (the
+    palindrome's 10 digits, a corpus's characters). On CPU the forward runs seqlab's C++ recurrence when `native`
+    and the kernels are built, else `torch_forward` (PyTorch's fused kernels, cuDNN on GPU; PyTorch ops for the RRN).
     """
 
     cell = ""  # the model's config name, which the native kernels know it by
     gates: tuple[str, ...] = ()
     hidden_biases = False
 
-    def __init__(self, hidden_size: int, num_layers: int, encoding: str, native: bool = True) -> None:
+    def __init__(self, hidden_size: int, num_layers: int, encoding: str, num_symbols: int, native: bool = True) -> None:
         super().__init__()
         self.hidden_size, self.num_layers, self.encoding, self.native = hidden_size, num_layers, encoding, native
-        self.register_buffer("digit_codes", encode(torch.arange(NUM_DIGITS), encoding), persistent=False)  # (10, d)
+        self.num_symbols = num_symbols
+        codes = encode(torch.arange(num_symbols), encoding, num_symbols)
+        self.register_buffer("symbol_codes", codes, persistent=False)  # (V, d)
         rows = len(self.gates) * hidden_size
         bound = 1.0 / math.sqrt(hidden_size)
         for k in range(num_layers):
-            d = input_size(encoding) if k == 0 else hidden_size
+            d = input_size(encoding, num_symbols) if k == 0 else hidden_size
             shapes = {"w_ih": (rows, d), "w_hh": (rows, hidden_size), "b_ih": (rows,)}
             if self.hidden_biases:
                 shapes["b_hh"] = (rows,)
@@ -60,15 +61,15 @@ class FusedLayout(nn.Module):
         names = ("w_ih", "w_hh", "b_ih", "b_hh") if self.hidden_biases else ("w_ih", "w_hh", "b_ih")
         return {name: getattr(self, f"{name}_l{k}") for name in names}
 
-    def digit_table(self) -> torch.Tensor:
-        """Layer 0's input projection x W_ih^T + b_ih of each digit 0..9: (10, G*n), whatever the encoding."""
+    def symbol_table(self) -> torch.Tensor:
+        """Layer 0's input projection x W_ih^T + b_ih of each symbol: (V, G*n), whatever the encoding."""
         p = self.layer(0)
-        return F.linear(self.digit_codes, p["w_ih"], p["b_ih"])
+        return F.linear(self.symbol_codes, p["w_ih"], p["b_ih"])
 
     def input_projections(self, k: int, sequence: torch.Tensor) -> torch.Tensor:
-        """x_t W_ih^T + b_ih for all t of layer k: (T, B, G*n) from digits (T, B) or layer k-1's states (T, B, n)."""
+        """x_t W_ih^T + b_ih for all t of layer k: (T, B, G*n) from symbols (T, B) or layer k-1's states (T, B, n)."""
         if k == 0:
-            return F.embedding(sequence, self.digit_table())
+            return F.embedding(sequence, self.symbol_table())
         p = self.layer(k)
         return F.linear(sequence, p["w_ih"], p["b_ih"])
 
@@ -76,31 +77,34 @@ class FusedLayout(nn.Module):
         """Whether the forward on `device` runs seqlab's C++ recurrence (else `torch_forward`)."""
         return self.native and device.type == "cpu" and kernels.available()
 
-    def forward(self, digits: torch.Tensor) -> torch.Tensor:
-        """Digits (B, T) -> last hidden state h_T (B, n) of the last layer."""
-        if not self.runs_native(digits.device):
-            return self.torch_forward(digits)
-        sequence = digits.t().contiguous()  # (T, B), time-major
+    def forward(self, symbols: torch.Tensor, every_step: bool = False) -> torch.Tensor:
+        """Symbols (B, T) -> the last layer's last hidden state h_T (B, n), or with `every_step` h_1..h_T (T, B, n)."""
+        if not self.runs_native(symbols.device):
+            return self.torch_forward(symbols, every_step)
+        sequence = symbols.t().contiguous()  # (T, B), time-major
         for k in range(self.num_layers):
             p = self.layer(k)
-            inputs, index = (self.digit_table(), sequence) if k == 0 else (self.input_projections(k, sequence), None)
-            last_only = k == self.num_layers - 1
+            inputs, index = (self.symbol_table(), sequence) if k == 0 else (self.input_projections(k, sequence), None)
+            last_only = k == self.num_layers - 1 and not every_step
             sequence = NativeRecurrence.apply(self.cell, inputs, index, p["w_hh"], p.get("b_hh"), last_only)
         return sequence
 
-    def torch_forward(self, digits: torch.Tensor) -> torch.Tensor:
+    def torch_forward(self, symbols: torch.Tensor, every_step: bool) -> torch.Tensor:
         """The forward pass on PyTorch's own kernels."""
         raise NotImplementedError
 
 
 class SequenceClassifier(nn.Module):
-    """A recurrent core read out from its last hidden state: p = W_ph h_T + b_p."""
+    """A recurrent core with a linear read-out p = W_ph h + b_p over its symbols: of the last hidden state h_T
+    (the palindrome's one prediction), or with `per_step` of every h_t (next-symbol prediction, as for text)."""
 
-    def __init__(self, core: nn.Module) -> None:
+    def __init__(self, core: nn.Module, per_step: bool = False) -> None:
         super().__init__()
-        self.core = core
-        self.head = nn.Linear(core.hidden_size, NUM_DIGITS)
+        self.core, self.per_step = core, per_step
+        self.head = nn.Linear(core.hidden_size, core.num_symbols)
 
-    def forward(self, digits: torch.Tensor) -> torch.Tensor:
-        """Digits (B, T) -> logits (B, 10)."""
-        return self.head(self.core(digits))
+    def forward(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Symbols (B, T) -> logits (B, V), or with `per_step` (B, T, V)."""
+        if self.per_step:
+            return self.head(self.core(symbols, every_step=True)).transpose(0, 1)
+        return self.head(self.core(symbols))

@@ -8,12 +8,12 @@ from seqlab.models.base import FusedLayout, encode
 
 
 class FusedCore(FusedLayout):
-    """Runs `kernel` (torch.rnn_tanh / torch.lstm / torch.gru) over the encoded digits; returns h_T."""
+    """Runs `kernel` (torch.rnn_tanh / torch.lstm / torch.gru) over the encoded symbols."""
 
     kernel = staticmethod(torch.rnn_tanh)
 
-    def __init__(self, hidden_size: int, num_layers: int, encoding: str, native: bool = True) -> None:
-        super().__init__(hidden_size, num_layers, encoding, native)
+    def __init__(self, hidden_size: int, num_layers: int, encoding: str, num_symbols: int, native: bool = True) -> None:
+        super().__init__(hidden_size, num_layers, encoding, num_symbols, native)
         if not self.hidden_biases:  # the kernels always add a recurrent bias: keep it at zero, untrained
             self.register_buffer("zero_bias", torch.zeros(len(self.gates) * hidden_size), persistent=False)
 
@@ -28,10 +28,10 @@ class FusedCore(FusedLayout):
     def initial_state(self, batch: int, like: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         return like.new_zeros(self.num_layers, batch, self.hidden_size)
 
-    def torch_forward(self, digits: torch.Tensor) -> torch.Tensor:
-        inputs = encode(digits.t(), self.encoding)  # (T, B, d), time-major for the kernels
-        state = self.initial_state(digits.shape[0], inputs)
+    def torch_forward(self, symbols: torch.Tensor, every_step: bool) -> torch.Tensor:
+        inputs = encode(symbols.t(), self.encoding, self.num_symbols)  # (T, B, d), time-major for the kernels
+        state = self.initial_state(symbols.shape[0], inputs)
         output = self.kernel(
             inputs, state, self.flat_weights(), True, self.num_layers, 0.0, self.training, False, False
         )[0]
-        return output[-1]
+        return output if every_step else output[-1]

@@ -19,12 +19,13 @@ class ReferenceCore(nn.Module):
     hidden_biases = False
     state_size = 1  # tensors in the recurrent state; the hidden state h is the first
 
-    def __init__(self, hidden_size: int, num_layers: int, encoding: str) -> None:
+    def __init__(self, hidden_size: int, num_layers: int, encoding: str, num_symbols: int) -> None:
         super().__init__()
         self.hidden_size, self.num_layers, self.encoding = hidden_size, num_layers, encoding
+        self.num_symbols = num_symbols
         n = hidden_size
         for k in range(num_layers):
-            d = input_size(encoding) if k == 0 else n
+            d = input_size(encoding, num_symbols) if k == 0 else n
             for g in self.gates:
                 self.register_parameter(f"W_{g}x_l{k}", nn.Parameter(torch.empty(n, d)))
                 self.register_parameter(f"W_{g}h_l{k}", nn.Parameter(torch.empty(n, n)))
@@ -69,18 +70,24 @@ class ReferenceCore(nn.Module):
     def step(self, k: int, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         raise NotImplementedError
 
-    def hidden_states(self, digits: torch.Tensor) -> list[torch.Tensor]:
-        """h_1 .. h_T of the last layer, each (B, n), all nodes of the autograd graph."""
-        inputs = list(encode(digits, self.encoding).unbind(1))
-        batch = digits.shape[0]
+    def hidden_states(
+        self, symbols: torch.Tensor, states: list[tuple[torch.Tensor, ...]] | None = None
+    ) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, ...]]]:
+        """h_1 .. h_T of the last layer, each (B, n), all nodes of the autograd graph, and every layer's state
+        after step T; starting from `states` (such a list, from an earlier call) or from zeros."""
+        inputs = list(encode(symbols, self.encoding, self.num_symbols).unbind(1))
+        batch, finals = symbols.shape[0], []
         for k in range(self.num_layers):
-            state = tuple(inputs[0].new_zeros(batch, self.hidden_size) for _ in range(self.state_size))
+            zeros = tuple(inputs[0].new_zeros(batch, self.hidden_size) for _ in range(self.state_size))
+            state = states[k] if states else zeros
             outputs = []
             for x in inputs:
                 state = self.step(k, x, state)
                 outputs.append(state[0])
+            finals.append(state)
             inputs = outputs
-        return inputs
+        return inputs, finals
 
-    def forward(self, digits: torch.Tensor) -> torch.Tensor:
-        return self.hidden_states(digits)[-1]
+    def forward(self, symbols: torch.Tensor, every_step: bool = False) -> torch.Tensor:
+        hiddens = self.hidden_states(symbols)[0]
+        return torch.stack(hiddens) if every_step else hiddens[-1]

@@ -75,11 +75,11 @@ class FastRRN(FusedLayout):
 
     cell, gates = NAME, GATES
 
-    def torch_forward(self, digits: torch.Tensor) -> torch.Tensor:
-        sequence = digits.t()  # (T, B), time-major
+    def torch_forward(self, symbols: torch.Tensor, every_step: bool) -> torch.Tensor:
+        sequence = symbols.t()  # (T, B), time-major
         for k in range(self.num_layers):
             sequence = RRNRecurrence.apply(self.input_projections(k, sequence), self.layer(k)["w_hh"])
-        return sequence[-1]
+        return sequence if every_step else sequence[-1]
 
 
 register(Cell(NAME, fast=FastRRN, reference=ReferenceRRN, native=True))
