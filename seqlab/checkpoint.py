@@ -37,7 +37,7 @@ def restore(run: Run) -> bool:
     """
     path = run.run_dir / rundir.CHECKPOINT
     if not path.exists():
-        for log_file in (run.metrics, run.probe.log):
+        for log_file in run.logs():
             log_file.truncate(lambda step: False)
         return False
     state = torch.load(path, map_location="cpu", weights_only=False)  # generator states must stay on the CPU
@@ -54,5 +54,7 @@ def restore(run: Run) -> bool:
     step = run.progress.step
     run.metrics.truncate(lambda s: s <= step)
     run.probe.log.truncate(lambda s: s < step)
+    if run.samples:
+        run.samples.log.truncate(lambda s: s <= step)
     log.info("resumed %s from step %d", run.run_dir, step)
     return True

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from seqlab import rundir
-from seqlab.data.palindrome import GRAD_FLOW_STREAM, palindrome_batch, stream_generator
+from seqlab.data.palindrome import palindrome_batch
+from seqlab.data.streams import GRAD_FLOW_STREAM, stream_generator
 from seqlab.models import reference_twin
 from seqlab.models.base import SequenceClassifier
 
@@ -17,7 +18,7 @@ from seqlab.models.base import SequenceClassifier
 def gradient_flow(model: SequenceClassifier, name: str, inputs: torch.Tensor, targets: torch.Tensor) -> list[float]:
     """||dL/dh_t|| for t = 1..T on one batch, through the reference twin whose h_t are graph nodes."""
     twin = reference_twin(model, name)
-    hiddens = twin.core.hidden_states(inputs)
+    hiddens = twin.core.hidden_states(inputs)[0]
     loss = F.cross_entropy(twin.head(hiddens[-1]), targets)
     grads = torch.autograd.grad(loss, hiddens)
     return [g.norm().item() for g in grads]

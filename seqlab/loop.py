@@ -1,7 +1,9 @@
-"""The training loop: a run's state (model, optimizer, data streams, progress, logs) and the steps that change it."""
+"""The training loop: a run's state (task, model, optimizer, data streams, progress, logs) and the steps that
+change it."""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import sys
@@ -17,14 +19,16 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
 from seqlab import checkpoint, rundir
-from seqlab.data.palindrome import TRAIN_STREAM, heldout_set, palindrome_batch, stream_generator
+from seqlab.data.streams import TRAIN_STREAM, stream_generator
 from seqlab.grad_flow import GradientFlowProbe
 from seqlab.init import apply_init
 from seqlab.models import build_model, count_parameters, reference_twin
 from seqlab.models.base import SequenceClassifier
-from seqlab.optim import FlatOptimizer, build_optimizer
+from seqlab.optim import FlatOptimizer, build_optimizer, decayed_lr
 from seqlab.provenance import environment_info
+from seqlab.sampling import TrainingSamples
 from seqlab.signals import SignalGuard
+from seqlab.tasks import build_task
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -67,9 +71,10 @@ def seed_everything(seed: int) -> None:
 def training_step(
     model: SequenceClassifier, optimizer: FlatOptimizer, inputs: torch.Tensor, targets: torch.Tensor, max_norm: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-    """One optimizer step with gradient-norm clipping; returns (loss, accuracy, gradient norm), unsynchronised."""
+    """One optimizer step with gradient-norm clipping; returns (loss, accuracy, gradient norm), unsynchronised. The
+    loss and accuracy are means over every prediction: one per sequence, or one per time step (per-step targets)."""
     logits = model(inputs)
-    loss = F.cross_entropy(logits, targets)
+    loss = F.cross_entropy(logits.flatten(0, -2), targets.flatten())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = optimizer.clip_grad_norm(max_norm)
@@ -80,14 +85,14 @@ def training_step(
 
 @torch.no_grad()
 def evaluate(model: SequenceClassifier, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over the held-out batches."""
+    """Mean cross-entropy and accuracy over every prediction of the held-out batches."""
     model.eval()
     loss = correct = count = 0.0
     for inputs, targets in batches:
         logits = model(inputs)
-        loss += F.cross_entropy(logits, targets, reduction="sum").item()
+        loss += F.cross_entropy(logits.flatten(0, -2), targets.flatten(), reduction="sum").item()
         correct += (logits.argmax(-1) == targets).sum().item()
-        count += len(targets)
+        count += targets.numel()
     model.train()
     return loss / count, correct / count
 
@@ -109,20 +114,29 @@ class Run:
             torch.set_flush_denormal(True)
         seed_everything(cfg.seed)
         m = cfg.model
+        self.task = build_task(cfg.data, device)
         # the reference starts from the fused layout's initial weights, so every impl starts from the same ones
         build_impl = "fused" if impl == "reference" else impl
-        self.model = build_model(m.name, m.hidden_size, m.num_layers, cfg.data.encoding, build_impl)
+        self.model = build_model(m.name, m.hidden_size, m.num_layers, cfg.data.encoding, build_impl,
+                                 self.task.num_symbols, self.task.per_step)  # fmt: skip
         apply_init(self.model, cfg.init.name, cfg.init.get("std", 1e-4), cfg.init.forget_bias)
         if impl == "reference":
             self.model = reference_twin(self.model, m.name)
         self.model.to(device)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         self.generator = stream_generator(cfg.seed, TRAIN_STREAM, device)
-        self.heldout = heldout_set(cfg.data.length, cfg.train.batch_size, cfg.eval.batches, cfg.seed, device)
+        self.heldout = self.task.heldout_set(cfg.train.batch_size, cfg.eval.batches, cfg.seed)
         self.progress = Progress()
         self.buffers = {k: torch.zeros(cfg.train.max_steps, device=device) for k in ("loss", "acc", "gnorm")}
-        self.metrics = rundir.CsvLog(self.run_dir / rundir.METRICS, rundir.METRIC_COLUMNS)
+        self.metrics = rundir.CsvLog(self.run_dir / rundir.METRICS, rundir.METRIC_COLUMNS + self.task.metric_columns)
         self.probe = GradientFlowProbe(cfg, self.run_dir, device)
+        self.samples = TrainingSamples(cfg, self.run_dir, self.task) if self.task.per_step else None
+        if self.samples:
+            rundir.atomic_write_text(self.run_dir / rundir.VOCAB, json.dumps(self.task.vocabulary(), indent=1) + "\n")
+
+    def logs(self) -> list[rundir.CsvLog]:
+        """The run's step-keyed logs: metrics, the gradient-flow probe's and, for text, the samples."""
+        return [self.metrics, self.probe.log] + ([self.samples.log] if self.samples else [])
 
     def write_row(self, evaluated: bool) -> dict[str, Any]:
         """Append a metrics.csv row: training means since the previous row and, if `evaluated`, the held-out ones."""
@@ -136,7 +150,7 @@ class Run:
                 "grad_norm": self.buffers["gnorm"][window].mean().item(),
             }
         if evaluated:
-            row |= {"eval_loss": p.eval_loss, "eval_accuracy": p.eval_accuracy}
+            row |= {"eval_loss": p.eval_loss, "eval_accuracy": p.eval_accuracy, **self.task.extra_metrics(p.eval_loss)}
         self.metrics.append([row])
         p.last_row_step = p.step
         return row
@@ -180,7 +194,8 @@ class Run:
                 if p.step in self.probe.steps:
                     self.probe.record(self.model, p.step)
                 tic = time.perf_counter()
-                inputs, targets = palindrome_batch(self.cfg.data.length, cfg.batch_size, self.generator, self.device)
+                self.optimizer.lr = decayed_lr(self.cfg.optimizer.lr, cfg.lr_decay.factor, cfg.lr_decay.every, p.step)
+                inputs, targets = self.task.batch(cfg.batch_size, self.generator)
                 loss, acc, gnorm = training_step(self.model, self.optimizer, inputs, targets, cfg.max_norm)
                 for key, value in (("loss", loss), ("acc", acc), ("gnorm", gnorm)):
                     self.buffers[key][p.step] = value
@@ -195,6 +210,8 @@ class Run:
                     if bar:
                         bar.update(p.step - bar.n)
                         bar.set_postfix(loss=row.get("train_loss"), acc=row.get("train_accuracy"))
+                if self.samples and (self.samples.due(p.step) or p.step == cfg.max_steps or p.stopped_early):
+                    self.samples.record(self.model, p.step)
                 p.wall_time_s = time.perf_counter() - started
                 if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0:
                     checkpoint.save(self)
@@ -206,6 +223,8 @@ class Run:
         if self.probe.at_end or p.step in self.probe.steps:
             self.probe.record(self.model, p.step)
         p.wall_time_s = time.perf_counter() - started
+        if not (cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0):
+            checkpoint.save(self)  # the final model, for seqlab.generate and for a look at the weights
 
     def checkpoint_interrupted(self) -> None:
         checkpoint.save(self)
@@ -222,6 +241,7 @@ class Run:
             "impl_fallback": self.impl_fallback,
             "eval_accuracy": p.eval_accuracy,
             "eval_loss": p.eval_loss,
+            **self.task.extra_metrics(p.eval_loss),
             "steps": p.step,
             "converged": p.steps_to_converge is not None,
             "steps_to_converge": p.steps_to_converge,

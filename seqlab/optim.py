@@ -173,6 +173,12 @@ OPTIMIZERS: dict[str, Callable[[list[torch.nn.Parameter], DictConfig], FlatOptim
 }
 
 
+def decayed_lr(lr: float, factor: float, every: int, step: int) -> float:
+    """The learning rate of training step `step` (from 0) under step decay: lr * factor ** (step // every), or `lr`
+    when every is 0. A function of the step alone, so a resumed run continues the schedule exactly."""
+    return lr * factor ** (step // every) if every else lr
+
+
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: DictConfig) -> FlatOptimizer:
     """The optimizer `cfg.name` with the learning rate, weight decay and its own knobs from `cfg`."""
     if cfg.name not in OPTIMIZERS:

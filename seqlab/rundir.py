@@ -2,8 +2,9 @@
 
 A run directory holds `.hydra/`, `metrics.csv`, `result.json` (written atomically when the run ends),
 `checkpoint.pt`, `fingerprint.json` (the config that its results belong to, written when training starts),
-`.lock` (held by the process that trains it) and, when enabled, `grad_flow.csv`. Results replaced by
-`rerun=changed` are kept under `.replaced/<time>/`.
+`.lock` (held by the process that trains it), when enabled `grad_flow.csv`, and for the text task `vocab.json`
+(the characters, in the order of the model's symbols) and `samples.csv` (text sampled during training). Results
+replaced by `rerun=changed` are kept under `.replaced/<time>/`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import hashlib
+import io
 import json
 import math
 import os
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-RESULT, METRICS, CHECKPOINT, GRAD_FLOW, HYDRA, FINGERPRINT, LOCK, REPLACED = (
+RESULT, METRICS, CHECKPOINT, GRAD_FLOW, HYDRA, FINGERPRINT, LOCK, REPLACED, VOCAB, SAMPLES = (
     "result.json",
     "metrics.csv",
     "checkpoint.pt",
@@ -31,17 +33,20 @@ RESULT, METRICS, CHECKPOINT, GRAD_FLOW, HYDRA, FINGERPRINT, LOCK, REPLACED = (
     "fingerprint.json",
     ".lock",
     ".replaced",
+    "vocab.json",
+    "samples.csv",
 )
 # Config keys that never change what a run computes: left out of its fingerprint (and of its directory's name).
 NOT_DEFINING = ("sweep_name", "train.progress", "rerun")
 # Config keys added after runs were recorded without them -> the value at which a run computes what it computed
 # before the key existed. Such a key at that value is not part of the fingerprint: adding a feature does not turn
 # every finished run into "another config".
-ADDED_KEYS: dict[str, Any] = {"train.early_stop.streak": 50}
+ADDED_KEYS: dict[str, Any] = {"train.early_stop.streak": 50, "train.lr_decay.factor": 1.0, "train.lr_decay.every": 0}
 NO_VALUE = object()
 RERUN = ("never", "changed")  # rerun=changed retrains a run whose recorded config differs, moving the old aside
 METRIC_COLUMNS = ("step", "train_loss", "train_accuracy", "lr", "grad_norm", "eval_loss", "eval_accuracy")
 GRAD_FLOW_COLUMNS = ("step", "t", "grad_norm")
+SAMPLE_COLUMNS = ("step", "temperature", "prompt", "text")
 STATUSES = ("completed", "failed", "interrupted")
 RUNNING_ELSEWHERE = "running elsewhere"  # a sweep's job whose directory another process was training
 RESULT_KEYS = (
@@ -129,7 +134,9 @@ def find_run_dirs(root: Path) -> Iterator[Path]:
 
 
 class CsvLog:
-    """An append-only CSV of rows keyed by `step`, that can be cut back to a checkpoint's step on resume."""
+    """An append-only CSV of rows keyed by `step`, that can be cut back to a checkpoint's step on resume.
+
+    Numbers are written as Python's repr (exact); a text cell with a comma, quote or line end is quoted."""
 
     def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
         self.path, self.columns = Path(path), columns
@@ -138,19 +145,22 @@ class CsvLog:
         """Keep only the rows whose step satisfies `keep(step)` (all rows are dropped when none is)."""
         if not self.path.exists():
             return
-        with self.path.open() as f:
+        with self.path.open(newline="", encoding="utf-8") as f:
             rows = [row for row in csv.DictReader(f) if keep(int(row["step"]))]
         atomic_write_text(self.path, self._format(rows, header=True))
 
     def append(self, rows: list[Mapping[str, Any]]) -> None:
         header = not self.path.exists() or self.path.stat().st_size == 0
-        with self.path.open("a") as f:
+        with self.path.open("a", newline="", encoding="utf-8") as f:
             f.write(self._format(rows, header))
 
     def _format(self, rows: list[Mapping[str, Any]], header: bool) -> str:
-        lines = [",".join(self.columns)] if header else []
-        lines += [",".join(_cell(row.get(c)) for c in self.columns) for row in rows]
-        return "".join(line + "\n" for line in lines)
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        if header:
+            writer.writerow(self.columns)
+        writer.writerows([_cell(row.get(c)) for c in self.columns] for row in rows)
+        return text.getvalue()
 
 
 def _cell(value: Any) -> str:
@@ -225,7 +235,7 @@ def move_aside(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     target = run_dir / REPLACED / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     target.mkdir(parents=True, exist_ok=True)
-    for name in (RESULT, METRICS, CHECKPOINT, GRAD_FLOW, FINGERPRINT):
+    for name in (RESULT, METRICS, CHECKPOINT, GRAD_FLOW, FINGERPRINT, VOCAB, SAMPLES):
         if (run_dir / name).exists():
             os.replace(run_dir / name, target / name)
     return target

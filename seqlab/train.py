@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqlab import checkpoint, rundir
+from seqlab.data.corpus import resolve_digest
 from seqlab.loop import Run, select_device
 from seqlab.models import count_parameters, resolve_impl
 from seqlab.signals import RunInterrupted, SignalGuard
@@ -36,9 +37,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     process trains the directory. Any other exception is recorded as `status: failed` in result.json and re-raised.
     """
     check_config(cfg)
-    if cfg.threads == "auto":  # the command line resolves it for the launcher (seqlab.threads); a direct call keeps
-        cfg = copy.deepcopy(cfg)  # this process's thread count, and records it: it is part of the run
-        cfg.threads = torch.get_num_threads()
+    cfg = resolved(cfg)
     run_dir = Path(run_dir)
     flat_config = rundir.flatten(OmegaConf.to_container(cfg, resolve=True))
     if (finished := settle(run_dir, flat_config, cfg.rerun)) is not None:  # no lock needed to skip
@@ -53,6 +52,18 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             return finished
         rundir.write_fingerprint(run_dir, flat_config)
         return train_owned(cfg, run_dir, lock, device, impl, fallback)
+
+
+def resolved(cfg: DictConfig) -> DictConfig:
+    """`cfg` with the settings a run records in place of `auto`, which are part of what it computes: the thread
+    count (the command line resolves it for the launcher, `seqlab.threads`; a direct call keeps this process's) and
+    the text corpus's digest."""
+    cfg = copy.deepcopy(cfg)
+    if cfg.threads == "auto":
+        cfg.threads = torch.get_num_threads()
+    if cfg.data.name == "text":
+        cfg.data.digest = resolve_digest(cfg.data.path, cfg.data.digest)
+    return cfg
 
 
 def settle(run_dir: Path, flat_config: dict[str, Any], rerun: str, owner: bool = False) -> dict[str, Any] | None:

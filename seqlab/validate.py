@@ -69,9 +69,11 @@ def check_config(cfg: DictConfig) -> None:
     from seqlab.models import CELLS, IMPLS
     from seqlab.models.base import ENCODINGS
     from seqlab.optim import OPTIMIZERS
+    from seqlab.tasks import TASKS
 
     _choice(cfg, "model.name", sorted(CELLS))
-    _choice(cfg, "data.encoding", ENCODINGS)
+    _choice(cfg, "data.name", TASKS)
+    _choice(cfg, "data.encoding", ENCODINGS if cfg.data.name == "palindrome" else ("onehot",))
     _choice(cfg, "device", DEVICES)
     gpu = torch.cuda.is_available()
     if cfg.device == "cuda" and not gpu:
@@ -80,8 +82,10 @@ def check_config(cfg: DictConfig) -> None:
     _integer(cfg, "model.hidden_size", 1)
     _integer(cfg, "model.num_layers", 1)
     _choice(cfg, "model.impl", IMPLS)
-    _choice(cfg, "data.name", ("palindrome",))
-    _integer(cfg, "data.length", 2)
+    if cfg.data.name == "text":
+        _check_text(cfg)
+    else:
+        _integer(cfg, "data.length", 2)
     _choice(cfg, "optimizer.name", OPTIMIZERS)
     _positive(cfg, "optimizer.lr")
     _positive(cfg, "optimizer.weight_decay", allow_zero=True)
@@ -109,6 +113,8 @@ def check_config(cfg: DictConfig) -> None:
     _integer(cfg, "train.log_every", 1)
     _integer(cfg, "train.eval_every", 1)
     _integer(cfg, "train.checkpoint_every", 0)
+    _positive(cfg, "train.lr_decay.factor")
+    _integer(cfg, "train.lr_decay.every", 0)
     _choice(cfg, "train.progress", ("auto", True, False))
     _choice(cfg, "train.early_stop.kind", EARLY_STOPS)
     _integer(cfg, "train.early_stop.patience", 1)
@@ -122,6 +128,38 @@ def check_config(cfg: DictConfig) -> None:
     for mark in cfg.grad_flow.steps:
         if not ((_is_int(mark) and mark >= 0) or mark in GRAD_FLOW_MARKS):
             raise _fail("grad_flow.steps", mark, "integers >= 0 or " + ", ".join(GRAD_FLOW_MARKS))
+
+
+def _check_text(cfg: DictConfig) -> None:
+    """The text task's keys, then its corpus: readable UTF-8, long enough for one sequence in each part."""
+    from seqlab.data.corpus import check_split, read_corpus, resolve_digest  # noqa: PLC0415
+
+    if not isinstance(cfg.data.path, str) or not cfg.data.path:
+        raise _fail("data.path", cfg.data.path, "the path of a UTF-8 text file")
+    _integer(cfg, "data.seq_length", 1)
+    _positive(cfg, "data.heldout_fraction")
+    if cfg.data.heldout_fraction >= 1:
+        raise _fail("data.heldout_fraction", cfg.data.heldout_fraction, "a number > 0 and < 1")
+    _integer(cfg, "data.sample_every", 0)
+    _integer(cfg, "data.sample_length", 1)
+    temperatures = cfg.data.sample_temperatures
+    if not OmegaConf.is_list(temperatures) or not all(_is_number(t) and t >= 0 for t in temperatures):
+        raise _fail("data.sample_temperatures", temperatures, "a list of numbers >= 0 (0: greedy)")
+    if not isinstance(cfg.data.sample_prompt, str):
+        raise _fail("data.sample_prompt", cfg.data.sample_prompt, "a string (empty: a random first character)")
+    if cfg.grad_flow.enabled:
+        raise _fail("grad_flow.enabled", True, "false with dataset=text (the probe measures the palindrome task)")
+    corpus = read_corpus(cfg.data.path)
+    check_split(corpus, cfg.data.path, cfg.data.seq_length, cfg.data.heldout_fraction)
+    resolve_digest(cfg.data.path, cfg.data.digest)
+    if unknown := sorted(set(cfg.data.sample_prompt) - set(corpus.symbols)):
+        raise ConfigError(f"data.sample_prompt={cfg.data.sample_prompt!r} is invalid: {_characters(unknown)} not in "
+                          f"the corpus's {len(corpus.symbols)} characters")  # fmt: skip
+
+
+def _characters(characters: Sequence[str]) -> str:
+    """'Z', '@' are / 'Z' is: characters named for a one-line message."""
+    return ", ".join(repr(c) for c in characters) + (" are" if len(characters) > 1 else " is")
 
 
 def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
@@ -143,7 +181,7 @@ def check_command_line(arguments: Sequence[str], conf_dir: Path = CONF_DIR) -> N
     for override in overrides:
         if (group := override.key_or_group.split("@")[0]) in CHECKED_GROUPS and not override.is_delete():
             _check_group_option(override, group, conf_dir)
-    multirun = any(a in ("-m", "--multirun") for a in arguments)
+    multirun = any(a in ("-m", "--multirun", "-c", "--cfg", "--info", "-i", "--help", "-h") for a in arguments)
     chosen = _chosen_options(overrides, conf_dir)
     keys = None
     for override in overrides:
@@ -239,17 +277,19 @@ def _unknown_key(key: str, keys: set[str]) -> str:
 
 def check_memory(cfg: DictConfig, available: int) -> None:
     """Raise ConfigError, naming the key that weighs most, when one run would need more than `available` bytes."""
+    from seqlab.data.palindrome import NUM_DIGITS  # noqa: PLC0415
     from seqlab.models import CELLS  # noqa: PLC0415
     from seqlab.models.base import input_size  # noqa: PLC0415
 
-    sizes = ("train.batch_size", "data.length", "model.hidden_size", "model.num_layers", "eval.batches",
-             "train.max_steps")  # fmt: skip
+    length_key = "data.seq_length" if cfg.data.name == "text" else "data.length"
+    sizes = ("train.batch_size", length_key, "model.hidden_size", "model.num_layers", "eval.batches", "train.max_steps")
     if not all(_is_number(v := OmegaConf.select(cfg, k)) and v > 0 for k in sizes):
         return  # their own checks report them
-    batch, length, hidden = cfg.train.batch_size, cfg.data.length, cfg.model.hidden_size
+    batch, length, hidden = cfg.train.batch_size, OmegaConf.select(cfg, length_key), cfg.model.hidden_size
     states = cfg.model.num_layers * hidden * (len(CELLS[cfg.model.name].gates) + 2)  # per time step and sequence
+    symbols = 256 if cfg.data.name == "text" else NUM_DIGITS  # one-hot inputs and (text) per-step logits, at most
     needs = {  # bytes: float32 activations kept for backward and their gradients; int64 held-out digits; step logs
-        "data.length": 2 * 4 * batch * length * (input_size(cfg.data.encoding) + states),
+        length_key: 2 * 4 * batch * length * (input_size(cfg.data.encoding, symbols) + states),
         "eval.batches": 8 * cfg.eval.batches * batch * length,
         "train.max_steps": 3 * 4 * cfg.train.max_steps,
     }

@@ -2,13 +2,8 @@ import pytest
 import torch
 
 from seqlab.bench import PalindromeDataset
-from seqlab.data.palindrome import (
-    EVAL_STREAM,
-    TRAIN_STREAM,
-    heldout_set,
-    palindrome_batch,
-    stream_generator,
-)
+from seqlab.data.palindrome import heldout_set, palindrome_batch
+from seqlab.data.streams import EVAL_STREAM, TRAIN_STREAM, stream_generator
 from seqlab.models.base import encode
 
 
@@ -55,7 +50,7 @@ def test_per_sample_dataset_makes_palindromes(length):
 
 def test_encodings():
     digits = torch.tensor([[0, 3, 9]])
-    onehot = encode(digits, "onehot")
+    onehot = encode(digits, "onehot", 10)
     assert onehot.shape == (1, 3, 10) and torch.equal(onehot.argmax(-1), digits) and torch.all(onehot.sum(-1) == 1)
-    scalar = encode(digits, "scalar")
+    scalar = encode(digits, "scalar", 10)
     assert scalar.shape == (1, 3, 1) and torch.equal(scalar[..., 0], digits.float())

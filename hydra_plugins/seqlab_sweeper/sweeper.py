@@ -26,6 +26,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from seqlab import rundir
+from seqlab.data.corpus import resolve_digest
 from seqlab.rundir import RUNNING_ELSEWHERE
 from seqlab.threads import resolve_threads
 from seqlab.validate import ConfigError
@@ -105,7 +106,9 @@ def job_paths(job_config: DictConfig) -> tuple[Path, dict[str, Any]]:
     run_dir = Path(job_config.hydra.sweep.dir) / job_config.hydra.sweep.subdir
     run_config = OmegaConf.masked_copy(job_config, [k for k in job_config if k != "hydra"])
     flat = rundir.flatten(OmegaConf.to_container(run_config, resolve=True))
-    flat["threads"] = resolve_threads(flat["threads"], job_config.hydra.launcher)  # as the job will resolve it
+    flat["threads"] = resolve_threads(flat["threads"], job_config.hydra.launcher)  # as the job will resolve them
+    if flat.get("data.name") == "text":
+        flat["data.digest"] = resolve_digest(flat["data.path"], flat["data.digest"])
     return run_dir, flat
 
 
@@ -155,7 +158,10 @@ class SummarizingSweeper(Sweeper):
             batch = []
             for overrides in runs[start : start + size]:  # composing each config also checks it, as Hydra's does
                 job_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-                run_dir, flat = job_paths(job_config)
+                try:
+                    run_dir, flat = job_paths(job_config)
+                except ConfigError as error:  # the text corpus is missing or unreadable: no run can train
+                    stop(error)
                 action, why = rundir.verdict(run_dir, flat, job_config.rerun)
                 dirs.append((run_dir, flat, why if action == "refuse" else None))
                 if action == "skip":

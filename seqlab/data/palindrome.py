@@ -9,17 +9,9 @@ import functools
 
 import torch
 
+from seqlab.data.streams import EVAL_STREAM, stream_generator
+
 NUM_DIGITS = 10
-
-# Separate random streams per seed, so the held-out set never overlaps the training stream's draws.
-TRAIN_STREAM, EVAL_STREAM, GRAD_FLOW_STREAM = 0, 1, 2
-
-
-def stream_generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A torch generator on `device` for one (seed, stream) pair."""
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed * 8 + stream)
-    return generator
 
 
 def palindrome_batch(
@@ -47,3 +39,23 @@ def heldout_set(
     """The fixed held-out batches of a run, drawn from the evaluation stream of `seed`."""
     generator = stream_generator(seed, EVAL_STREAM, device)
     return [palindrome_batch(length, batch_size, generator, device) for _ in range(batches)]
+
+
+class PalindromeTask:
+    """The palindrome task of length `length` as a run sees it: one prediction per sequence, over 10 digits."""
+
+    per_step = False
+    metric_columns: tuple[str, ...] = ()
+    num_symbols = NUM_DIGITS
+
+    def __init__(self, length: int, device: torch.device) -> None:
+        self.length, self.device = length, device
+
+    def batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return palindrome_batch(self.length, batch_size, generator, self.device)
+
+    def heldout_set(self, batch_size: int, batches: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return heldout_set(self.length, batch_size, batches, seed, self.device)
+
+    def extra_metrics(self, eval_loss: float) -> dict[str, float]:
+        return {}
