@@ -4,7 +4,8 @@
     python -m multirun_analysis.aggregate_results ...          (the same)
 
 Writes runs.csv, curves.csv, summary.csv, the memory-capacity tables (memory_capacity.csv, capacity_per_seed.csv,
-solved_counts.csv), figures (PNG + SVG), report.md and report.html. Grid sweeps and capacity sweeps alike.
+solved_counts.csv), figures (PNG + SVG), report.md and report.html. Grid sweeps and capacity sweeps alike. Text runs
+(dataset=text) get held-out bits per character instead of accuracy and capacity, and a table of their samples.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Options:
     hue: str | None = None
     col: str | None = None
     row: str | None = None
-    metric: str = "eval_accuracy"
+    metric: str | None = None  # eval_accuracy for the palindrome task, eval_bpc for text
     solved: str = "converged"
     formats: list[str] = field(default_factory=lambda: ["png", "svg"])
 
@@ -55,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--hue", help="colour (default: model.name)")
     parser.add_argument("--col", help="column facets (default: a varying optimizer/init/other key)")
     parser.add_argument("--row", help="row facets (default: the next varying key)")
-    parser.add_argument("--metric", default="eval_accuracy", help="metric on the y axis (default: eval_accuracy)")
+    parser.add_argument("--metric", help="metric on the y axis (default: eval_accuracy; text runs: eval_bpc)")
     parser.add_argument(
         "--solved",
         choices=list(SOLVED_CRITERIA),
@@ -67,11 +68,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
     return Options(**{**vars(args), "formats": args.formats.split(",")})
 
 
-def choose_roles(args: Options, factors: list[str], config_keys: list[str]) -> dict[str, str | None]:
-    """x, hue, col, row: the user's choice; else x = data.length and hue = model.name (varying or not), and the
-    remaining varying keys as column and row facets (optimizer and init first)."""
+def choose_roles(args: Options, factors: list[str], config_keys: list[str], text: bool) -> dict[str, str | None]:
+    """x, hue, col, row: the user's choice; else x = data.length (text: data.seq_length) and hue = model.name
+    (varying or not), and the remaining varying keys as column and row facets (optimizer and init first)."""
     roles: dict[str, str | None] = {k: getattr(args, k) for k in ("x", "hue", "col", "row")}
-    for role, preferred in (("x", "data.length"), ("hue", "model.name")):
+    for role, preferred in (("x", "data.seq_length" if text else "data.length"), ("hue", "model.name")):
         if roles[role] is None:
             free = [f for f in factors if f not in roles.values()]
             usable = preferred in config_keys and preferred not in roles.values()
@@ -103,6 +104,10 @@ def aggregate(args: Options) -> Path:
     if data.runs.empty:
         found = f"{len(data.problems)} run directories, none with a readable result.json" if data.problems else "none"
         raise UsageError(f"no runs to aggregate under {', '.join(map(str, args.dirs))} (found {found})")
+    tasks = set(data.runs["data.name"].dropna()) if "data.name" in data.runs else set()
+    if len(tasks) > 1:
+        raise UsageError(f"these runs are of several tasks ({', '.join(sorted(tasks))}): aggregate each separately")
+    args.metric = args.metric or ("eval_bpc" if tasks == {"text"} else "eval_accuracy")
     if args.metric not in data.runs:
         raise UsageError(f"--metric {args.metric}: not a result key (try eval_accuracy, steps_to_converge, ...)")
     out.mkdir(parents=True, exist_ok=True)
@@ -113,8 +118,9 @@ def aggregate(args: Options) -> Path:
 def write_outputs(args: Options, data: Collection, out: Path) -> None:
     """Tables, figures and the report for the collected runs."""
     runs = data.runs
+    text = args.metric == "eval_bpc" or ("data.name" in runs and (runs["data.name"] == "text").all())
     factors = varying_factors(runs, data.config_keys)
-    roles = choose_roles(args, factors, data.config_keys)
+    roles = choose_roles(args, factors, data.config_keys, text)
     shown = [roles[k] for k in ("col", "row", "hue", "x") if roles[k]]
     pooled = [f for f in factors if f not in shown]
     run_keys = runs[["run_dir", *dict.fromkeys([*shown, *factors, "seed"])]]
@@ -138,7 +144,7 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     if completed.empty:
         report.paragraph("No completed runs: no tables or figures.")
     else:
-        add_results(report, args, roles, factors, as_categories(completed, roles), curves, data, run_keys, out)
+        add_results(report, args, roles, factors, as_categories(completed, roles), curves, data, run_keys, out, text)
     report.heading("Problems: failed, interrupted, unreadable and result-less run directories")
     problems = pd.DataFrame([{"run_dir": str(p.run_dir), "problem": p.kind, "detail": p.detail} for p in data.problems])
     report.table(problems) if not problems.empty else report.paragraph("None.")
@@ -170,8 +176,8 @@ def as_categories(frame: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataF
 
 def add_results(report: Report, args: Options, roles: dict[str, str | None], factors: list[str],
                 completed: pd.DataFrame, curves: pd.DataFrame, data: Collection, run_keys: pd.DataFrame,
-                out: Path) -> None:  # fmt: skip
-    """Summary and memory-capacity tables and every figure, into `out` and the report."""
+                out: Path, text: bool) -> None:  # fmt: skip
+    """Summary and memory-capacity (text: samples) tables and every figure, into `out` and the report."""
     x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
     metric = args.metric
     summary = summarize(completed, [k for k in (col, row, hue, x) if k], metric)
@@ -179,7 +185,9 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     report.heading(f"{figures.label(metric)}: mean and 95% t-interval over seeds")
     report.table(summary)
     configuration = [f for f in dict.fromkeys([k for k in (col, row, hue) if k] + factors) if f != x]
-    per_seed = add_capacity(report, args, completed, x, configuration, out)
+    per_seed = None if text else add_capacity(report, args, completed, x, configuration, out)
+    if text and not data.samples.empty:
+        add_samples(report, data.samples[data.samples["run_dir"].isin(completed["run_dir"])], run_keys, out)
 
     report.heading("Figures")
     figures.setup_style()
@@ -197,14 +205,39 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     if per_seed is not None:
         drawn = figures.capacity_per_seed(per_seed, hue, col, row, x)
         figure(drawn, "memory_capacity", f"memory capacity per seed (dots) and its median (bar), by {hue}")
-    if "eval_accuracy" in curves:
+    curve_metric = "eval_bpc" if text else "eval_accuracy"
+    if curve_metric in curves:
         done_curves = as_categories(curves[curves["run_dir"].isin(completed["run_dir"])], roles)
-        figure(figures.learning_curves(done_curves, x, hue, col, "eval_accuracy"), "learning_curves",
-               "held-out accuracy during training")  # fmt: skip
+        figure(figures.learning_curves(done_curves, x, hue, col, curve_metric), "learning_curves",
+               f"{figures.label(curve_metric)} during training")  # fmt: skip
     if not data.grad_flow.empty:
         flow = as_categories(data.grad_flow.merge(run_keys, on="run_dir", how="left"), roles)
         flow.to_csv(out / "grad_flow.csv", index=False)
         figure(figures.gradient_flow(flow, x, hue), "gradient_flow", "gradient norm through time")
+
+
+SAMPLE_CHARACTERS = 120  # of each sample, in the report (samples.csv has them whole)
+
+
+def add_samples(report: Report, samples: pd.DataFrame, run_keys: pd.DataFrame, out: Path) -> None:
+    """samples.csv of every run, and in the report each run's samples at its first, middle and last sampled step."""
+    keys = [k for k in run_keys.columns if k != "run_dir"]
+    columns = [*keys, "step", "temperature", "prompt", "text", "run_dir"]
+    table = samples.merge(run_keys, on="run_dir", how="left")[columns]
+    table.to_csv(out / "samples.csv", index=False)
+    report.heading("Samples during training")
+    report.paragraph(
+        f"Per run, the text generated at its first, middle and last sampled step (temperature 0: greedy), the first "
+        f"{SAMPLE_CHARACTERS} characters after the prompt, line ends shown as ⏎; all of them in samples.csv."
+    )
+    shown = []
+    for _, run in table.groupby("run_dir", sort=False):
+        steps = sorted(run["step"].unique())
+        picked = {steps[0], steps[len(steps) // 2], steps[-1]}
+        shown.append(run[run["step"].isin(picked)])
+    excerpt = pd.concat(shown).drop(columns="run_dir")
+    excerpt["text"] = (excerpt["prompt"] + "▸" + excerpt["text"].str[:SAMPLE_CHARACTERS]).str.replace("\n", "⏎")
+    report.table(excerpt.drop(columns="prompt").rename(columns={"text": "prompt ▸ sample"}))
 
 
 def add_capacity(

@@ -30,6 +30,7 @@ class Collection:
     runs: pd.DataFrame  # one row per readable result.json (any status)
     curves: pd.DataFrame  # long format: run_dir, step, metric columns
     grad_flow: pd.DataFrame  # run_dir, step, t, grad_norm
+    samples: pd.DataFrame  # text runs: run_dir, step, temperature, prompt, text
     config_keys: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -51,6 +52,13 @@ def _read_csv_rows(path: Path, run_dir: str, columns: dict[str, list]) -> None:
             values.append(row.get(name, math.nan))
 
 
+def _read_samples(path: Path, run_dir: str) -> list[dict]:
+    """A text run's samples.csv rows, tagged with `run_dir` (step and temperature as numbers)."""
+    with path.open(newline="", encoding="utf-8") as f:
+        return [row | {"run_dir": run_dir, "step": int(row["step"]), "temperature": float(row["temperature"])}
+                for row in csv.DictReader(f)]  # fmt: skip
+
+
 def _flat_result(result: dict, run_dir: Path, root: Path) -> dict:
     """Config keys as they are (lists as JSON), then the result's own keys; a result key that is also a config key
     (device, threads: what was asked vs. what was used) becomes `result.<key>`."""
@@ -67,6 +75,7 @@ def collect(roots: list[Path]) -> Collection:
     rows: list[dict] = []
     curves: dict[str, list] = {}
     flows: dict[str, list] = {}
+    samples: list[dict] = []
     problems: list[Problem] = []
     config_keys: dict[str, None] = {}  # ordered set
     for root in roots:
@@ -88,9 +97,12 @@ def collect(roots: list[Path]) -> Collection:
                     _read_csv_rows(run_dir / rundir.METRICS, str(run_dir), curves)
                 if (run_dir / rundir.GRAD_FLOW).exists():
                     _read_csv_rows(run_dir / rundir.GRAD_FLOW, str(run_dir), flows)
+                if (run_dir / rundir.SAMPLES).exists():
+                    samples += _read_samples(run_dir / rundir.SAMPLES, str(run_dir))
             except (ValueError, OSError, csv.Error) as error:
                 problems.append(Problem(run_dir, "unreadable", f"metrics: {error}"))
-    return Collection(pd.DataFrame(rows), pd.DataFrame(curves), pd.DataFrame(flows), list(config_keys), problems)
+    frames = (pd.DataFrame(rows), pd.DataFrame(curves), pd.DataFrame(flows), pd.DataFrame(samples))
+    return Collection(*frames, list(config_keys), problems)
 
 
 def varying_factors(runs: pd.DataFrame, config_keys: list[str]) -> list[str]:

@@ -19,6 +19,8 @@ from multirun_analysis.stats import t_interval  # noqa: E402
 
 LABELS = {
     "data.length": "palindrome length L (digits)",
+    "data.seq_length": "training sequence length (characters)",
+    "eval_bpc": "held-out bits per character",
     "eval_accuracy": "held-out accuracy",
     "eval_loss": "held-out loss (cross-entropy, nats)",
     "best_eval_accuracy": "best held-out accuracy",

@@ -45,7 +45,8 @@ class Report:
             elif kind == "table":
                 columns = [str(c) for c in content.columns]
                 out += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-                out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in content.itertuples(index=False)]
+                out += ["| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |"
+                        for row in content.itertuples(index=False)]  # fmt: skip
                 out += [""]
             elif kind == "image":
                 path, caption = content
