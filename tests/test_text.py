@@ -234,3 +234,16 @@ def test_the_aggregator_reports_bits_per_character_curves_and_samples(make_cfg, 
 
     samples = pd.read_csv(tmp_path / "out" / "samples.csv", keep_default_na=False)
     assert len(samples) == 4 * 2 * 4 and set(samples["step"]) == {10, 20}  # runs x steps x temperatures
+
+
+@pytest.mark.slow
+def test_a_text_sweep_resolves_the_digest_before_launch_and_skips_on_relaunch(corpus, tmp_path):
+    args = ["-m", *TINY, *text_args(corpus), "model=lstm,gru", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "2 trained" in first.stdout + first.stderr
+    again = run_cli(*args)
+    assert again.returncode == 0 and "2 already completed" in again.stdout + again.stderr
+    missing = run_cli(*[a.replace(str(corpus), str(tmp_path / "gone.txt")) for a in args])
+    lines = missing.stderr.strip().splitlines()
+    assert missing.returncode == 2 and len(lines) == 1 and lines[0].startswith("seqlab: error: data.path=")
