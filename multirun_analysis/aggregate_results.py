@@ -20,9 +20,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from multirun_analysis import figures
-from multirun_analysis.collect import Collection, collect, varying_factors
+from multirun_analysis.collect import NON_FACTORS, Collection, collect, varying_factors
 from multirun_analysis.report import Report
-from multirun_analysis.stats import capacity_over_seeds, capacity_per_seed, mark_solved, solved_counts, summarize
+from multirun_analysis.stats import (
+    capacity_over_seeds,
+    capacity_per_seed,
+    convergence,
+    mark_solved,
+    solved_counts,
+    summarize,
+)
 from seqlab import rundir
 from seqlab.capacity import SOLVED_CRITERIA
 
@@ -46,6 +53,7 @@ class Options:
     metric: str | None = None  # eval_accuracy for the palindrome task, eval_bpc for text
     solved: str = "converged"
     formats: list[str] = field(default_factory=lambda: ["png", "svg"])
+    setting: str = ""  # the runs' fixed setting in a few words, for the figures' captions (set by write_outputs)
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -126,6 +134,8 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     run_keys = runs[["run_dir", *dict.fromkeys([*shown, *factors, "seed"])]]
     runs.to_csv(out / "runs.csv", index=False)
     curves = data.curves.merge(run_keys, on="run_dir", how="left") if not data.curves.empty else data.curves
+    if not curves.empty:
+        curves["step"] = curves["step"].astype(int)
     curves.to_csv(out / "curves.csv", index=False)
 
     report = Report("seqlab aggregate report")
@@ -140,6 +150,9 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
         + (f", columns = {col}" if col else "") + (f", rows = {row}" if row else "")
         + (f". Pooled with the seeds (not shown separately): {', '.join(pooled)}" if pooled else "") + "."
     )  # fmt: skip
+    fixed = fixed_settings(runs, data.config_keys, factors)
+    report.paragraph("Fixed settings (the same in every run): " + ", ".join(f"`{k}={v}`" for k, v in fixed.items()))
+    args.setting = setting(fixed, runs)
     completed = runs[runs["status"] == "completed"]
     if completed.empty:
         report.paragraph("No completed runs: no tables or figures.")
@@ -150,6 +163,34 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     report.table(problems) if not problems.empty else report.paragraph("None.")
     (out / "report.md").write_text(report.markdown())
     (out / "report.html").write_text(report.html())
+
+
+CAPTION_KEYS = {  # the settings a figure's caption names, when they are the same in every run
+    "data.encoding": "encoding", "init.name": "init", "model.hidden_size": "hidden", "model.num_layers": "layers",
+    "optimizer.name": "optimizer", "optimizer.lr": "lr", "train.batch_size": "batch", "train.max_steps": "budget",
+    "train.early_stop.kind": "early stop", "data.length": "L", "data.seq_length": "sequence length",
+}  # fmt: skip
+
+
+def fixed_settings(runs: pd.DataFrame, config_keys: list[str], factors: list[str]) -> dict[str, object]:
+    """Each config key that takes one value in every run (not a factor, not the seed) -> that value."""
+    fixed = {}
+    for key in config_keys:
+        if key in factors or key in NON_FACTORS or key not in runs:
+            continue
+        values = runs[key].map(str).unique()
+        if len(values) == 1:
+            fixed[key] = runs[key].iloc[0]
+    return fixed
+
+
+def setting(fixed: dict[str, object], runs: pd.DataFrame) -> str:
+    """The caption's setting: the fixed values of CAPTION_KEYS and the seeds."""
+    seeds = sorted(runs["seed"].dropna().astype(int).unique()) if "seed" in runs else []
+    named = [f"{name} {figures.number(fixed[key])}" for key, name in CAPTION_KEYS.items() if key in fixed]
+    span = f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)) else (
+        ",".join(map(str, seeds)))  # fmt: skip
+    return ", ".join([*named, f"seeds {span} (n={len(seeds)})"])
 
 
 def implementations_mixed(runs: pd.DataFrame) -> str | None:
@@ -179,11 +220,19 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
                 out: Path, text: bool) -> None:  # fmt: skip
     """Summary and memory-capacity (text: samples) tables and every figure, into `out` and the report."""
     x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
-    metric = args.metric
-    summary = summarize(completed, [k for k in (col, row, hue, x) if k], metric)
+    metric, keys = args.metric, [k for k in (col, row, hue, x) if k]
+    marked = completed if text else mark_solved(completed, args.solved)
+    summary = summarize(marked, keys, metric)
     summary.to_csv(out / "summary.csv", index=False)
-    report.heading(f"{figures.label(metric)}: mean and 95% t-interval over seeds")
+    solved_note = "" if text else f", and k of n seeds solved ({SOLVED_CRITERIA[args.solved]})"
+    report.heading(f"{figures.label(metric)}: mean and 95% bootstrap interval over seeds{solved_note}")
     report.table(summary)
+    if not text:
+        converged = convergence(completed, keys)
+        converged.to_csv(out / "convergence.csv", index=False)
+        report.heading("Steps to converge: median over seeds, runs that never converged counted at their budget")
+        report.paragraph("A median marked as a bound is 'more than' it: half or more of the seeds never converged.")
+        report.table(converged)
     configuration = [f for f in dict.fromkeys([k for k in (col, row, hue) if k] + factors) if f != x]
     per_seed = None if text else add_capacity(report, args, completed, x, configuration, out)
     if text and not data.samples.empty:
@@ -193,27 +242,38 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     figures.setup_style()
 
     def figure(drawn: Figure, stem: str, caption: str) -> None:
-        report.image(figures.save(drawn, out, stem, args.formats), caption)
+        report.image(figures.save(drawn, out, stem, args.formats), f"{caption}. Setting: {args.setting}")
 
-    title = f"{figures.label(metric)} vs {figures.label(x)}\n(mean and 95% CI over seeds)"
-    drawn = figures.metric_vs_x(completed, x, metric, hue, col, row, title)
+    chance = None if text else figures.CHANCE
+    title = f"{figures.label(metric)} vs {figures.label(x)}\n(mean and 95% bootstrap interval over seeds; dots: seeds)"
+    drawn = figures.metric_vs_x(completed, x, metric, hue, col, row, title, chance)
     figure(drawn, f"{metric}_vs_{x}", f"{metric} vs {x} by {hue}")
-    if completed["steps_to_converge"].notna().any():
-        title = "Steps to converge (converged runs only)"
-        drawn = figures.metric_vs_x(completed, x, "steps_to_converge", hue, col, row, title)
-        figure(drawn, f"steps_to_converge_vs_{x}", f"steps to converge vs {x} (runs that never converged are left out)")
+    if not text and pd.api.types.is_numeric_dtype(completed[x]):
+        drawn = figures.steps_to_converge(completed, x, hue, col, row)
+        figure(drawn, f"steps_to_converge_vs_{x}", f"steps to converge vs {x} (▲: never converged, at its budget)")
     if per_seed is not None:
         drawn = figures.capacity_per_seed(per_seed, hue, col, row, x)
         figure(drawn, "memory_capacity", f"memory capacity per seed (dots) and its median (bar), by {hue}")
-    curve_metric = "eval_bpc" if text else "eval_accuracy"
-    if curve_metric in curves:
-        done_curves = as_categories(curves[curves["run_dir"].isin(completed["run_dir"])], roles)
-        figure(figures.learning_curves(done_curves, x, hue, col, curve_metric), "learning_curves",
+    done_curves = as_categories(curves[curves["run_dir"].isin(completed["run_dir"])], roles)
+    curve_metric = learning_curve_metric(done_curves, text)
+    if curve_metric is None:
+        report.paragraph("No learning curves: the runs wrote no metrics rows.")
+    else:
+        figure(figures.learning_curves(done_curves, x, hue, col, curve_metric, chance), "learning_curves",
                f"{figures.label(curve_metric)} during training")  # fmt: skip
     if not data.grad_flow.empty:
         flow = as_categories(data.grad_flow.merge(run_keys, on="run_dir", how="left"), roles)
         flow.to_csv(out / "grad_flow.csv", index=False)
         figure(figures.gradient_flow(flow, x, hue), "gradient_flow", "gradient norm through time")
+
+
+def learning_curve_metric(curves: pd.DataFrame, text: bool) -> str | None:
+    """The held-out metric (text: bits per character; else accuracy) when the runs evaluated at least twice, else
+    the training one (runs shorter than train.eval_every evaluate only at their end); None without rows."""
+    held_out, training = ("eval_bpc", "train_loss") if text else ("eval_accuracy", "train_accuracy")
+    if held_out in curves and curves.dropna(subset=[held_out]).groupby("run_dir").size().max() >= 2:
+        return held_out
+    return training if training in curves and curves[training].notna().any() else None
 
 
 SAMPLE_CHARACTERS = 120  # of each sample, in the report (samples.csv has them whole)

@@ -60,9 +60,13 @@ def _read_samples(path: Path, run_dir: str) -> list[dict]:
 
 
 def _flat_result(result: dict, run_dir: Path, root: Path) -> dict:
-    """Config keys as they are (lists as JSON), then the result's own keys; a result key that is also a config key
-    (device, threads: what was asked vs. what was used) becomes `result.<key>`."""
-    row = {k: json.dumps(v) if isinstance(v, list) else v for k, v in result.get("config", {}).items()}
+    """Config keys as they are (lists as JSON; a key added since the run, `rundir.ADDED_KEYS`, at its neutral value),
+    then the result's own keys; a result key that is also a config key (device, threads: what was asked vs. what
+    was used) becomes `result.<key>`."""
+    config = result.get("config", {})
+    if config:  # a run recorded before a key was added computed what the key's neutral value computes
+        config = {**rundir.ADDED_KEYS, **config}
+    row = {k: json.dumps(v) if isinstance(v, list) else v for k, v in config.items()}
     for key, value in result.items():
         if key not in ("config", "traceback", "versions", "slurm"):
             row[f"result.{key}" if key in row else key] = value

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from multirun_analysis.stats import t_interval  # noqa: E402
+from multirun_analysis.stats import bootstrap_interval  # noqa: E402
 
 LABELS = {
     "data.length": "palindrome length L (digits)",
@@ -30,6 +30,7 @@ LABELS = {
     "wall_time_s": "wall time (s)",
     "step": "training step (optimizer steps)",
     "train_loss": "training loss (cross-entropy, nats)",
+    "train_accuracy": "training-batch accuracy",
     "t": "time step t (digits read)",
     "grad_norm": "gradient norm ‖∂L/∂h_t‖",
     "model.name": "model",
@@ -39,6 +40,17 @@ LABELS = {
 }
 SHORT = {"data.length": "L", "model.name": "model", "optimizer.name": "optimizer", "init.name": "init"}
 MAX_PANELS = 4
+# One colour per model in every figure (seaborn's colour-blind palette); other hues take the palette in order.
+MODEL_COLOURS = dict(zip(("rnn", "lstm", "gru", "rrn"), sns.color_palette("colorblind", 4), strict=True))
+CHANCE = 0.1  # the palindrome task's chance accuracy: one of 10 digits
+
+
+def palette(data: pd.DataFrame, hue: str) -> dict | None:
+    """Colours by hue value: each model's own colour when the hue is the model, else None (seaborn's order)."""
+    values = sorted(data[hue].dropna().unique()) if hue in data else []
+    if hue == "model.name" and set(values) <= MODEL_COLOURS.keys():
+        return {v: MODEL_COLOURS[v] for v in values}
+    return None
 
 
 def label(key: str) -> str:
@@ -58,7 +70,7 @@ def save(figure: plt.Figure, out: Path, stem: str, formats: list[str]) -> str:
 
 
 def _ci95(values: pd.Series) -> tuple[float, float]:
-    return t_interval(values, 0.95)
+    return bootstrap_interval(values, 0.95)
 
 
 def _title(grid: sns.FacetGrid, text: str) -> None:
@@ -74,7 +86,10 @@ def _title(grid: sns.FacetGrid, text: str) -> None:
     figure.suptitle("\n".join(lines), y=1 - 0.08 / height, va="top")
 
 
-def _facet_labels(grid: sns.FacetGrid, x: str, y: str, col: str | None, row: str | None) -> None:
+def _facet_labels(
+    grid: sns.FacetGrid, x: str, y: str, col: str | None, row: str | None, chance: float | None = None
+) -> None:
+    """Axis labels, facet titles, the legend's title; accuracy axes at [0, 1] with the `chance` level dotted."""
     grid.set_axis_labels(label(x), label(y))
     grid.set_titles(
         row_template=f"{SHORT.get(row, row)} = {{row_name}}" if row else "",
@@ -82,20 +97,49 @@ def _facet_labels(grid: sns.FacetGrid, x: str, y: str, col: str | None, row: str
     )
     if grid.legend is not None:
         grid.legend.set_title(label(grid.legend.get_title().get_text()))
-    if "accuracy" in y:  # a t-interval of few seeds can reach past [0, 1]; the axis shows the possible range
+    if "accuracy" in y:  # the axis shows the possible range
         grid.set(ylim=(-0.03, 1.03))
+        if chance is not None:
+            for ax in grid.axes.flat:
+                ax.axhline(chance, color="grey", linestyle=":", linewidth=1.2, zorder=1)
+                ax.annotate("chance", (1, chance), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                            fontsize="small", color="grey")  # fmt: skip
 
 
 def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, row: str | None,
-                title: str) -> plt.Figure:  # fmt: skip
-    """Mean of `y` vs `x` per `hue` with a 95% t-interval over seeds, faceted by `col` and `row`."""
+                title: str, chance: float | None = None) -> plt.Figure:  # fmt: skip
+    """Mean of `y` vs `x` per `hue` (a point at each tested `x`) with a 95% bootstrap interval over seeds, and
+    every seed as a small dot; faceted by `col` and `row`."""
     data = runs.dropna(subset=[y])
+    colours = palette(data, hue)
     grid = sns.relplot(
-        data=data, x=x, y=y, hue=hue, col=col, row=row, kind="line", marker="o", errorbar=_ci95,
+        data=data, x=x, y=y, hue=hue, col=col, row=row, kind="line", marker="o", errorbar=_ci95, palette=colours,
         err_style="band", height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
     )  # fmt: skip
-    _facet_labels(grid, x, y, col, row)
+    grid.map_dataframe(sns.scatterplot, x=x, y=y, hue=hue, palette=colours, s=12, alpha=0.5, legend=False)
+    _facet_labels(grid, x, y, col, row, chance)
     _title(grid, title)
+    return grid.figure
+
+
+def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row: str | None) -> plt.Figure:
+    """Steps to converge per seed (dots) vs `x`, a run that never converged drawn as ▲ at the steps it ran (its
+    budget: it needed more); the line is the median over seeds with those runs counted at their budget."""
+    data = runs.assign(
+        y=runs["steps_to_converge"].fillna(runs["steps"]).astype(float),
+        run=np.where(runs["steps_to_converge"].notna(), "converged", "never (at budget)"),
+    )
+    colours = palette(data, hue)
+    grid = sns.relplot(
+        data=data, x=x, y="y", hue=hue, col=col, row=row, kind="line", estimator="median", errorbar=None,
+        palette=colours, height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
+    )  # fmt: skip
+    kinds = {"converged": "o", "never (at budget)": "^"}
+    grid.map_dataframe(sns.scatterplot, x=x, y="y", hue=hue, style="run", palette=colours, s=30, legend=False,
+                       markers=kinds, style_order=list(kinds))  # fmt: skip
+    _facet_labels(grid, x, "steps_to_converge", col, row)
+    grid.set(ylim=(0, None))
+    _title(grid, "Steps to converge per seed (▲: never converged, drawn at its budget; line: median over seeds)")
     return grid.figure
 
 
@@ -107,16 +151,18 @@ def _subset(values: np.ndarray, limit: int = MAX_PANELS) -> list:
     return list(values[np.unique(np.linspace(0, len(values) - 1, limit).round().astype(int))])
 
 
-def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: str) -> plt.Figure:
-    """`y` vs training step, one panel per (a subset of) `x` values, mean and 95% t-interval over seeds."""
+def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: str,
+                    chance: float | None = None) -> plt.Figure:  # fmt: skip
+    """`y` vs training step, one panel per (a subset of) `x` values, mean and 95% bootstrap interval over seeds."""
     data = curves.dropna(subset=[y])
     data = data[data[x].isin(_subset(data[x].unique()))]
     grid = sns.relplot(
         data=data, x="step", y=y, hue=hue, col=x, row=row, kind="line", errorbar=_ci95, height=3.0, aspect=1.2,
         col_wrap=None if row else min(4, data[x].nunique()), facet_kws={"margin_titles": bool(row)},
+        palette=palette(data, hue),
     )  # fmt: skip
-    _facet_labels(grid, "step", y, x, row)
-    _title(grid, "Learning curves (mean and 95% CI over seeds)")
+    _facet_labels(grid, "step", y, x, row, chance)
+    _title(grid, "Learning curves (mean and 95% bootstrap interval over seeds)")
     return grid.figure
 
 
@@ -136,7 +182,7 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     )  # fmt: skip
     width = max(1.3, 0.45 * len(order))
     grid = sns.FacetGrid(data, col=col, row=row, height=3.6, aspect=width, margin_titles=bool(row))
-    colours = dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
+    colours = palette(per_seed, hue) or dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
     markers = {"found": "o", "at least": "^", "below": "v"}
 
     def panel(*, data: pd.DataFrame, **_: object) -> None:  # one facet's seeds

@@ -1,4 +1,6 @@
-"""Statistics of the study: t confidence intervals over seeds, and memory capacity per seed and over seeds."""
+"""Statistics of the study, made for 3-10 seeds: bootstrap intervals of the mean over seeds (inside the range the
+seeds took, so an accuracy's never leaves [0, 1]), k of n seeds solving or converging beside every mean, steps to
+converge with the runs that never converged censored at their budget, and memory capacity per seed and over seeds."""
 
 from __future__ import annotations
 
@@ -8,35 +10,60 @@ from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from seqlab.capacity import Capacity, is_solved
 
+RESAMPLES = 4000
 
-def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Student-t confidence interval of the mean; (mean, mean) for fewer than two values."""
+
+def bootstrap_interval(values: Sequence[float], level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over seeds: the middle `level` of the means of RESAMPLES resamples
+    (with replacement, a fixed generator: the same numbers every time). It lies within the values' range, so an
+    accuracy's stays in [0, 1]; with few seeds it is narrow, which is why k of n is shown beside it.
+    (mean, mean) for one value."""
     x = np.asarray(values, dtype=float)
     x = x[~np.isnan(x)]
     if len(x) == 0:
         return math.nan, math.nan
-    mean = float(x.mean())
     if len(x) < 2:
-        return mean, mean
-    half = stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return mean - half, mean + half
+        return float(x[0]), float(x[0])
+    means = np.random.default_rng(seed).choice(x, size=(RESAMPLES, len(x))).mean(axis=1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return max(float(low), float(x.min())), min(float(high), float(x.max()))  # not even a rounding error outside
 
 
 def summarize(runs: pd.DataFrame, keys: list[str], metric: str, level: float = 0.95) -> pd.DataFrame:
-    """Per group of `keys`: number of runs, mean of `metric` and its t confidence interval over the rest."""
+    """Per group of `keys`: number of runs, mean of `metric` and its bootstrap interval over the seeds; with a
+    `solved` column (`mark_solved`), `solved (k/n)` too."""
 
     def one_group(group: pd.DataFrame) -> pd.Series:
         values = group[metric].astype(float).dropna()
-        low, high = t_interval(values, level)
-        return pd.Series({"n": len(values), "mean": values.mean(), "ci_low": low, "ci_high": high})
+        low, high = bootstrap_interval(values, level)
+        row = {"n": len(values), "mean": values.mean(), "ci_low": low, "ci_high": high}
+        if "solved" in group:
+            row["solved (k/n)"] = f"{int(group['solved'].sum())}/{len(group)}"
+        return pd.Series(row)
 
-    table = runs.groupby(keys, dropna=False, sort=True)[[metric]].apply(one_group).reset_index()
+    columns = [metric, "solved"] if "solved" in runs else [metric]
+    table = runs.groupby(keys, dropna=False, sort=True)[columns].apply(one_group).reset_index()
     table["n"] = table["n"].astype(int)
     return table
+
+
+def convergence(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per group of `keys`: how many runs converged of how many, and the median steps to converge with each run that
+    never converged counted at its budget (`steps`, a lower bound of what it would have needed): exact while more
+    than half converged, else only "more than the budget" (`median_is_bound`)."""
+
+    def one_group(group: pd.DataFrame) -> pd.Series:
+        converged = group["steps_to_converge"].notna()
+        censored = group["steps_to_converge"].fillna(group["steps"]).astype(float)
+        return pd.Series({
+            "converged (k/n)": f"{int(converged.sum())}/{len(group)}", "median_steps": censored.median(),
+            "median_is_bound": 2 * int(converged.sum()) <= len(group), "budget": int(group["steps"].max()),
+        })  # fmt: skip
+
+    return runs.groupby(keys, dropna=False, sort=True)[["steps_to_converge", "steps"]].apply(one_group).reset_index()
 
 
 def mark_solved(runs: pd.DataFrame, criterion: str) -> pd.DataFrame:

@@ -13,9 +13,9 @@ from conftest import ROOT, TINY, run_cli
 from synthetic_runs import make_tree, write_run
 
 from multirun_analysis.aggregate_results import main
+from multirun_analysis.stats import bootstrap_interval
 
 AGGREGATE = [sys.executable, "-m", "multirun_analysis.aggregate_results"]
-T_975_DF2 = 4.302652729911275  # Student t quantile, 2 degrees of freedom (3 seeds)
 BASE = {  # mean held-out accuracy per (model, length); seeds add -0.01, 0, +0.01
     ("rnn", 5): 1.0, ("rnn", 10): 0.995, ("rnn", 15): 0.5,
     ("lstm", 5): 1.0, ("lstm", 10): 0.98, ("lstm", 15): 1.0,
@@ -41,13 +41,14 @@ def test_table_confidence_intervals_and_capacity_are_exact(tree):
     assert len(runs) == 27 and set(runs["status"]) == {"completed"}
     assert {"model.name", "data.length", "seed", "eval_accuracy", "steps_to_converge", "run_dir"} <= set(runs.columns)
     summary = pd.read_csv(out / "summary.csv")
-    half = T_975_DF2 * 0.01 / math.sqrt(3)
     for row in summary.itertuples():
         mean = BASE[row._1, row._2]  # model.name, data.length
+        seeds = [mean - 0.01, mean, mean + 0.01]
         assert row.n == 3
         assert row.mean == pytest.approx(mean, abs=1e-12)
-        assert row.ci_low == pytest.approx(mean - half, abs=1e-12)
-        assert row.ci_high == pytest.approx(mean + half, abs=1e-12)
+        assert (row.ci_low, row.ci_high) == bootstrap_interval(seeds)  # the same resamples every time
+        assert min(seeds) <= row.ci_low < mean < row.ci_high <= max(seeds)  # inside what the seeds took
+        assert row._7 == f"{sum(a >= 0.99 for a in seeds)}/3"  # solved (k/n): converged at accuracy >= 0.99
     # Solved = converged = accuracy >= 0.99. rnn: seed 1 fails at 10 (0.985), seeds 2, 3 at 15. lstm: seeds 1, 2
     # fail at 10 and solve 15 (non-monotone: the later success does not count), seed 3 solves all. gru: all.
     per_seed = pd.read_csv(out / "capacity_per_seed.csv").set_index(["model.name", "seed"])
