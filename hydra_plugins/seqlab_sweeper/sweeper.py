@@ -178,6 +178,9 @@ class SummarizingSweeper(Sweeper):
         return dirs
 
     def finish(self) -> None:
-        """Print the summary; exit 1 if any run failed."""
-        if not self.tally.report():
+        """Print the summary and where the results are; exit 1 if any run failed."""
+        succeeded = self.tally.report()
+        print(f"seqlab: run directories in {self.sweep_dir}; tables, figures and report: seqlab-aggregate "
+              f"{self.sweep_dir} (writes {self.sweep_dir / 'analysis' / 'report.md'})", file=sys.stderr)  # fmt: skip
+        if not succeeded:
             sys.exit(1)
