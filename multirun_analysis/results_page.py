@@ -19,12 +19,23 @@ from multirun_analysis.aggregate_results import Options, UsageError, aggregate
 from multirun_analysis.report import Report
 
 STUDIES = {
+    "course": "The course template at full budget: RNN vs LSTM, digits fed as numbers",
     "rnn_vs_lstm": "Vanilla RNN vs LSTM (the course assignment)",
     "rrn_long": "Long palindromes: RNN, LSTM and RRN",
     "optimizers": "Optimizers",
     "inits": "Init schemes",
     "grad_flow": "Gradient flow through time at L = 100",
+    "text_course": "Character-level language model: the course's two-layer LSTM on Grimms' Fairy Tales",
 }
+SETTINGS = {  # studies run at their preset's full setting, whatever the page's scale
+    "course": "Full scale: `python -m seqlab.run -m +experiment=course threads=1` (the preset as defined: scalar "
+    "encoding, hidden 128, batch 128, RMSprop 1e-3, clip 10, 10,000 steps, no early stopping, default init, "
+    "seeds 1-5; course T = data.length - 1).",
+    "text_course": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m +experiment=text_course "
+    "threads=1` (the preset as defined: two-layer LSTM of 128, sequences of 30, batch 64, RMSprop 2e-3 decayed by "
+    "0.96 every 5,000 steps, clip 5, 100,000 steps, seed 1; the last 5% of the book held out).",
+}
+TEXT_STEPS_SHOWN = 4  # sampled steps of the text run shown on the page (first, last and evenly between)
 SCALES = {
     "reduced": "Reduced scale, run on a 2-core CPU machine with `bash scripts/run_studies.sh reduced` "
     "(two single-threaded runs at a time): rnn_vs_lstm at the course setting but at most 2,000 steps; optimizers "
@@ -33,6 +44,29 @@ SCALES = {
     "favour fast learners: a model that fails here may still succeed with the full 10,000 steps.",
     "full": "Full scale: `bash scripts/run_studies.sh full` (the presets as defined).",
 }
+
+
+def text_study(page: Report, out: Path) -> None:
+    """The text run's numbers (final training loss and accuracy over its last metrics rows, held-out loss, bits per
+    character and accuracy, steps and time) and its samples at a few steps, per temperature."""
+    runs = pd.read_csv(out / "runs.csv")
+    curves = pd.read_csv(out / "curves.csv")
+    rows = []
+    for run in runs.to_dict("records"):
+        last = curves[curves["run_dir"] == run["run_dir"]].dropna(subset=["train_loss"]).tail(10)
+        rows.append({"model": run["model.name"], "layers": run["model.num_layers"], "seed": run["seed"],
+                     "steps": run["steps"], "hours": round(run["wall_time_s"] / 3600, 2),
+                     "steps/s": round(run["steps_per_s"], 1), "train loss (last 10 rows)": last["train_loss"].mean(),
+                     "train accuracy (last 10 rows)": last["train_accuracy"].mean(), "held-out loss": run["eval_loss"],
+                     "held-out bpc": run["eval_bpc"], "held-out accuracy": run["eval_accuracy"]})  # fmt: skip
+    page.table(pd.DataFrame(rows))
+    samples = pd.read_csv(out / "samples.csv", keep_default_na=False)
+    steps = sorted(samples["step"].unique())
+    picked = [steps[round(i * (len(steps) - 1) / (TEXT_STEPS_SHOWN - 1))] for i in range(TEXT_STEPS_SHOWN)]
+    shown = samples[samples["step"].isin(picked)][["step", "temperature", "prompt", "text"]]
+    shown = shown.assign(text=(shown["prompt"] + "▸" + shown["text"].str[:150]).str.replace("\n", "⏎"))
+    page.paragraph("Samples during training (▸ after the starting character; temperature 0 is greedy; ⏎ a line end):")
+    page.table(shown.drop(columns="prompt"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"results_page: skipping {study}: {error}", file=sys.stderr)
             continue
         page.heading(title)
+        if study in SETTINGS:
+            page.paragraph(SETTINGS[study])
         page.paragraph(f"Aggregate again: `seqlab-aggregate {sweep}`. "
                        f"Full report: [results/{study}/report.md](results/{study}/report.md).")  # fmt: skip
+        if (out / "samples.csv").exists():
+            text_study(page, out)
         capacity = out / "memory_capacity.csv"
         if capacity.exists() and study != "grad_flow":
             page.paragraph(
@@ -68,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                 "each tested L."
             )
             page.table(pd.read_csv(capacity))
-        for figure in ("eval_accuracy_vs_data.length.png", "memory_capacity.png", "gradient_flow.png",
-                       "learning_curves.png"):  # fmt: skip
+        for figure in ("eval_accuracy_vs_data.length.png", "steps_to_converge_vs_data.length.png",
+                       "memory_capacity.png", "gradient_flow.png", "learning_curves.png"):  # fmt: skip
             if (out / figure).exists() and not (study == "grad_flow" and figure == "memory_capacity.png"):
                 page.image(f"results/{study}/{figure}", f"{study}: {figure.removesuffix('.png').replace('_', ' ')}")
         for leftover in out.glob("*.csv"):
