@@ -247,3 +247,11 @@ def test_a_text_sweep_resolves_the_digest_before_launch_and_skips_on_relaunch(co
     missing = run_cli(*[a.replace(str(corpus), str(tmp_path / "gone.txt")) for a in args])
     lines = missing.stderr.strip().splitlines()
     assert missing.returncode == 2 and len(lines) == 1 and lines[0].startswith("seqlab: error: data.path=")
+
+
+def test_a_text_run_stops_on_a_training_loss_plateau(make_cfg, corpus, tmp_path):
+    cfg = make_cfg(*text_args(corpus, "train.early_stop.kind=loss_plateau", "train.early_stop.window=5",
+                              "train.early_stop.epsilon=100", "train.max_steps=100"))  # fmt: skip
+    result = train(cfg, tmp_path)
+    assert result["stopped_early"] and result["steps"] == 10  # first evaluation with two full windows
+    assert (tmp_path / rundir.SAMPLES).read_text().count("\n10,") == 4  # samples at the step it stopped
