@@ -218,6 +218,36 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     return grid.figure
 
 
+def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> plt.Figure:
+    """`factor` (rows) x `hue` (columns) -> the median capacity over seeds, coloured, with its range over the n
+    seeds ("≥" when most seeds never failed; "<" the shortest tested value when most failed at it)."""
+    values, text = {}, {}
+    for (row_value, column), seeds in per_seed.groupby([factor, hue], sort=True):
+        capacity = seeds["capacity"].fillna(-np.inf).sort_values().to_numpy()
+        median = (capacity[(len(capacity) - 1) // 2] + capacity[len(capacity) // 2]) / 2
+        censored = seeds["censored"].sum() * 2 > len(seeds)
+        if np.isfinite(median):
+            shown = ("≥" if censored else "") + number(median)
+        else:
+            shown = "<" + number(seeds["first_failure"].min())
+        low, high = (number(v) if np.isfinite(v) else "<" for v in (capacity[0], capacity[-1]))
+        values[row_value, column] = median if np.isfinite(median) else 0
+        text[row_value, column] = f"{shown}\n{low}–{high} (n={len(seeds)})"
+    rows, columns = sorted({r for r, _ in text}), sorted({c for _, c in text})
+    grid = [[values.get((r, c), np.nan) for c in columns] for r in rows]
+    notes = [[text.get((r, c), "") for c in columns] for r in rows]
+    figure, ax = plt.subplots(figsize=(2.4 + 1.6 * len(columns), 1.6 + 0.7 * len(rows)))
+    sns.heatmap(pd.DataFrame(grid, index=rows, columns=columns), annot=np.array(notes), fmt="", cmap="viridis",
+                ax=ax, cbar_kws={"label": f"median capacity ({SHORT.get(x, x)})"})  # fmt: skip
+    ax.tick_params(axis="y", rotation=0)
+    ax.set_xlabel(label(hue))
+    ax.set_ylabel(label(factor))
+    title = f"Memory capacity: median over seeds and its range (longest {SHORT.get(x, x)} solved)"
+    figure.suptitle("\n".join(textwrap.wrap(title, int(figure.get_figwidth() * 9))), fontsize="medium")
+    figure.tight_layout()
+    return figure
+
+
 def gradient_flow(flow: pd.DataFrame, x: str, hue: str) -> plt.Figure:
     """‖∂L/∂h_t‖ vs time step, log scale, per model; one panel per recorded training step."""
     data = flow[flow[x].isin(_subset(flow[x].unique(), 4))] if x in flow else flow

@@ -209,3 +209,17 @@ def test_report_warns_when_runs_mix_implementations(tmp_path):
     (tmp_path / "runs" / "seed=2").rename(tmp_path / "seed=2")
     assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "same"), "--formats", "png"]) == 0
     assert "Mixed implementations" not in (tmp_path / "same" / "report.md").read_text()
+
+
+def test_two_categorical_factors_get_a_capacity_heatmap(tmp_path):
+    def accuracy(config: dict) -> float:
+        capacity = {"rnn": 10, "lstm": 15}[config["model.name"]] + 5 * (config["init.name"] == "orthogonal")
+        return 1.0 if config["data.length"] <= capacity else 0.1
+
+    make_tree(tmp_path / "sweep", accuracy, seeds=(1, 2), model__name=["rnn", "lstm"],
+              init__name=["default", "orthogonal"], data__length=[5, 10, 15, 20])  # fmt: skip
+    assert main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out")]) == 0
+    assert matplotlib.image.imread(tmp_path / "out" / "memory_capacity_heatmap.png").shape[0] > 100
+    capacity = pd.read_csv(tmp_path / "out" / "memory_capacity.csv").set_index(["init.name", "model.name"])
+    assert capacity.loc[("orthogonal", "rnn"), "capacity_median"] == 15
+    assert capacity.loc[("orthogonal", "lstm"), "censored"] == 2  # every tested L solved: at least 20
