@@ -5,6 +5,8 @@
     python -m seqlab.prepare --from book.txt             # any UTF-8 text file: checked and copied to data/book.txt
 
 Then train on it: `python -m seqlab.run dataset=text data.path=data/<name>.txt` (the text presets default to grimm).
+A Project Gutenberg book is kept from its "*** START OF" line to its "*** END OF" line: its header and licence
+(18,719 characters at the end of Grimm's file, where the held-out part would be) are not the book.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Source:
     url: str
     sha256: str
     about: str
+    gutenberg: bool  # a Project Gutenberg file: only the text between its START and END markers is the book
 
 
 CORPORA = {
@@ -35,12 +38,14 @@ CORPORA = {
         "https://raw.githubusercontent.com/uvadlc/DL_assignments_2019/master/assignment_2/part2/assets/"
         "book_EN_grimms_fairy_tails.txt",
         "e6439bd511820742e842e21b75e89b394d3809eec82ca56b506c39ff39d4a7d6",
-        "Grimms' Fairy Tales (Project Gutenberg eBook 2591), the course's copy: 540,240 characters",
+        "Grimms' Fairy Tales (Project Gutenberg eBook 2591), the course's copy; the book alone: 520,868 characters",
+        gutenberg=True,
     ),
     "shakespeare": Source(
         "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
         "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
         "Tiny Shakespeare (char-rnn's excerpt of the works): 1,115,394 characters",
+        gutenberg=False,
     ),
 }
 
@@ -63,6 +68,17 @@ def download(name: str, url: str, timeout: float = 30.0) -> bytes:
         ) from None
 
 
+def gutenberg_book(raw: bytes) -> bytes:
+    """The lines strictly between a Project Gutenberg file's "*** START OF" and "*** END OF" lines, stripped of
+    the blank lines around them; the file as it is when it has no such markers."""
+    lines = raw.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.lstrip(b"\xef\xbb\xbf").startswith(b"*** START OF")]
+    ends = [i for i, line in enumerate(lines) if line.startswith(b"*** END OF")]
+    if not starts or not ends or ends[0] <= starts[0]:
+        return raw
+    return b"".join(lines[starts[0] + 1 : ends[0]]).strip() + b"\n"
+
+
 def prepare(name: str | None, source_file: Path | None, out: Path | None, url: str | None = None) -> Path:
     """Write the corpus to `out` (default data/<name>.txt) and return its path; PrepareError on any failure."""
     if name is None and source_file is None:
@@ -80,6 +96,8 @@ def prepare(name: str | None, source_file: Path | None, out: Path | None, url: s
         if url is None and digest != known.sha256:
             raise PrepareError(f"the download of {name} from {known.url} is not the expected copy (sha256 {digest}, "
                                f"expected {known.sha256}); nothing written")  # fmt: skip
+    if known is not None and known.gutenberg:
+        raw = gutenberg_book(raw)
     out = Path(out or f"data/{name or Path(source_file).stem}.txt")
     out.parent.mkdir(parents=True, exist_ok=True)
     staged = out.with_name(f".{out.name}.check")

@@ -255,3 +255,13 @@ def test_a_text_run_stops_on_a_training_loss_plateau(make_cfg, corpus, tmp_path)
     result = train(cfg, tmp_path)
     assert result["stopped_early"] and result["steps"] == 10  # first evaluation with two full windows
     assert (tmp_path / rundir.SAMPLES).read_text().count("\n10,") == 4  # samples at the step it stopped
+
+
+def test_prepare_keeps_a_gutenberg_book_without_its_header_and_licence(tmp_path):
+    book = "Once upon a time.\nThe end.\n"
+    raw = f"\ufeffThe Project Gutenberg EBook of X\n\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\n\n{book}\n\n"
+    raw += "*** END OF THIS PROJECT GUTENBERG EBOOK X ***\nLicence: ...\n"
+    (tmp_path / "pg.txt").write_text(raw, encoding="utf-8")
+    done = prepare("grimm", "--from", str(tmp_path / "pg.txt"), "--out", str(tmp_path / "grimm.txt"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "grimm.txt").read_text(encoding="utf-8") == book
