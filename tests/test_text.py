@@ -225,7 +225,7 @@ def test_the_aggregator_reports_bits_per_character_curves_and_samples(make_cfg, 
             train(cfg, tmp_path / "runs" / f"L{length}s{seed}")
     assert aggregate([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "## held-out bits per character: mean and 95% t-interval over seeds" in report
+    assert "## held-out bits per character: mean and 95% bootstrap interval over seeds" in report
     assert "Memory capacity" not in report and "## Samples during training" in report
     assert "| lstm | 8 | 1 | 10 | 0 |" in report  # seq_length 8, seed 1, first sampled step, greedy
     for name in ("eval_bpc_vs_data.seq_length.png", "learning_curves.png", "samples.csv"):
