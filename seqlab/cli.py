@@ -10,6 +10,8 @@ COMMANDS = {  # command -> (module, function): the same functions as the seqlab-
     "status": ("seqlab.status", "main"),
     "aggregate": ("multirun_analysis.aggregate_results", "main"),
     "results-page": ("multirun_analysis.results_page", "main"),
+    "generate": ("seqlab.generate", "main"),
+    "prepare": ("seqlab.prepare", "main"),
     "bench": ("seqlab.bench", "main"),
     "kernels": ("seqlab.kernels", "main"),
 }
