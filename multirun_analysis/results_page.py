@@ -35,6 +35,8 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "threads=1` (the preset as defined: two-layer LSTM of 128, sequences of 30, batch 64, RMSprop 2e-3 decayed by "
     "0.96 every 5,000 steps, clip 5, 100,000 steps, seed 1; the last 5% of the book held out).",
 }
+KEPT_TABLES = ("summary.csv", "memory_capacity.csv", "convergence.csv")  # committed beside the figures
+TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv")  # a text study's section is drawn from these
 TEXT_STEPS_SHOWN = 4  # sampled steps of the text run shown on the page (first, last and evenly between)
 SCALES = {
     "reduced": "Reduced scale, run on a 2-core CPU machine with `bash scripts/run_studies.sh reduced` "
@@ -82,20 +84,23 @@ def main(argv: list[str] | None = None) -> int:
         page.heading("Observations")
         page.paragraph(notes.read_text().strip())
     for study, title in STUDIES.items():
-        sweep = args.runs / study
-        if not sweep.is_dir():
-            continue
-        out = args.docs / "results" / study
-        try:
-            aggregate(Options(dirs=[sweep], out=out, formats=["png"]))
-        except UsageError as error:
-            print(f"results_page: skipping {study}: {error}", file=sys.stderr)
+        sweep, out = args.runs / study, args.docs / "results" / study
+        if sweep.is_dir():
+            try:
+                aggregate(Options(dirs=[sweep], out=out, formats=["png"]))
+            except UsageError as error:
+                print(f"results_page: skipping {study}: {error}", file=sys.stderr)
+                continue
+            source = f"Aggregate again: `seqlab-aggregate {sweep}`."
+        elif (out / "summary.csv").exists():  # aggregated before, its run directories are elsewhere
+            source = (f"Not re-aggregated here: {sweep} is not on this machine, so the tables and figures are the ones "
+                      "committed at the last aggregation (run the study again to regenerate them).")  # fmt: skip
+        else:
             continue
         page.heading(title)
         if study in SETTINGS:
             page.paragraph(SETTINGS[study])
-        page.paragraph(f"Aggregate again: `seqlab-aggregate {sweep}`. "
-                       f"Full report: [results/{study}/report.md](results/{study}/report.md).")  # fmt: skip
+        page.paragraph(f"{source} Full report: [results/{study}/report.md](results/{study}/report.md).")
         if (out / "samples.csv").exists():
             text_study(page, out)
         capacity = out / "memory_capacity.csv"
@@ -110,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                        "memory_capacity.png", "gradient_flow.png", "learning_curves.png"):  # fmt: skip
             if (out / figure).exists() and not (study == "grad_flow" and figure == "memory_capacity.png"):
                 page.image(f"results/{study}/{figure}", f"{study}: {figure.removesuffix('.png').replace('_', ' ')}")
+        kept = KEPT_TABLES + (TEXT_TABLES if (out / "samples.csv").exists() else ())
         for leftover in out.glob("*.csv"):
-            if leftover.name not in ("summary.csv", "memory_capacity.csv"):
+            if leftover.name not in kept:
                 leftover.unlink()  # per-run tables stay with the run directories
         (out / "report.html").unlink(missing_ok=True)
     (args.docs / "results.md").write_text(page.markdown())
