@@ -116,3 +116,15 @@ class Search:
 
     def capacity(self) -> Capacity:
         return Capacity.of({self.candidates[i]: solved for i, solved in self.outcomes.items()})
+
+
+def describe_capacity(found: Capacity, key: str) -> str:
+    """The capacity in words: `capacity 15 (first failure data.length=20), 4 tested`, with what is censored or odd."""
+    if math.isnan(found.capacity):
+        text = f"capacity < {found.first_failure:g} (the shortest tested failed; censored)"
+    elif math.isnan(found.first_failure):
+        text = f"capacity >= {found.capacity:g} (every tested {key} solved; censored)"
+    else:
+        text = f"capacity {found.capacity:g} (first failure {key}={found.first_failure:g})"
+    text += f", {found.tested} tested"
+    return text + ("; NOT MONOTONE: a length above the first failure was solved" if found.non_monotone else "")

@@ -1,10 +1,11 @@
 """Capacity search: the search itself on known outcomes, and the sweeper against a full grid of real runs."""
 
 import math
+import re
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import TINY, run_cli
 
 from multirun_analysis.aggregate_results import main as aggregate
 from seqlab.capacity import Capacity, Search
@@ -115,3 +116,12 @@ def test_a_probe_holding_another_configs_result_halts_its_search(tmp_path):
     assert "HALTED: " in refused.stderr and "another config (train.max_norm: 10.0 -> 5.0)" in refused.stderr
     table = pd.read_csv(tmp_path / "sweep" / "capacity.csv")
     assert not table["finished"].any() and table["tested"].isna().all()  # nothing recorded from the old results
+
+
+def test_a_grid_that_sweeps_the_length_prints_each_configurations_capacity(tmp_path):
+    proc = run_cli("-m", *TINY, "model=lstm", "model.hidden_size=16", "train.max_steps=200", "data.length=2,3,40",
+                   "seed=2,3", f"hydra.sweep.dir={tmp_path}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("seqlab capacity: ")]
+    assert [line.split(":")[1].strip() for line in lines] == ["seed=2", "seed=3"]
+    assert all(re.search(r": capacity (\d+|< 2) .*, 3 tested$", line) for line in lines), lines

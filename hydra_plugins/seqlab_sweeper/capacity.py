@@ -20,7 +20,7 @@ from typing import Any
 
 from hydra_plugins.seqlab_sweeper.sweeper import SummarizingSweeper, grid, stop
 from seqlab import rundir
-from seqlab.capacity import SOLVED_CRITERIA, Capacity, Search, is_solved
+from seqlab.capacity import SOLVED_CRITERIA, Capacity, Search, describe_capacity, is_solved
 from seqlab.validate import ConfigError
 
 CAPACITY_CSV = "capacity.csv"
@@ -120,22 +120,9 @@ class CapacitySweeper(SummarizingSweeper):
 
 
 def describe(search: CapacitySearch, key: str) -> str:
-    """One line: the search, its capacity, first failure and probe count (and what is censored or odd)."""
-    found = search.capacity() if search.outcomes else None
-    text = f"{search.label()}: "
-    if found is None:
-        text += "no probe completed"
-    elif math.isnan(found.capacity):
-        text += f"capacity < {found.first_failure:g} (the shortest candidate failed; censored)"
-    elif math.isnan(found.first_failure):
-        text += f"capacity >= {found.capacity:g} (every probe up to the longest candidate solved; censored)"
-    else:
-        text += f"capacity {found.capacity:g} (first failure {key}={found.first_failure:g})"
-    if found is not None:
-        text += f", {found.tested} probes"
-        if found.non_monotone:
-            text += "; NOT MONOTONE: a length above the first failure was solved"
-    return text + (f"; HALTED: {search.halted}" if search.halted else "")
+    """One line: the search, its capacity, first failure and probe count (and what is censored, odd or halted)."""
+    found = describe_capacity(search.capacity(), key) if search.outcomes else "no probe completed"
+    return f"{search.label()}: {found}" + (f"; HALTED: {search.halted}" if search.halted else "")
 
 
 def write_capacity_table(path: Path, searches: list[CapacitySearch], key: str) -> None:

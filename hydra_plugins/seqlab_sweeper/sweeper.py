@@ -26,10 +26,13 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from seqlab import rundir
+from seqlab.capacity import Capacity, describe_capacity, is_solved
 from seqlab.data.corpus import resolve_digest
 from seqlab.rundir import RUNNING_ELSEWHERE
 from seqlab.threads import resolve_threads
 from seqlab.validate import ConfigError
+
+CAPACITY_KEY = "data.length"  # a grid that sweeps it prints each configuration's capacity at its end
 
 
 def swept_values(arguments: Sequence[str], parser: OverridesParser) -> dict[str, list[str]]:
@@ -112,6 +115,24 @@ def job_paths(job_config: DictConfig) -> tuple[Path, dict[str, Any]]:
     return run_dir, flat
 
 
+def print_capacities(runs: list[list[str]], dirs: list[tuple[Path, dict[str, Any], str | None]],
+                     varying: list[str]) -> None:  # fmt: skip
+    """One line per configuration of a grid that swept data.length: the capacity its completed runs show (solved:
+    converged), as the capacity sweeper prints it."""
+    groups: dict[str, dict[float, bool]] = {}
+    for overrides, (run_dir, _, refused) in zip(runs, dirs, strict=True):
+        try:
+            result = None if refused else rundir.read_result(run_dir)
+        except ValueError:
+            result = None
+        if result is None or result["status"] != "completed":
+            continue
+        label = " ".join(o for o in overrides if o.split("=", 1)[0] in varying) or "the one configuration"
+        groups.setdefault(label, {})[result["config"][CAPACITY_KEY]] = is_solved(result | result["config"], "converged")
+    for label, outcomes in groups.items():
+        print(f"seqlab capacity: {label}: {describe_capacity(Capacity.of(outcomes), CAPACITY_KEY)}", file=sys.stderr)
+
+
 def stop(error: ConfigError) -> None:
     """A sweep's bad input: one line, exit 2, nothing launched."""
     print(f"seqlab: error: {error}", file=sys.stderr)
@@ -145,7 +166,11 @@ class SummarizingSweeper(Sweeper):
         return choices
 
     def sweep(self, arguments: list[str]) -> Any:
-        self.launch(grid(self.swept(arguments)))
+        choices = self.swept(arguments)
+        runs = grid(choices)
+        dirs = self.launch(runs)
+        if len(choices.get(CAPACITY_KEY, [])) > 1:
+            print_capacities(runs, dirs, [k for k, v in choices.items() if len(v) > 1 and k != CAPACITY_KEY])
         self.finish()
         return self.returns
 
