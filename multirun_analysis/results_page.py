@@ -50,17 +50,21 @@ SCALES = {
 
 def text_study(page: Report, out: Path) -> None:
     """The text run's numbers (final training loss and accuracy over its last metrics rows, held-out loss, bits per
-    character and accuracy, steps and time) and its samples at a few steps, per temperature."""
+    character and accuracy, the lowest held-out bpc and its step, steps and time) and its samples at a few steps,
+    per temperature."""
     runs = pd.read_csv(out / "runs.csv")
     curves = pd.read_csv(out / "curves.csv")
     rows = []
     for run in runs.to_dict("records"):
-        last = curves[curves["run_dir"] == run["run_dir"]].dropna(subset=["train_loss"]).tail(10)
+        curve = curves[curves["run_dir"] == run["run_dir"]]
+        last = curve.dropna(subset=["train_loss"]).tail(10)
+        best = curve.loc[curve["eval_bpc"].idxmin()]
         rows.append({"model": run["model.name"], "layers": run["model.num_layers"], "seed": run["seed"],
                      "steps": run["steps"], "hours": round(run["wall_time_s"] / 3600, 2),
                      "steps/s": round(run["steps_per_s"], 1), "train loss (last 10 rows)": last["train_loss"].mean(),
                      "train accuracy (last 10 rows)": last["train_accuracy"].mean(), "held-out loss": run["eval_loss"],
-                     "held-out bpc": run["eval_bpc"], "held-out accuracy": run["eval_accuracy"]})  # fmt: skip
+                     "held-out bpc": run["eval_bpc"], "held-out accuracy": run["eval_accuracy"],
+                     "lowest held-out bpc": best["eval_bpc"], "at step": int(best["step"])})  # fmt: skip
     page.table(pd.DataFrame(rows))
     samples = pd.read_csv(out / "samples.csv", keep_default_na=False)
     steps = sorted(samples["step"].unique())
