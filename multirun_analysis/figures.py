@@ -162,6 +162,9 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
         palette=palette(data, hue),
     )  # fmt: skip
     _facet_labels(grid, "step", y, x, row, chance)
+    for ax in grid.axes.flat:  # 100000 and 75000 side by side collide: 100k, 75k
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
     _title(grid, "Learning curves (mean and 95% bootstrap interval over seeds)")
     return grid.figure
 
