@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -117,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqlab status: error: {args.sweep_dir}: not a directory", file=sys.stderr)
         return 2
     if args.watch is None:
-        print(render(args.sweep_dir))
+        try:
+            print(render(args.sweep_dir), flush=True)
+        except BrokenPipeError:  # `seqlab status DIR | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python exits
         return 0
     try:
         while True:
