@@ -254,9 +254,12 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     if per_seed is not None:
         drawn = figures.capacity_per_seed(per_seed, hue, col, row, x)
         figure(drawn, "memory_capacity", f"memory capacity per seed (dots) and its median (bar), by {hue}")
-        if col and not row:  # two categorical factors meet: one cell per pair instead of a panel per value
-            drawn = figures.capacity_heatmap(per_seed, col, hue, x)
-            figure(drawn, "memory_capacity_heatmap", f"memory capacity by {col} and {hue}: median and range over seeds")
+        if col:  # categorical factors meet: one cell per combination instead of a panel per value (rows: col[, row])
+            factor = f"{col} / {row}" if row else col
+            rows = per_seed[col].astype(str) + (" / " + per_seed[row].astype(str) if row else "")
+            drawn = figures.capacity_heatmap(per_seed.assign(**{factor: rows}), factor, hue, x)
+            caption = f"memory capacity by {factor} and {hue}: median and range over seeds"
+            figure(drawn, "memory_capacity_heatmap", caption)
     done_curves = as_categories(curves[curves["run_dir"].isin(completed["run_dir"])], roles)
     curve_metric = learning_curve_metric(done_curves, text)
     if curve_metric is None:

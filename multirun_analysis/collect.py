@@ -44,7 +44,7 @@ def _read_csv_rows(path: Path, run_dir: str, columns: dict[str, list]) -> None:
     with path.open(newline="") as f:
         rows = [{k: float(v) if v else math.nan for k, v in row.items() if k is not None} for row in csv.DictReader(f)]
     count = len(columns.get("run_dir", []))
-    for name in {"run_dir", *(k for row in rows for k in row)} - columns.keys():
+    for name in [k for k in dict.fromkeys(["run_dir", *(k for row in rows for k in row)]) if k not in columns]:
         columns[name] = [math.nan] * count
     for row in rows:
         row["run_dir"] = run_dir

@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             page.table(pd.read_csv(capacity))
         for figure in ("eval_accuracy_vs_data.length.png", "steps_to_converge_vs_data.length.png",
-                       "memory_capacity.png", "gradient_flow.png", "learning_curves.png"):  # fmt: skip
+                       "memory_capacity.png", "memory_capacity_heatmap.png", "gradient_flow.png",
+                       "learning_curves.png"):  # fmt: skip
             if (out / figure).exists() and not (study == "grad_flow" and figure == "memory_capacity.png"):
                 page.image(f"results/{study}/{figure}", f"{study}: {figure.removesuffix('.png').replace('_', ' ')}")
         kept = KEPT_TABLES + (TEXT_TABLES if (out / "samples.csv").exists() else ())
