@@ -117,4 +117,4 @@ def test_capacity_search_runs_one_job_array_per_round(tmp_path):
     for result in results:
         arrays.setdefault(result["slurm"]["array_job_id"], set()).add(result["config"]["data.length"])
     assert sorted(arrays.values(), key=min) == [{2}, {3}, {40}]  # rounds: both seeds' probe of L = 2, 3, then 40
-    assert len(results) == 6 and "seed=1: capacity 3 (first failure data.length=40), 3 probes" in proc.stderr
+    assert len(results) == 6 and "seed=1: capacity 3 (first failure data.length=40), 3 tested" in proc.stderr
