@@ -19,7 +19,7 @@ from seqlab import rundir
 from seqlab.data.text import encode_text
 from seqlab.models import build_model
 from seqlab.models.base import SequenceClassifier
-from seqlab.sampling import generate
+from seqlab.sampling import generate, stepper
 
 
 class GenerateError(Exception):
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         generator.seed()
     else:
         generator.manual_seed(args.seed)
-    drawn = generate(model, name, encode_text(args.prompt, symbols), args.length, args.temperature, generator)
+    drawn = generate(stepper(model, name), encode_text(args.prompt, symbols), args.length, args.temperature, generator)
     print(f"seqlab: {args.run_dir} at step {step}, temperature {args.temperature}", file=sys.stderr)
     print(args.prompt + "".join(symbols[i] for i in drawn.tolist()))
     return 0

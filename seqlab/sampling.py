@@ -15,14 +15,17 @@ from seqlab.models import reference_twin
 from seqlab.models.base import SequenceClassifier
 
 
+def stepper(model: SequenceClassifier, name: str) -> SequenceClassifier:
+    """The reference twin of `model` (cell `name`) on the CPU in eval mode: the model `generate` steps."""
+    return reference_twin(model, name).cpu().eval()
+
+
 @torch.no_grad()
 def generate(
-    model: SequenceClassifier, name: str, prompt: torch.Tensor, length: int, temperature: float,
-    generator: torch.Generator,
-) -> torch.Tensor:  # fmt: skip
-    """`length` symbols that follow `prompt` ((P,) indices, P >= 1), each fed back as the next input; on the CPU,
-    through the reference twin of `model` (cell `name`), whose recurrent state carries over from step to step."""
-    twin = reference_twin(model, name).cpu().eval()
+    twin: SequenceClassifier, prompt: torch.Tensor, length: int, temperature: float, generator: torch.Generator
+) -> torch.Tensor:
+    """`length` symbols that follow `prompt` ((P,) indices, P >= 1), each fed back as the next input, through the
+    reference model `twin` (`stepper`), whose recurrent state carries over from step to step."""
     hiddens, states = twin.core.hidden_states(prompt.view(1, -1).cpu())
     drawn = []
     for _ in range(length):
@@ -52,12 +55,13 @@ class TrainingSamples:
 
     def record(self, model: SequenceClassifier, step: int) -> None:
         data, rows = self.cfg.data, []
+        twin = stepper(model, self.cfg.model.name)
         for temperature in data.sample_temperatures:
             generator = stream_generator(self.cfg.seed, SAMPLE_STREAM)
             prompt = encode_text(data.sample_prompt, self.task.symbols) if data.sample_prompt else None
             if prompt is None:
                 prompt = self.task.random_character(generator)
-            drawn = generate(model, self.cfg.model.name, prompt, data.sample_length, temperature, generator)
+            drawn = generate(twin, prompt, data.sample_length, temperature, generator)
             text = "".join(self.task.symbols[i] for i in drawn.tolist())
             start = "".join(self.task.symbols[i] for i in prompt.tolist())
             rows.append({"step": step, "temperature": float(temperature), "prompt": start, "text": text})
