@@ -131,8 +131,9 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def _check_text(cfg: DictConfig) -> None:
-    """The text task's keys, then its corpus: readable UTF-8, long enough for one sequence in each part."""
-    from seqlab.data.corpus import check_split, read_corpus, resolve_digest  # noqa: PLC0415
+    """The text task's keys, then its corpus: readable UTF-8, long enough for one sequence in each part (data.digest
+    is checked where the run resolves it, `train.resolved`)."""
+    from seqlab.data.corpus import check_split, read_corpus  # noqa: PLC0415
 
     if not isinstance(cfg.data.path, str) or not cfg.data.path:
         raise _fail("data.path", cfg.data.path, "the path of a UTF-8 text file")
@@ -151,7 +152,6 @@ def _check_text(cfg: DictConfig) -> None:
         raise _fail("grad_flow.enabled", True, "false with dataset=text (the probe measures the palindrome task)")
     corpus = read_corpus(cfg.data.path)
     check_split(corpus, cfg.data.path, cfg.data.seq_length, cfg.data.heldout_fraction)
-    resolve_digest(cfg.data.path, cfg.data.digest)
     if unknown := sorted(set(cfg.data.sample_prompt) - set(corpus.symbols)):
         raise ConfigError(f"data.sample_prompt={cfg.data.sample_prompt!r} is invalid: {_characters(unknown)} not in "
                           f"the corpus's {len(corpus.symbols)} characters")  # fmt: skip
