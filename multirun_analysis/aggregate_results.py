@@ -296,14 +296,17 @@ def add_samples(report: Report, samples: pd.DataFrame, run_keys: pd.DataFrame, o
         f"Per run, the text generated at its first, middle and last sampled step (temperature 0: greedy), the first "
         f"{SAMPLE_CHARACTERS} characters after the prompt, line ends shown as ⏎; all of them in samples.csv."
     )
-    shown = []
-    for _, run in table.groupby("run_dir", sort=False):
-        steps = sorted(run["step"].unique())
-        picked = {steps[0], steps[len(steps) // 2], steps[-1]}
-        shown.append(run[run["step"].isin(picked)])
-    excerpt = pd.concat(shown).drop(columns="run_dir")
-    excerpt["text"] = (excerpt["prompt"] + "▸" + excerpt["text"].str[:SAMPLE_CHARACTERS]).str.replace("\n", "⏎")
-    report.table(excerpt.drop(columns="prompt").rename(columns={"text": "prompt ▸ sample"}))
+    report.table(sample_excerpt(table, 3, SAMPLE_CHARACTERS).drop(columns="run_dir"))
+
+
+def sample_excerpt(samples: pd.DataFrame, steps: int, characters: int) -> pd.DataFrame:
+    """Per run, its samples at `steps` evenly spaced sampled steps (the first and last included), each shown as
+    `prompt ▸ sample` cut to `characters` characters after the prompt, line ends as ⏎."""
+    shown = [run[run["step"].isin(figures.evenly_spaced(run["step"].unique(), steps))]
+             for _, run in samples.groupby("run_dir", sort=False)]  # fmt: skip
+    excerpt = pd.concat(shown)
+    text = (excerpt["prompt"] + "▸" + excerpt["text"].str[:characters]).str.replace("\n", "⏎")
+    return excerpt.drop(columns=["prompt", "text"]).assign(**{"prompt ▸ sample": text})
 
 
 def add_capacity(

@@ -143,7 +143,7 @@ def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row
     return grid.figure
 
 
-def _subset(values: np.ndarray, limit: int = MAX_PANELS) -> list:
+def evenly_spaced(values: np.ndarray, limit: int = MAX_PANELS) -> list:
     """At most `limit` evenly spaced values, the first and last included."""
     values = np.sort(values)
     if len(values) <= limit:
@@ -155,7 +155,7 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
                     chance: float | None = None) -> plt.Figure:  # fmt: skip
     """`y` vs training step, one panel per (a subset of) `x` values, mean and 95% bootstrap interval over seeds."""
     data = curves.dropna(subset=[y])
-    data = data[data[x].isin(_subset(data[x].unique()))]
+    data = data[data[x].isin(evenly_spaced(data[x].unique()))]
     grid = sns.relplot(
         data=data, x="step", y=y, hue=hue, col=x, row=row, kind="line", errorbar=_ci95, height=3.0, aspect=1.2,
         col_wrap=None if row else min(4, data[x].nunique()), facet_kws={"margin_titles": bool(row)},
@@ -253,7 +253,7 @@ def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> p
 
 def gradient_flow(flow: pd.DataFrame, x: str, hue: str) -> plt.Figure:
     """‖∂L/∂h_t‖ vs time step, log scale, per model; one panel per recorded training step."""
-    data = flow[flow[x].isin(_subset(flow[x].unique(), 4))] if x in flow else flow
+    data = flow[flow[x].isin(evenly_spaced(flow[x].unique(), 4))] if x in flow else flow
     # A norm that underflows to 0 in float32 has no place on a log axis: the line ends there.
     data = data.assign(step=data["step"].astype(int), grad_norm=data["grad_norm"].where(data["grad_norm"] > 0))
     grid = sns.relplot(

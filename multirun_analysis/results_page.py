@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from multirun_analysis.aggregate_results import Options, UsageError, aggregate
+from multirun_analysis.aggregate_results import Options, UsageError, aggregate, sample_excerpt
 from multirun_analysis.report import Report
 
 STUDIES = {
@@ -67,12 +67,9 @@ def text_study(page: Report, out: Path) -> None:
                      "lowest held-out bpc": best["eval_bpc"], "at step": int(best["step"])})  # fmt: skip
     page.table(pd.DataFrame(rows))
     samples = pd.read_csv(out / "samples.csv", keep_default_na=False)
-    steps = sorted(samples["step"].unique())
-    picked = [steps[round(i * (len(steps) - 1) / (TEXT_STEPS_SHOWN - 1))] for i in range(TEXT_STEPS_SHOWN)]
-    shown = samples[samples["step"].isin(picked)][["step", "temperature", "prompt", "text"]]
-    shown = shown.assign(text=(shown["prompt"] + "▸" + shown["text"].str[:150]).str.replace("\n", "⏎"))
+    excerpt = sample_excerpt(samples[["run_dir", "step", "temperature", "prompt", "text"]], TEXT_STEPS_SHOWN, 150)
     page.paragraph("Samples during training (▸ after the starting character; temperature 0 is greedy; ⏎ a line end):")
-    page.table(shown.drop(columns="prompt"))
+    page.table(excerpt.drop(columns="run_dir").rename(columns={"prompt ▸ sample": "text"}))
 
 
 def main(argv: list[str] | None = None) -> int:
