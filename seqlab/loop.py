@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import random
-import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,11 +25,7 @@ from seqlab.models.base import SequenceClassifier
 from seqlab.optim import FlatOptimizer, build_optimizer, decayed_lr
 from seqlab.provenance import environment_info
 from seqlab.sampling import TrainingSamples
-from seqlab.signals import SignalGuard
 from seqlab.tasks import build_task
-
-if TYPE_CHECKING:
-    from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -184,45 +178,52 @@ class Run:
             return abs((earlier - recent).item()) < stop.epsilon
         return False
 
-    def fit(self, guard: SignalGuard) -> None:
-        """Train until max_steps or an early stop; checkpoint on schedule and when `guard` caught a signal."""
+    @property
+    def training(self) -> bool:
+        """Whether the run has steps left: below train.max_steps and not stopped early."""
+        return self.progress.step < self.cfg.train.max_steps and not self.progress.stopped_early
+
+    def start_clock(self) -> None:
+        """Start (or, resumed, continue) the run's wall clock."""
+        self.started = time.perf_counter() - self.progress.wall_time_s
+
+    def step(self) -> dict[str, Any] | None:
+        """One training step and what is due after it (evaluation, metrics row, samples, checkpoint); returns the
+        metrics row it wrote, if any."""
         cfg, p = self.cfg.train, self.progress
-        started = time.perf_counter() - p.wall_time_s
-        bar = _progress_bar(cfg.progress, cfg.max_steps, p.step)
-        with bar or nullcontext():
-            while p.step < cfg.max_steps and not p.stopped_early:
-                if p.step in self.probe.steps:
-                    self.probe.record(self.model, p.step)
-                tic = time.perf_counter()
-                self.optimizer.lr = decayed_lr(self.cfg.optimizer.lr, cfg.lr_decay.factor, cfg.lr_decay.every, p.step)
-                inputs, targets = self.task.batch(cfg.batch_size, self.generator)
-                loss, acc, gnorm = training_step(self.model, self.optimizer, inputs, targets, cfg.max_norm)
-                for key, value in (("loss", loss), ("acc", acc), ("gnorm", gnorm)):
-                    self.buffers[key][p.step] = value
-                p.step += 1
-                p.train_time_s += time.perf_counter() - tic
-                evaluate_now = p.step % cfg.eval_every == 0 or p.step == cfg.max_steps
-                if evaluate_now:
-                    self.evaluate()
-                if evaluate_now or p.step % cfg.log_every == 0:
-                    p.stopped_early = self.should_stop_early(evaluated=evaluate_now)
-                    row = self.write_row(evaluated=evaluate_now)
-                    if bar:
-                        bar.update(p.step - bar.n)
-                        bar.set_postfix(loss=row.get("train_loss"), acc=row.get("train_accuracy"))
-                if self.samples and (self.samples.due(p.step) or p.step == cfg.max_steps or p.stopped_early):
-                    self.samples.record(self.model, p.step)
-                p.wall_time_s = time.perf_counter() - started
-                if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0:
-                    checkpoint.save(self)
-                if guard.received is not None:
-                    guard.handle(before_exit=self.checkpoint_interrupted)
+        if p.step in self.probe.steps:
+            self.probe.record(self.model, p.step)
+        tic = time.perf_counter()
+        self.optimizer.lr = decayed_lr(self.cfg.optimizer.lr, cfg.lr_decay.factor, cfg.lr_decay.every, p.step)
+        inputs, targets = self.task.batch(cfg.batch_size, self.generator)
+        loss, acc, gnorm = training_step(self.model, self.optimizer, inputs, targets, cfg.max_norm)
+        for key, value in (("loss", loss), ("acc", acc), ("gnorm", gnorm)):
+            self.buffers[key][p.step] = value
+        p.step += 1
+        p.train_time_s += time.perf_counter() - tic
+        row = None
+        evaluate_now = p.step % cfg.eval_every == 0 or p.step == cfg.max_steps
+        if evaluate_now:
+            self.evaluate()
+        if evaluate_now or p.step % cfg.log_every == 0:
+            p.stopped_early = self.should_stop_early(evaluated=evaluate_now)
+            row = self.write_row(evaluated=evaluate_now)
+        if self.samples and (self.samples.due(p.step) or p.step == cfg.max_steps or p.stopped_early):
+            self.samples.record(self.model, p.step)
+        p.wall_time_s = time.perf_counter() - self.started
+        if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0:
+            checkpoint.save(self)
+        return row
+
+    def finish(self) -> None:
+        """After the last step: the final evaluation and gradient-flow record if due, and the final checkpoint."""
+        cfg, p = self.cfg.train, self.progress
         if p.last_eval_step != p.step:
             self.evaluate()
             self.write_row(evaluated=True)
         if self.probe.at_end or p.step in self.probe.steps:
             self.probe.record(self.model, p.step)
-        p.wall_time_s = time.perf_counter() - started
+        p.wall_time_s = time.perf_counter() - self.started
         if not (cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0):
             checkpoint.save(self)  # the final model, for seqlab.generate and for a look at the weights
 
@@ -257,12 +258,3 @@ class Run:
             **environment_info(self.device),
             "error": error,
         }
-
-
-def _progress_bar(setting: str | bool, total: int, initial: int) -> tqdm | None:
-    """A tqdm bar on an interactive terminal (or when forced), else None."""
-    if setting is False or (setting == "auto" and not sys.stderr.isatty()):
-        return None
-    from tqdm import tqdm  # noqa: PLC0415
-
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=False)

@@ -1,4 +1,5 @@
-"""One training run: `train(cfg, run_dir)` trains, evaluates, checkpoints and writes the run directory.
+"""Training runs: `train(cfg, run_dir)` trains, evaluates, checkpoints and writes one run directory;
+`train_together` trains several claimed runs in one process (a pack: `hydra/launcher=packed`).
 
 The story of a run, one module per chapter: the config is checked (`validate`); the implementation that will
 run is settled (`models.resolve_impl`); the process takes the run directory's lock, and a run completed under the
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import copy
 import logging
+import sys
 import traceback
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -25,16 +29,32 @@ from seqlab.models import count_parameters, resolve_impl
 from seqlab.signals import RunInterrupted, SignalGuard
 from seqlab.validate import ConfigError, check_config
 
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Train the run `cfg` in `run_dir` (resuming from its checkpoint) and return its result.
+@dataclass
+class Claim:
+    """A run this process holds the lock of and will train: its config (resolved), directory, lock and the device
+    and implementation it runs on (`fallback`: why not the implementation asked for, or None)."""
 
-    A run completed under the same config is returned as it is, with `skipped: True` added (not written).
+    cfg: DictConfig
+    run_dir: Path
+    lock: rundir.RunLock
+    device: torch.device
+    impl: str
+    fallback: str | None
+
+
+def claim(cfg: DictConfig, run_dir: str | Path, locks: ExitStack) -> Claim | dict[str, Any]:
+    """Check `cfg`, then take `run_dir`'s lock (held until `locks` closes) to train it: the Claim, or the result of a
+    run completed under the same config, with `skipped: True` added (not written).
+
     Raises ConfigError before writing anything if `cfg` is invalid, asks for an implementation that cannot run
     here, or the directory holds another config's results (unless rerun=changed); RunLocked while another
-    process trains the directory. Any other exception is recorded as `status: failed` in result.json and re-raised.
+    process trains the directory.
     """
     check_config(cfg)
     cfg = resolved(cfg)
@@ -47,11 +67,25 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     if fallback:
         log.warning("model.impl=%s runs as %s: %s", cfg.model.impl, impl, fallback)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with rundir.RunLock(run_dir) as lock:  # raises RunLocked while another process trains this directory
-        if (finished := settle(run_dir, flat_config, cfg.rerun, owner=True)) is not None:
-            return finished
-        rundir.write_fingerprint(run_dir, flat_config)
-        return train_owned(cfg, run_dir, lock, device, impl, fallback)
+    lock = locks.enter_context(rundir.RunLock(run_dir))  # raises RunLocked while another process trains it
+    if (finished := settle(run_dir, flat_config, cfg.rerun, owner=True)) is not None:
+        return finished
+    rundir.write_fingerprint(run_dir, flat_config)
+    return Claim(cfg, run_dir, lock, device, impl, fallback)
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+    """Train the run `cfg` in `run_dir` (resuming from its checkpoint) and return its result (see `claim` for a
+    run completed before, and for the errors raised before training). An exception while training is recorded as
+    `status: failed` in result.json and re-raised."""
+    with ExitStack() as locks:
+        claimed = claim(cfg, run_dir, locks)
+        if not isinstance(claimed, Claim):
+            return claimed
+        (outcome,) = train_together([claimed])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def resolved(cfg: DictConfig) -> DictConfig:
@@ -80,28 +114,75 @@ def settle(run_dir: Path, flat_config: dict[str, Any], rerun: str, owner: bool =
     return None
 
 
-def train_owned(
-    cfg: DictConfig, run_dir: Path, lock: rundir.RunLock, device: torch.device, impl: str, fallback: str | None
-) -> dict[str, Any]:
-    """Train in `run_dir`, whose `lock` this process holds; record the result, or the failure and re-raise."""
-    run: Run | None = None
-    try:
-        with SignalGuard() as guard:
-            run = Run(cfg, run_dir, device, impl, fallback)
-            checkpoint.restore(run)
-            lock.note(run.progress.step)
-            log.info("training %s (%d parameters, %s) on %s in %s", cfg.model.name, count_parameters(run.model),
-                     impl, device, run_dir)  # fmt: skip
-            run.fit(guard)
-    except (RunInterrupted, SystemExit, KeyboardInterrupt):
-        raise  # stopped by a signal: the run was checkpointed and recorded as interrupted
-    except Exception as error:
-        record_failure(cfg, run_dir, run, error)
-        raise
+def train_together(claims: list[Claim]) -> list[dict[str, Any] | Exception]:
+    """Train the claimed runs in one process, a step of each in turn, and return each one's result, or the
+    exception that failed it (recorded as `status: failed` in its result.json; the others go on).
+
+    Each run computes exactly what it computes alone: its own model, optimizer, data streams, evaluations and
+    early stop. A run that ends writes its result and leaves while the others go on. A stop signal checkpoints
+    every run still training, records it as interrupted and raises RunInterrupted (or hands the signal on).
+    """
+    outcomes: list[dict[str, Any] | Exception | None] = [None] * len(claims)
+    active: dict[int, Run] = {}
+    with SignalGuard() as guard:
+        for i, claimed in enumerate(claims):
+            try:
+                active[i] = start_run(claimed)
+            except (RunInterrupted, SystemExit, KeyboardInterrupt):
+                raise
+            except Exception as error:
+                record_failure(claimed.cfg, claimed.run_dir, None, error)
+                outcomes[i] = error
+        bar = _progress_bar(claims[0].cfg.train, active[0].progress.step) if list(active) == [0] else None
+        with bar or nullcontext():
+            while active:
+                for i, run in list(active.items()):
+                    try:
+                        if not run.training:
+                            run.finish()
+                            outcomes[i] = complete(run)
+                            del active[i]
+                            continue
+                        row = run.step()
+                    except Exception as error:
+                        record_failure(run.cfg, run.run_dir, run, error)
+                        outcomes[i] = error
+                        del active[i]
+                        continue
+                    if bar and row:
+                        bar.update(run.progress.step - bar.n)
+                        bar.set_postfix(loss=row.get("train_loss"), acc=row.get("train_accuracy"))
+                if guard.received is not None:
+                    guard.handle(before_exit=lambda: [run.checkpoint_interrupted() for run in active.values()])
+    return outcomes
+
+
+def start_run(claimed: Claim) -> Run:
+    """Set up the claimed run and resume it from its checkpoint, if it has one."""
+    run = Run(claimed.cfg, claimed.run_dir, claimed.device, claimed.impl, claimed.fallback)
+    checkpoint.restore(run)
+    claimed.lock.note(run.progress.step)
+    log.info("training %s (%d parameters, %s) on %s in %s", claimed.cfg.model.name, count_parameters(run.model),
+             claimed.impl, claimed.device, claimed.run_dir)  # fmt: skip
+    run.start_clock()
+    return run
+
+
+def complete(run: Run) -> dict[str, Any]:
+    """Write the finished run's result.json; its result."""
     result = run.result("completed")
-    rundir.write_result(run_dir, result)
-    log.info("done %s: eval accuracy %.4f after %d steps", run_dir, run.progress.eval_accuracy, run.progress.step)
+    rundir.write_result(run.run_dir, result)
+    log.info("done %s: eval accuracy %.4f after %d steps", run.run_dir, run.progress.eval_accuracy, run.progress.step)
     return result
+
+
+def _progress_bar(cfg: DictConfig, initial: int) -> tqdm | None:
+    """A tqdm bar on an interactive terminal (or when `cfg.progress` forces it), else None."""
+    if cfg.progress is False or (cfg.progress == "auto" and not sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(total=cfg.max_steps, initial=initial, unit="step", dynamic_ncols=True, leave=False)
 
 
 def record_failure(cfg: DictConfig, run_dir: Path, run: Run | None, error: Exception) -> None:

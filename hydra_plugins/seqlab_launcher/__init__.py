@@ -1,0 +1,1 @@
+"""seqlab's Hydra launcher plugin, packed runs (Hydra instantiates launchers only from `hydra_plugins`)."""

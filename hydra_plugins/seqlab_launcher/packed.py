@@ -1,0 +1,135 @@
+"""Packed runs: the runs of a sweep that share their shapes train together in one process, one pack at a time.
+
+`hydra/launcher=packed` (seqlab/conf/hydra/launcher/packed.yaml). Runs share a pack when they agree on every key
+that shapes the computation (`PACK_KEYS`: the model, the data, the batch, the held-out set, the device and the
+threads) and may differ in anything else: seed, init, optimizer, learning rate, budget, early stop. Each run keeps
+its own run directory under the usual contract (Hydra's `.hydra/`, lock, fingerprint, metrics, checkpoints,
+result); `seqlab.train.train_together` trains the pack, each run exactly as it would train alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from seqlab import rundir
+from seqlab.rundir import RUNNING_ELSEWHERE
+from seqlab.threads import resolve_threads
+
+log = logging.getLogger(__name__)
+
+# Config keys (or key prefixes, ending in '.') that runs of one pack share.
+PACK_KEYS = ("model.", "data.", "train.batch_size", "eval.batches", "device", "threads")
+
+
+def pack_key(job_config: DictConfig) -> tuple[tuple[str, Any], ...]:
+    """The values of PACK_KEYS in a composed job config: runs with equal keys may share a pack."""
+    run_config = OmegaConf.masked_copy(job_config, [k for k in job_config if k != "hydra"])
+    flat = rundir.flatten(OmegaConf.to_container(run_config, resolve=True))
+    flat["threads"] = resolve_threads(flat["threads"], job_config.hydra.launcher)
+    shared = (key for key in flat if any(key == k or (k.endswith(".") and key.startswith(k)) for k in PACK_KEYS))
+    return tuple((key, str(flat[key])) for key in sorted(shared))
+
+
+def packs(keys: Sequence[tuple], max_runs: int) -> list[list[int]]:
+    """Job indices grouped by equal key, in order of first appearance, each group cut into packs of `max_runs`."""
+    groups: dict[tuple, list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
+    return [group[i : i + max_runs] for group in groups.values() for i in range(0, len(group), max_runs)]
+
+
+def claim_job(cfg: DictConfig, locks: ExitStack) -> Any:
+    """Hydra task of a packed job: claim its run directory (`seqlab.train.claim`) without training it yet. Returns
+    the Claim, or the task's usual return value for a run that is skipped or running elsewhere."""
+    from seqlab.rundir import RunLocked  # noqa: PLC0415
+    from seqlab.train import claim  # noqa: PLC0415
+    from seqlab.tuning import tune_process  # noqa: PLC0415
+
+    tune_process()  # before torch allocates its first large tensor
+    hydra_cfg = HydraConfig.get()
+    run_dir = hydra_cfg.runtime.output_dir
+    cfg.threads = resolve_threads(cfg.threads, hydra_cfg.launcher)
+    try:
+        claimed = claim(cfg, run_dir, locks)
+    except RunLocked as error:
+        return {"status": RUNNING_ELSEWHERE, "skipped": False, "run_dir": run_dir, "detail": str(error)}
+    if isinstance(claimed, dict):  # completed before under the same config
+        return {"status": claimed["status"], "skipped": True, "run_dir": run_dir}
+    return claimed
+
+
+class PackedLauncher(Launcher):
+    """Hydra's basic launcher, except that the runs of each pack train together (`max_runs` at most per pack)."""
+
+    def __init__(self, max_runs: int = 32) -> None:
+        super().__init__()
+        if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
+            print(f"seqlab: error: hydra.launcher.max_runs={max_runs!r} is invalid: expected an integer >= 1",
+                  file=sys.stderr)  # fmt: skip
+            sys.exit(2)
+        self.max_runs = max_runs
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.hydra_context, self.config = hydra_context, config
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        configs = []
+        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+            job_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(job_config):
+                job_config.hydra.job.id = job_config.hydra.job.num = idx
+            configs.append(job_config)
+        grouped = packs([pack_key(c) for c in configs], self.max_runs)
+        log.info("Launching %d jobs locally in %d packs", len(configs), len(grouped))
+        returns: list[JobReturn] = [JobReturn()] * len(configs)
+        for members in grouped:
+            log.info("pack of %d: %s", len(members), ", ".join(f"#{initial_job_idx + i}" for i in members))
+            for i in members:
+                log.info("\t#%d : %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])))
+            self.train_pack(members, configs, returns)
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return returns
+
+    def train_pack(self, members: list[int], configs: list[DictConfig], returns: list[JobReturn]) -> None:
+        """Claim each member's run directory (Hydra writes its `.hydra/` as for any job), train the claimed ones
+        together, and fill in each member's JobReturn."""
+        from seqlab.signals import RunInterrupted  # noqa: PLC0415
+        from seqlab.train import Claim, train_together  # noqa: PLC0415
+
+        with ExitStack() as locks:
+            claimed: dict[int, Claim] = {}
+            for i in members:
+                returns[i] = run_job(hydra_context=self.hydra_context, task_function=partial(claim_job, locks=locks),
+                                     config=configs[i], job_dir_key="hydra.sweep.dir",
+                                     job_subdir_key="hydra.sweep.subdir")  # fmt: skip
+                if returns[i].status == JobStatus.COMPLETED and isinstance(returns[i].return_value, Claim):
+                    claimed[i] = returns[i].return_value
+            if not claimed:
+                return
+            try:
+                outcomes = train_together(list(claimed.values()))
+            except RunInterrupted as error:
+                print(f"seqlab: {error}: every run of the pack checkpointed; run the same command again to resume",
+                      file=sys.stderr)  # fmt: skip
+                sys.exit(130)
+        for i, outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                returns[i].status, returns[i].return_value = JobStatus.FAILED, outcome
+            else:
+                run_dir = str(claimed[i].run_dir)
+                returns[i].return_value = {"status": outcome["status"], "skipped": False, "run_dir": run_dir}

@@ -1,0 +1,130 @@
+"""Packed runs: several runs trained together in one process, each exactly as it trains alone (and the text
+task's samples too)."""
+
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TINY, run_cli
+from test_text import text_args, write_corpus
+
+import seqlab.loop as loop_module
+from hydra_plugins.seqlab_launcher.packed import packs
+from seqlab import rundir
+from seqlab.train import Claim, claim, train, train_together
+
+COMPARED = ("status", "eval_accuracy", "eval_loss", "steps", "converged", "steps_to_converge", "best_eval_accuracy",
+            "best_train_accuracy", "stopped_early", "fingerprint")  # fmt: skip
+
+
+def claims(make_cfg, root: Path, members: dict[str, list[str]], locks: ExitStack) -> list[Claim]:
+    return [claim(make_cfg("threads=1", *overrides), root / name, locks) for name, overrides in members.items()]
+
+
+def assert_same_runs(alone: Path, packed: Path, names) -> None:
+    for name in names:
+        for log in (rundir.METRICS, rundir.GRAD_FLOW, rundir.SAMPLES):
+            if (alone / name / log).exists():
+                assert (packed / name / log).read_bytes() == (alone / name / log).read_bytes(), (name, log)
+        expected, got = rundir.read_result(alone / name), rundir.read_result(packed / name)
+        assert {k: got[k] for k in COMPARED} == {k: expected[k] for k in COMPARED}, name
+
+
+def test_packed_runs_write_byte_for_byte_what_they_write_alone(make_cfg, tmp_path):
+    # seeds, optimizers, learning rates, budgets, tasks differ; one run stops early and leaves the pack
+    members: dict[str, list[str]] = {
+        "rnn_seed1": ["model=rnn", "seed=1", "grad_flow.enabled=true"],
+        "rnn_seed2_adam": [
+            "model=rnn",
+            "seed=2",
+            "optimizer=adam",
+            "optimizer.lr=0.01",
+            "train.max_steps=400",
+            "data.length=4",
+        ],  # fmt: skip
+        "rnn_sgd_decay": [
+            "model=rnn",
+            "seed=3",
+            "optimizer=sgd_momentum",
+            "train.lr_decay.every=7",
+            "train.lr_decay.factor=0.5",
+            "train.max_steps=35",
+        ],  # fmt: skip
+    }
+    members["text"] = text_args(write_corpus(tmp_path / "book.txt"), "model=lstm", "seed=4")
+    for name, overrides in members.items():
+        train(make_cfg("threads=1", *overrides), tmp_path / "alone" / name)
+    with ExitStack() as locks:
+        outcomes = train_together(claims(make_cfg, tmp_path / "packed", members, locks))
+    assert [o["status"] for o in outcomes] == ["completed"] * 4
+    assert rundir.read_result(tmp_path / "alone" / "rnn_seed2_adam")["stopped_early"]  # left the pack early
+    assert_same_runs(tmp_path / "alone", tmp_path / "packed", members)
+
+
+def test_a_failing_run_leaves_the_pack_and_the_others_finish(make_cfg, tmp_path, monkeypatch):
+    real_step = loop_module.training_step
+    calls = {"n": 0}
+
+    def fifth_call_fails(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:  # the second member's second step
+            raise RuntimeError("boom")
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "training_step", fifth_call_fails)
+    members = {"a": ["model=gru", "seed=1"], "b": ["model=gru", "seed=2"], "c": ["model=gru", "seed=3"]}
+    with ExitStack() as locks:
+        outcomes = train_together(claims(make_cfg, tmp_path, members, locks))
+    assert isinstance(outcomes[1], RuntimeError)
+    assert [outcomes[0]["status"], outcomes[2]["status"]] == ["completed", "completed"]
+    failed = rundir.read_result(tmp_path / "b")
+    assert failed["status"] == "failed" and failed["error"] == "RuntimeError: boom" and failed["steps"] == 1
+    assert [rundir.read_result(tmp_path / n)["steps"] for n in "ac"] == [20, 20]
+
+
+def test_runs_share_a_pack_only_when_their_shapes_agree_and_at_most_max_runs():
+    keys = ["lstm", "rnn", "lstm", "lstm", "rnn", "lstm"]
+    assert packs(keys, max_runs=3) == [[0, 2, 3], [5], [1, 4]]
+    assert packs(keys, max_runs=1) == [[i] for i in (0, 2, 3, 5, 1, 4)]
+
+
+SWEEP = [*TINY, "model=rnn,lstm", "seed=1,2", "data.length=6", "train.max_steps=400", "train.checkpoint_every=20",
+         "train.early_stop.kind=none", "threads=1", "hydra.sweep.subdir=${model.name}_${seed}"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_packed_sweep_killed_midway_resumes_to_what_one_run_per_process_writes(tmp_path):
+    alone = run_cli("-m", *SWEEP, f"hydra.sweep.dir={tmp_path / 'alone'}")
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    packed = [sys.executable, "-m", "seqlab.run", "-m", *SWEEP, "hydra/launcher=packed",
+              "hydra.launcher.max_runs=2", f"hydra.sweep.dir={tmp_path / 'packed'}"]  # fmt: skip
+    first = subprocess.Popen(packed, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    checkpoint = tmp_path / "packed" / "rnn_2" / rundir.CHECKPOINT
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)  # mid-pack: both members of the first pack hold a checkpoint
+    first.wait()
+    assert not (tmp_path / "packed" / "rnn_2" / rundir.RESULT).exists()
+    resumed = subprocess.run(packed, cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "4 runs: 4 trained, 0 already completed (skipped), 0 failed" in resumed.stderr
+    assert "Launching 4 jobs locally in 2 packs" in resumed.stdout
+    names = [p.name for p in (tmp_path / "alone").glob("*_*")]
+    assert len(names) == 4
+    assert_same_runs(tmp_path / "alone", tmp_path / "packed", names)
+    assert all(rundir.read_result(tmp_path / "packed" / n)["resumes"] == 1 for n in names if "rnn" in n)
+    again = subprocess.run(packed, cwd=ROOT, capture_output=True, text=True)
+    assert "4 runs: 0 trained, 4 already completed (skipped), 0 failed" in again.stderr
+
+
+def test_a_bad_pack_size_is_one_line(tmp_path):
+    proc = run_cli("-m", *TINY, "hydra/launcher=packed", "hydra.launcher.max_runs=0", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "seqlab: error: hydra.launcher.max_runs=0 is invalid: expected an integer >= 1"
+    )
