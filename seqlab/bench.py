@@ -1,6 +1,7 @@
 """Training-speed benchmark: seqlab's fast path vs the plain reference, and vs this machine's matmul rate.
 
     python -m seqlab.bench [--models rnn,lstm,gru,rrn] [--lengths 10,100,450] [--out bench_results/bench.json]
+    python -m seqlab.bench --sweep ...   (a whole sweep, one process per run vs packed: seqlab/bench_sweep.py)
 
 Per model x length x encoding: training steps/s of the fast path (seqlab's C++ recurrences on CPU, fused
 cuDNN kernels on GPU, on-device vectorised data, an optimizer over one flat buffer) and of the reference
@@ -204,6 +205,11 @@ def startup_seconds(repeats: int = 5) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--sweep" in argv:  # the sweep benchmark: seqlab/bench_sweep.py
+        from seqlab.bench_sweep import main as sweep_main  # noqa: PLC0415
+
+        return sweep_main([a for a in argv if a != "--sweep"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="rnn,lstm,gru,rrn")
     parser.add_argument("--lengths", default="10,100,450")

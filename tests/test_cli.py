@@ -187,6 +187,18 @@ def test_benchmark_smoke(tmp_path):
     assert all((r["kernel_ratio"] > 0) if on_cpu else r["kernel_ratio"] is None for r in report["rows"])
 
 
+def test_sweep_benchmark_smoke(tmp_path):
+    out = tmp_path / "sweep.json"
+    proc = subprocess.run([sys.executable, "-m", "seqlab.bench", "--sweep", "--sweeps", "smoke", "--steps", "3",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["sweep"], r["runs"], r["way"]) for r in rows] == [
+        ("smoke", 4, w) for w in ("per_process", "sweep", "packed")
+    ]
+    assert all(r["wall_s"] > 0 and r["identical_metrics"] for r in rows)  # packing changes no run's metrics
+
+
 def test_fast_impl_where_the_kernels_cannot_build_is_one_line(tmp_path):
     broken = {"SEQLAB_KERNELS_DIR": str(tmp_path / "kernels"), "CXX": "/bin/false"}  # an empty cache, no compiler
     proc = run_cli(*TINY, "model.impl=fast", "device=cpu", f"hydra.run.dir={tmp_path / 'fast'}", env=broken)
