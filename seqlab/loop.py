@@ -190,17 +190,28 @@ class Run:
     def step(self) -> dict[str, Any] | None:
         """One training step and what is due after it (evaluation, metrics row, samples, checkpoint); returns the
         metrics row it wrote, if any."""
+        inputs, targets = self.next_batch()
+        tic = time.perf_counter()
+        loss, acc, gnorm = training_step(self.model, self.optimizer, inputs, targets, self.cfg.train.max_norm)
+        return self.after_step(loss, acc, gnorm, time.perf_counter() - tic)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Before a step: the gradient-flow record if due, the step's learning rate, and its training batch."""
         cfg, p = self.cfg.train, self.progress
         if p.step in self.probe.steps:
             self.probe.record(self.model, p.step)
-        tic = time.perf_counter()
         self.optimizer.lr = decayed_lr(self.cfg.optimizer.lr, cfg.lr_decay.factor, cfg.lr_decay.every, p.step)
-        inputs, targets = self.task.batch(cfg.batch_size, self.generator)
-        loss, acc, gnorm = training_step(self.model, self.optimizer, inputs, targets, cfg.max_norm)
+        return self.task.batch(cfg.batch_size, self.generator)
+
+    def after_step(
+        self, loss: torch.Tensor, acc: torch.Tensor, gnorm: torch.Tensor, seconds: float
+    ) -> dict[str, Any] | None:
+        """Record a step's loss, accuracy and gradient norm, then what is due after it (see `step`)."""
+        cfg, p = self.cfg.train, self.progress
         for key, value in (("loss", loss), ("acc", acc), ("gnorm", gnorm)):
             self.buffers[key][p.step] = value
         p.step += 1
-        p.train_time_s += time.perf_counter() - tic
+        p.train_time_s += seconds
         row = None
         evaluate_now = p.step % cfg.eval_every == 0 or p.step == cfg.max_steps
         if evaluate_now:
@@ -214,6 +225,19 @@ class Run:
         if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0:
             checkpoint.save(self)
         return row
+
+    def reads_state(self) -> bool:
+        """Whether what is due after the coming step reads the model or optimizer (an evaluation, samples, a
+        checkpoint) or may end the run: what a stacked pack must hand back before `after_step`."""
+        cfg, p = self.cfg.train, self.progress
+        after = p.step + 1
+        return (
+            after % cfg.eval_every == 0
+            or after % cfg.log_every == 0  # a metrics row may stop the run early
+            or after >= cfg.max_steps
+            or bool(cfg.checkpoint_every and after % cfg.checkpoint_every == 0)
+            or bool(self.samples and self.samples.due(after))
+        )
 
     def finish(self) -> None:
         """After the last step: the final evaluation and gradient-flow record if due, and the final checkpoint."""

@@ -164,6 +164,85 @@ class Adam(FlatOptimizer):
         param.addcdiv_(exp_avg, denominator, value=-self.lr / bias_correction1)
 
 
+class StackedOptimizer:
+    """The update rules above for the P runs of a stacked pack at once, each run with its own hyper-parameters,
+    learning rate, step count and state: parameters (P, *shape), hyper-parameters as per-run columns.
+
+    Built from the runs' own optimizers (one rule for all: the pack key includes optimizer.name) and read back
+    into them (`read_into`). Equal to the flat rules up to floating-point rounding (tested).
+    """
+
+    def __init__(self, params: list[torch.Tensor], optimizers: list[FlatOptimizer]) -> None:
+        rules = {type(o) for o in optimizers}
+        if len(rules) != 1:
+            raise ValueError(f"a stacked pack needs one optimizer rule, not {sorted(r.__name__ for r in rules)}")
+        self.rule, self.params = rules.pop(), params
+        device = params[0].device
+        self.hyper = {
+            name: torch.tensor([float(getattr(o, name)) for o in optimizers], device=device, dtype=torch.float64)
+            for name in ("lr", "weight_decay", "momentum", "alpha", "eps", "beta1", "beta2")
+            if hasattr(optimizers[0], name)
+        }
+        self.steps = torch.tensor([o.steps for o in optimizers], device=device, dtype=torch.float64)
+        self.buffers = {
+            name: [torch.stack(views) for views in zip(*(o.views(o.buffers[name]) for o in optimizers), strict=True)]
+            for name in self.rule.buffer_names
+        }
+
+    @staticmethod
+    def per_run(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Per-run values (P,) shaped to broadcast against a stacked tensor like `like` (P, ...)."""
+        return values.view(-1, *[1] * (like.dim() - 1)).to(like.dtype)
+
+    @torch.no_grad()
+    def clip_grad_norm(self, max_norms: torch.Tensor) -> torch.Tensor:
+        """Scale each run's gradient to an L2 norm of at most its max_norm, as FlatOptimizer does; the norms (P,)."""
+        grads = [p.grad for p in self.params]
+        totals = torch.stack([g.flatten(1).square().sum(1) for g in grads]).sum(0).sqrt()
+        scale = (max_norms / (totals + 1e-6)).clamp_(max=1.0)
+        for g in grads:
+            g.mul_(self.per_run(scale, g))
+        return totals
+
+    @torch.no_grad()
+    def step(self, lrs: torch.Tensor) -> None:
+        """One update of every run with learning rates `lrs` (P,)."""
+        self.steps += 1
+        for j, (param, grad) in enumerate(zip(self.params, (p.grad for p in self.params), strict=True)):
+            col = {name: self.per_run(values, param) for name, values in self.hyper.items()}
+            lr = self.per_run(lrs, param)
+            grad = grad + col["weight_decay"] * param
+            state = {name: buffers[j] for name, buffers in self.buffers.items()}
+            if self.rule is SGD:
+                momentum = state["momentum"]
+                first = self.per_run(self.steps == 1, param).bool()
+                uses_momentum = col["momentum"] != 0  # without momentum the buffer stays unused, as in SGD
+                momentum.copy_(
+                    torch.where(uses_momentum, torch.where(first, grad, momentum * col["momentum"] + grad), momentum)
+                )
+                param.sub_(lr * torch.where(uses_momentum, momentum, grad))
+            elif self.rule is RMSprop:
+                square_avg = state["square_avg"]
+                square_avg.mul_(col["alpha"]).add_((1 - col["alpha"]) * grad * grad)
+                param.sub_(lr * grad / (square_avg.sqrt() + col["eps"]))
+            else:  # Adam
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                exp_avg.lerp_(grad, 1 - col["beta1"])
+                exp_avg_sq.mul_(col["beta2"]).add_((1 - col["beta2"]) * grad * grad)
+                correction1 = self.per_run(1 - self.hyper["beta1"] ** self.steps, param)
+                correction2 = self.per_run((1 - self.hyper["beta2"] ** self.steps).sqrt(), param)
+                param.sub_(lr / correction1 * exp_avg / (exp_avg_sq.sqrt() / correction2 + col["eps"]))
+
+    @torch.no_grad()
+    def read_into(self, optimizers: list[FlatOptimizer]) -> None:
+        """Copy run p's state and step count into `optimizers[p]`."""
+        for p, optimizer in enumerate(optimizers):
+            optimizer.steps = int(self.steps[p].item())
+            for name, stacked in self.buffers.items():
+                for view, value in zip(optimizer.views(optimizer.buffers[name]), stacked, strict=True):
+                    view.copy_(value[p])
+
+
 OPTIMIZERS: dict[str, Callable[[list[torch.nn.Parameter], DictConfig], FlatOptimizer]] = {
     # config name -> (parameters, optimizer config) -> optimizer, with each rule's own knobs
     "sgd": lambda params, cfg: SGD(params, cfg.lr, cfg.weight_decay, momentum=cfg.momentum),

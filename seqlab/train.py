@@ -27,6 +27,7 @@ from seqlab.data.corpus import resolve_digest
 from seqlab.loop import Run, select_device
 from seqlab.models import count_parameters, resolve_impl
 from seqlab.signals import RunInterrupted, SignalGuard
+from seqlab.stacked_pack import StackedPack, stackable
 from seqlab.validate import ConfigError, check_config
 
 if TYPE_CHECKING:
@@ -114,16 +115,32 @@ def settle(run_dir: Path, flat_config: dict[str, Any], rerun: str, owner: bool =
     return None
 
 
-def train_together(claims: list[Claim]) -> list[dict[str, Any] | Exception]:
-    """Train the claimed runs in one process, a step of each in turn, and return each one's result, or the
-    exception that failed it (recorded as `status: failed` in its result.json; the others go on).
+def train_together(claims: list[Claim], stacked: bool = False) -> list[dict[str, Any] | Exception]:
+    """Train the claimed runs in one process, step by step, and return each one's result, or the exception that
+    failed it (recorded as `status: failed` in its result.json; the others go on).
 
-    Each run computes exactly what it computes alone: its own model, optimizer, data streams, evaluations and
-    early stop. A run that ends writes its result and leaves while the others go on. A stop signal checkpoints
-    every run still training, records it as interrupted and raises RunInterrupted (or hands the signal on).
+    Each run has its own model, optimizer, data streams, evaluations and early stop. By default each takes its own
+    steps, in turn, and computes bit for bit what it computes alone. With `stacked` (runs of one shape and one
+    optimizer rule, `seqlab.stacked_pack.stackable`) their steps are one step of a stacked model, which equals the
+    runs alone up to floating-point rounding. A run that ends writes its result and leaves while the others go
+    on. A stop signal checkpoints every run still training, records it as interrupted and raises RunInterrupted
+    (or hands the signal on).
     """
     outcomes: list[dict[str, Any] | Exception | None] = [None] * len(claims)
     active: dict[int, Run] = {}
+    engine: StackedPack | None = None
+
+    def fail(i: int, error: Exception) -> None:
+        record_failure(active[i].cfg, active[i].run_dir, active[i], error)
+        outcomes[i] = error
+        del active[i]
+
+    def interrupted() -> None:
+        if engine:
+            engine.hand_back()
+        for run in active.values():
+            run.checkpoint_interrupted()
+
     with SignalGuard() as guard:
         for i, claimed in enumerate(claims):
             try:
@@ -133,27 +150,41 @@ def train_together(claims: list[Claim]) -> list[dict[str, Any] | Exception]:
             except Exception as error:
                 record_failure(claimed.cfg, claimed.run_dir, None, error)
                 outcomes[i] = error
+        if stacked and (why := stackable(list(active.values()))):
+            log.warning("the pack trains run by run, not stacked: %s", why)
+            stacked = False
         bar = _progress_bar(claims[0].cfg.train, active[0].progress.step) if list(active) == [0] else None
         with bar or nullcontext():
             while active:
-                for i, run in list(active.items()):
+                for i, run in list(active.items()):  # runs that are done leave the pack
+                    if run.training:
+                        continue
                     try:
-                        if not run.training:
-                            run.finish()
-                            outcomes[i] = complete(run)
-                            del active[i]
-                            continue
+                        run.finish()
+                        outcomes[i] = complete(run)
+                        del active[i]
+                    except Exception as error:
+                        fail(i, error)
+                    engine = None
+                if stacked and engine is None and active:
+                    engine = StackedPack(list(active.values()))
+                for i, run in list(active.items()) if not engine else []:
+                    try:
                         row = run.step()
                     except Exception as error:
-                        record_failure(run.cfg, run.run_dir, run, error)
-                        outcomes[i] = error
-                        del active[i]
+                        fail(i, error)
                         continue
                     if bar and row:
                         bar.update(run.progress.step - bar.n)
                         bar.set_postfix(loss=row.get("train_loss"), acc=row.get("train_accuracy"))
+                if engine:
+                    try:
+                        engine.step()
+                    except Exception as error:  # one step of every run: all of them fail
+                        for i in list(active):
+                            fail(i, error)
                 if guard.received is not None:
-                    guard.handle(before_exit=lambda: [run.checkpoint_interrupted() for run in active.values()])
+                    guard.handle(before_exit=interrupted)
     return outcomes
 
 

@@ -8,7 +8,9 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from conftest import ROOT, TINY, run_cli
 from test_text import text_args, write_corpus
 
@@ -84,6 +86,47 @@ def test_a_failing_run_leaves_the_pack_and_the_others_finish(make_cfg, tmp_path,
     failed = rundir.read_result(tmp_path / "b")
     assert failed["status"] == "failed" and failed["error"] == "RuntimeError: boom" and failed["steps"] == 1
     assert [rundir.read_result(tmp_path / n)["steps"] for n in "ac"] == [20, 20]
+
+
+def metrics(run_dir: Path) -> np.ndarray:
+    """metrics.csv as a float array (empty cells NaN)."""
+    rows = [line.split(",") for line in (run_dir / rundir.METRICS).read_text().splitlines()[1:]]
+    return np.array([[float(cell) if cell else np.nan for cell in row] for row in rows])
+
+
+@pytest.mark.parametrize(
+    ("model", "optimizer", "extra"),
+    [("rnn", "rmsprop", []), ("lstm", "adam", ["model.num_layers=2"]), ("gru", "sgd_momentum", []),
+     ("rrn", "rmsprop", ["data.encoding=scalar"]), ("lstm", "rmsprop", ["text"])],
+)  # fmt: skip
+def test_a_stacked_pack_trains_each_run_as_it_trains_alone_up_to_rounding(make_cfg, tmp_path, model, optimizer, extra):
+    text = extra == ["text"]
+    extra = text_args(write_corpus(tmp_path / "book.txt")) if text else [*extra, "grad_flow.enabled=true"]
+    shared = [f"model={model}", f"optimizer={optimizer}", "threads=1", *extra]
+    members = {  # learning rates, schedules, clips, budgets and seeds differ; one leaves the pack after 10 steps
+        "a": ["seed=1"],
+        "b": ["seed=2", f"optimizer.lr={0.02 if optimizer == 'sgd_momentum' else 0.003}", "train.max_norm=0.5"],
+        "c": ["seed=3", "train.max_steps=10", "train.lr_decay.every=3", "train.lr_decay.factor=0.5"],
+    }
+    for name, overrides in members.items():
+        train(make_cfg(*shared, *overrides), tmp_path / "alone" / name)
+    with ExitStack() as locks:
+        claimed = [claim(make_cfg(*shared, *o), tmp_path / "stacked" / n, locks) for n, o in members.items()]
+        outcomes = train_together(claimed, stacked=True)
+    assert [o["status"] for o in outcomes] == ["completed"] * 3
+    for name in members:
+        alone, stacked = tmp_path / "alone" / name, tmp_path / "stacked" / name
+        expected, got = metrics(alone), metrics(stacked)
+        assert expected.shape == got.shape and expected.shape[0] == (2 if name == "c" else 4)
+        np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-5)
+        weights = [torch.load(d / rundir.CHECKPOINT, weights_only=False)["model"] for d in (alone, stacked)]
+        for key, value in weights[0].items():
+            torch.testing.assert_close(weights[1][key], value, rtol=1e-3, atol=1e-4)  # a tenth of an lr-1e-3 step
+        if not text:  # the gradient-flow probe read the stacked weights, handed back
+            np.testing.assert_allclose(
+                np.loadtxt(stacked / rundir.GRAD_FLOW, delimiter=",", skiprows=1),
+                np.loadtxt(alone / rundir.GRAD_FLOW, delimiter=",", skiprows=1), rtol=1e-4, atol=1e-6,
+            )  # fmt: skip
 
 
 def test_runs_share_a_pack_only_when_their_shapes_agree_and_at_most_max_runs():

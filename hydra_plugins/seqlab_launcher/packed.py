@@ -30,7 +30,8 @@ from seqlab.threads import resolve_threads
 log = logging.getLogger(__name__)
 
 # Config keys (or key prefixes, ending in '.') that runs of one pack share.
-PACK_KEYS = ("model.", "data.", "train.batch_size", "eval.batches", "device", "threads")
+PACK_KEYS = ("model.", "data.", "train.batch_size", "eval.batches", "device", "threads", "optimizer.name")
+STACKED = ("auto", True, False)  # auto: stacked where the pack trains on a GPU
 
 
 def pack_key(job_config: DictConfig) -> tuple[tuple[str, Any], ...]:
@@ -70,16 +71,23 @@ def claim_job(cfg: DictConfig, locks: ExitStack) -> Any:
     return claimed
 
 
-class PackedLauncher(Launcher):
-    """Hydra's basic launcher, except that the runs of each pack train together (`max_runs` at most per pack)."""
+def refuse(message: str) -> None:
+    """A bad launcher setting: one line, exit 2, nothing launched."""
+    print(f"seqlab: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
-    def __init__(self, max_runs: int = 32) -> None:
+
+class PackedLauncher(Launcher):
+    """Hydra's basic launcher, except that the runs of each pack train together (`max_runs` at most per pack),
+    `stacked` as one stacked model (auto: where they train on a GPU)."""
+
+    def __init__(self, max_runs: int = 32, stacked: str | bool = "auto") -> None:
         super().__init__()
         if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
-            print(f"seqlab: error: hydra.launcher.max_runs={max_runs!r} is invalid: expected an integer >= 1",
-                  file=sys.stderr)  # fmt: skip
-            sys.exit(2)
-        self.max_runs = max_runs
+            refuse(f"hydra.launcher.max_runs={max_runs!r} is invalid: expected an integer >= 1")
+        if stacked not in STACKED or stacked in (0, 1) and not isinstance(stacked, bool):
+            refuse(f"hydra.launcher.stacked={stacked!r} is invalid: expected auto, true or false")
+        self.max_runs, self.stacked = max_runs, stacked
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
@@ -121,8 +129,11 @@ class PackedLauncher(Launcher):
                     claimed[i] = returns[i].return_value
             if not claimed:
                 return
+            stacked = self.stacked is True or (
+                self.stacked == "auto" and next(iter(claimed.values())).device.type == "cuda"
+            )
             try:
-                outcomes = train_together(list(claimed.values()))
+                outcomes = train_together(list(claimed.values()), stacked=stacked)
             except RunInterrupted as error:
                 print(f"seqlab: {error}: every run of the pack checkpointed; run the same command again to resume",
                       file=sys.stderr)  # fmt: skip

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import torch
+
     from seqlab.models.base import FusedLayout
     from seqlab.models.reference import ReferenceCore
 
@@ -25,6 +29,9 @@ class Cell:
     fast: type[FusedLayout]  # parameters in the fused layout: the C++ kernels or PyTorch's own
     reference: type[ReferenceCore]  # one parameter per gate matrix, a Python loop over time: the oracle
     native: bool  # seqlab/kernels/recurrent.cpp knows this cell by `name`
+    # one step on the fused projections (x W_ih^T + b_ih, h W_hh^T [+ b_hh]) and the state -> the new state, for
+    # any leading dimensions (a stacked pack's runs): seqlab.models.stacked
+    update: Callable[[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]], tuple[torch.Tensor, ...]]
 
     @property
     def gates(self) -> tuple[str, ...]:

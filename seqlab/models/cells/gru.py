@@ -30,4 +30,13 @@ class FusedGRU(FusedCore):
     kernel = staticmethod(torch.gru)
 
 
-register(Cell(NAME, fast=FusedGRU, reference=ReferenceGRU, native=True))
+def update(x: torch.Tensor, hx: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """One step on fused projections x = x W_ih^T + b_ih and hx = h W_hh^T + b_hh (any leading dimensions)."""
+    x_r, x_z, x_n = x.chunk(3, dim=-1)
+    h_r, h_z, h_n = hx.chunk(3, dim=-1)
+    r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return ((1 - z) * n + z * state[0],)
+
+
+register(Cell(NAME, fast=FusedGRU, reference=ReferenceGRU, native=True, update=update))

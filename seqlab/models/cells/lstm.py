@@ -34,4 +34,11 @@ class FusedLSTM(FusedCore):
         return zeros, zeros
 
 
-register(Cell(NAME, fast=FusedLSTM, reference=ReferenceLSTM, native=True))
+def update(x: torch.Tensor, hx: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """One step on fused projections x = x W_ih^T + b_ih and hx = h W_hh^T (any leading dimensions)."""
+    i, f, g, o = (x + hx).chunk(4, dim=-1)
+    c = torch.tanh(g) * torch.sigmoid(i) + state[1] * torch.sigmoid(f)
+    return torch.tanh(c) * torch.sigmoid(o), c
+
+
+register(Cell(NAME, fast=FusedLSTM, reference=ReferenceLSTM, native=True, update=update))

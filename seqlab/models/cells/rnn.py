@@ -23,4 +23,9 @@ class FusedRNN(FusedCore):
     kernel = staticmethod(torch.rnn_tanh)
 
 
-register(Cell(NAME, fast=FusedRNN, reference=ReferenceRNN, native=True))
+def update(x: torch.Tensor, hx: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """One step on fused projections x = x W_ih^T + b_ih and hx = h W_hh^T (any leading dimensions)."""
+    return (torch.tanh(x + hx),)
+
+
+register(Cell(NAME, fast=FusedRNN, reference=ReferenceRNN, native=True, update=update))

@@ -82,4 +82,11 @@ class FastRRN(FusedLayout):
         return sequence if every_step else sequence[-1]
 
 
-register(Cell(NAME, fast=FastRRN, reference=ReferenceRRN, native=True))
+def update(x: torch.Tensor, hx: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """One step on fused projections x = x W_ih^T + b_ih and hx = h W_hh^T (any leading dimensions)."""
+    inc, dec = torch.relu(x + hx).chunk(2, dim=-1)
+    c = state[1] + inc - dec
+    return torch.relu(c), c
+
+
+register(Cell(NAME, fast=FastRRN, reference=ReferenceRRN, native=True, update=update))
