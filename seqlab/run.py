@@ -49,10 +49,8 @@ def main(cfg: DictConfig) -> dict[str, Any]:
         if single:
             fail(f"seqlab: {error}; not training it twice", 3)
         return {"status": RUNNING_ELSEWHERE, "skipped": False, "run_dir": run_dir, "detail": str(error)}
-    except RunInterrupted as error:
-        if single:
-            fail(f"seqlab: {error}: checkpoint saved in {run_dir}; run the same command again to resume", 130)
-        raise
+    except RunInterrupted as error:  # a sweep stops too (Hydra's launchers would go on to the next run)
+        fail(f"seqlab: {error}: checkpoint saved in {run_dir}; run the same command again to resume", 130)
     except Exception as error:
         if single:
             fail(f"seqlab: run failed: {type(error).__name__}: {error} (traceback in {run_dir}/result.json)", 1)

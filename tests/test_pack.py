@@ -171,3 +171,19 @@ def test_a_bad_pack_size_is_one_line(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         "seqlab: error: hydra.launcher.max_runs=0 is invalid: expected an integer >= 1"
     )
+
+
+@pytest.mark.parametrize("launcher", ["basic", "packed"])
+def test_a_stop_signal_stops_the_whole_sweep(tmp_path, launcher):
+    sweep = [sys.executable, "-m", "seqlab.run", "-m", *SWEEP, "train.max_steps=100000", f"hydra/launcher={launcher}",
+             f"hydra.sweep.dir={tmp_path}"]  # fmt: skip
+    first = subprocess.Popen(sweep, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "rnn_1" / rundir.CHECKPOINT).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 130, stderr[-2000:]
+    assert "stopped by SIGINT: " in stderr and "run the same command again to resume" in stderr
+    assert rundir.read_result(tmp_path / "rnn_1")["status"] == "interrupted"
+    assert not (tmp_path / "lstm_2").exists()  # the sweep did not go on to its other runs
