@@ -20,6 +20,11 @@ from multirun_analysis.report import Report
 
 STUDIES = {
     "course": "The course template at full budget: RNN vs LSTM, digits fed as numbers",
+    "course_onehot": "The course template at full budget, digits fed one-hot",
+    "course_inits": "The course template with the reports' inits: N(0, 1e-4) and N(0, 1)",
+    "course_lstm_xavier": "The course template's LSTM with Xavier-normal weights and lr 1e-4",
+    "course_stopping": "The course template with the reports' stopping rules",
+    "course_rrn": "The RRN with the LSTM's hyper-parameters, L = 50 to 450",
     "rnn_vs_lstm": "Vanilla RNN vs LSTM (the course assignment)",
     "rrn_long": "Long palindromes: RNN, LSTM and RRN",
     "optimizers": "Optimizers",
@@ -31,6 +36,22 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "course": "Full scale: `python -m seqlab.run -m +experiment=course threads=1` (the preset as defined: scalar "
     "encoding, hidden 128, batch 128, RMSprop 1e-3, clip 10, 10,000 steps, no early stopping, default init, "
     "seeds 1-5; course T = data.length - 1).",
+    "course_onehot": "Full scale: `python -m seqlab.run -m +experiment=course hydra/sweeper=capacity "
+    "data.encoding=onehot sweep_name=course_onehot threads=1` (the course preset with one-hot digits; the capacity "
+    "search tests each seed's lengths instead of the grid, so k/n counts the seeds that tested each length).",
+    "course_inits": "Full scale: `python -m seqlab.run -m +experiment=course_inits hydra/sweeper=capacity "
+    "threads=1` (the course preset, scalar digits, with init=normal (std 1e-4) and init=standard_normal; capacity "
+    "search).",
+    "course_lstm_xavier": "Full scale: `python -m seqlab.run -m +experiment=course_lstm_xavier "
+    "hydra/sweeper=capacity threads=1` (the course preset's LSTM, scalar digits, Xavier-normal init, RMSprop lr "
+    "1e-4; capacity search).",
+    "course_stopping": "Full scale: `python -m seqlab.run -m +experiment=course_stopping hydra/sweeper=capacity "
+    "threads=1` (the course preset, scalar digits, stopping when the training loss plateaus (windows of 500 "
+    "steps, epsilon 1e-4) or after 50 all-correct training batches; capacity search on the held-out criterion).",
+    "course_rrn": "Full scale: `python -m seqlab.run -m +experiment=course_rrn hydra/sweeper=capacity "
+    "train.early_stop.kind=accuracy threads=1` (the course preset, scalar digits, RNN, LSTM and RRN on L = 50 to "
+    "450; a run stops after 3 evaluations at >= 0.99, which does not change whether it converged, the capacity "
+    "criterion, and saves most of the compute of the runs that do).",
     "text_course": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m +experiment=text_course "
     "threads=1` (the preset as defined: two-layer LSTM of 128, sequences of 30, batch 64, RMSprop 2e-3 decayed by "
     "0.96 every 5,000 steps, clip 5, 100,000 steps, seed 1; the last 5% of the book held out).",

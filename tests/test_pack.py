@@ -187,3 +187,17 @@ def test_a_stop_signal_stops_the_whole_sweep(tmp_path, launcher):
     assert "stopped by SIGINT: " in stderr and "run the same command again to resume" in stderr
     assert rundir.read_result(tmp_path / "rnn_1")["status"] == "interrupted"
     assert not (tmp_path / "lstm_2").exists()  # the sweep did not go on to its other runs
+
+
+def test_the_slurm_packed_launcher_has_the_slurm_launchers_settings():
+    from hydra import compose, initialize_config_dir  # noqa: PLC0415
+
+    with initialize_config_dir(config_dir=str(ROOT / "seqlab" / "conf"), version_base="1.3"):
+        slurm, packed = (
+            compose(config_name="config", overrides=[f"hydra/launcher={name}"], return_hydra_config=True).hydra.launcher
+            for name in ("slurm", "slurm_packed")
+        )
+    assert {k: v for k, v in packed.items() if k not in ("_target_", "max_runs", "stacked")} == {
+        k: v for k, v in slurm.items() if k != "_target_"
+    }
+    assert (packed.max_runs, packed.stacked) == (32, "auto")

@@ -118,3 +118,38 @@ def test_capacity_search_runs_one_job_array_per_round(tmp_path):
         arrays.setdefault(result["slurm"]["array_job_id"], set()).add(result["config"]["data.length"])
     assert sorted(arrays.values(), key=min) == [{2}, {3}, {40}]  # rounds: both seeds' probe of L = 2, 3, then 40
     assert len(results) == 6 and "seed=1: capacity 3 (first failure data.length=40), 3 tested" in proc.stderr
+
+
+def test_a_packed_sweep_trains_one_pack_per_array_task_as_it_trains_locally(tmp_path):
+    sweep = [
+        *TINY,
+        "model=rnn,lstm",
+        "seed=1,2",
+        "data.length=5",
+        "threads=1",
+        "hydra.sweep.subdir=${model.name}_${seed}",
+    ]
+    packed = [
+        "-m",
+        "hydra/launcher=slurm_packed",
+        "hydra.launcher.timeout_min=10",
+        *sweep,
+        f"hydra.sweep.dir={tmp_path}",
+    ]
+    proc = run_cli(*packed)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "4 runs: 4 trained, 0 already completed (skipped), 0 failed" in proc.stderr
+    slurm = {run: rundir.read_result(tmp_path / run)["slurm"] for run in ("rnn_1", "rnn_2", "lstm_1", "lstm_2")}
+    assert len({s["array_job_id"] for s in slurm.values()}) == 1  # one job array ...
+    assert slurm["rnn_1"]["array_task_id"] == slurm["rnn_2"]["array_task_id"]  # ... one task per pack
+    assert slurm["lstm_1"]["array_task_id"] == slurm["lstm_2"]["array_task_id"] != slurm["rnn_1"]["array_task_id"]
+    local = run_cli("-m", *sweep, f"hydra.sweep.dir={tmp_path / 'local'}")
+    assert local.returncode == 0, local.stderr[-3000:]
+    for run in slurm:
+        assert (tmp_path / run / rundir.METRICS).read_bytes() == (
+            tmp_path / "local" / run / rundir.METRICS
+        ).read_bytes()
+    submitted = sorted((tmp_path / ".submitit").iterdir())
+    again = run_cli(*packed)
+    assert again.returncode == 0 and "4 runs: 0 trained, 4 already completed (skipped), 0 failed" in again.stderr
+    assert sorted((tmp_path / ".submitit").iterdir()) == submitted

@@ -77,16 +77,54 @@ def refuse(message: str) -> None:
     sys.exit(2)
 
 
+def check_settings(max_runs: Any, stacked: Any) -> None:
+    """Refuse a bad `max_runs` or `stacked` (one line, exit 2)."""
+    if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
+        refuse(f"hydra.launcher.max_runs={max_runs!r} is invalid: expected an integer >= 1")
+    if stacked not in STACKED or (stacked in (0, 1) and not isinstance(stacked, bool)):
+        refuse(f"hydra.launcher.stacked={stacked!r} is invalid: expected auto, true or false")
+
+
+def train_pack(hydra_context: HydraContext, configs: list[DictConfig], stacked: str | bool) -> list[JobReturn]:
+    """Claim each member's run directory (Hydra writes its `.hydra/` as for any job), train the claimed ones
+    together (`stacked`: true, false, or auto: on a GPU) and return each member's JobReturn."""
+    from seqlab.signals import RunInterrupted  # noqa: PLC0415
+    from seqlab.train import Claim, train_together  # noqa: PLC0415
+
+    returns: list[JobReturn] = []
+    with ExitStack() as locks:
+        claimed: dict[int, Claim] = {}
+        for i, config in enumerate(configs):
+            returns.append(run_job(hydra_context=hydra_context, task_function=partial(claim_job, locks=locks),
+                                   config=config, job_dir_key="hydra.sweep.dir",
+                                   job_subdir_key="hydra.sweep.subdir"))  # fmt: skip
+            if returns[i].status == JobStatus.COMPLETED and isinstance(returns[i].return_value, Claim):
+                claimed[i] = returns[i].return_value
+        if not claimed:
+            return returns
+        on_gpu = next(iter(claimed.values())).device.type == "cuda"
+        try:
+            outcomes = train_together(list(claimed.values()), stacked=stacked is True or (stacked == "auto" and on_gpu))
+        except RunInterrupted as error:
+            print(f"seqlab: {error}: every run of the pack checkpointed; run the same command again to resume",
+                  file=sys.stderr)  # fmt: skip
+            sys.exit(130)
+    for i, outcome in zip(claimed, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            returns[i].status, returns[i].return_value = JobStatus.FAILED, outcome
+        else:
+            run_dir = str(claimed[i].run_dir)
+            returns[i].return_value = {"status": outcome["status"], "skipped": False, "run_dir": run_dir}
+    return returns
+
+
 class PackedLauncher(Launcher):
     """Hydra's basic launcher, except that the runs of each pack train together (`max_runs` at most per pack),
     `stacked` as one stacked model (auto: where they train on a GPU)."""
 
     def __init__(self, max_runs: int = 32, stacked: str | bool = "auto") -> None:
         super().__init__()
-        if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
-            refuse(f"hydra.launcher.max_runs={max_runs!r} is invalid: expected an integer >= 1")
-        if stacked not in STACKED or stacked in (0, 1) and not isinstance(stacked, bool):
-            refuse(f"hydra.launcher.stacked={stacked!r} is invalid: expected auto, true or false")
+        check_settings(max_runs, stacked)
         self.max_runs, self.stacked = max_runs, stacked
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -109,38 +147,8 @@ class PackedLauncher(Launcher):
             log.info("pack of %d: %s", len(members), ", ".join(f"#{initial_job_idx + i}" for i in members))
             for i in members:
                 log.info("\t#%d : %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])))
-            self.train_pack(members, configs, returns)
+            for i, returned in zip(members, train_pack(self.hydra_context, [configs[i] for i in members],
+                                                       self.stacked), strict=True):  # fmt: skip
+                returns[i] = returned
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return returns
-
-    def train_pack(self, members: list[int], configs: list[DictConfig], returns: list[JobReturn]) -> None:
-        """Claim each member's run directory (Hydra writes its `.hydra/` as for any job), train the claimed ones
-        together, and fill in each member's JobReturn."""
-        from seqlab.signals import RunInterrupted  # noqa: PLC0415
-        from seqlab.train import Claim, train_together  # noqa: PLC0415
-
-        with ExitStack() as locks:
-            claimed: dict[int, Claim] = {}
-            for i in members:
-                returns[i] = run_job(hydra_context=self.hydra_context, task_function=partial(claim_job, locks=locks),
-                                     config=configs[i], job_dir_key="hydra.sweep.dir",
-                                     job_subdir_key="hydra.sweep.subdir")  # fmt: skip
-                if returns[i].status == JobStatus.COMPLETED and isinstance(returns[i].return_value, Claim):
-                    claimed[i] = returns[i].return_value
-            if not claimed:
-                return
-            stacked = self.stacked is True or (
-                self.stacked == "auto" and next(iter(claimed.values())).device.type == "cuda"
-            )
-            try:
-                outcomes = train_together(list(claimed.values()), stacked=stacked)
-            except RunInterrupted as error:
-                print(f"seqlab: {error}: every run of the pack checkpointed; run the same command again to resume",
-                      file=sys.stderr)  # fmt: skip
-                sys.exit(130)
-        for i, outcome in zip(claimed, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                returns[i].status, returns[i].return_value = JobStatus.FAILED, outcome
-            else:
-                run_dir = str(claimed[i].run_dir)
-                returns[i].return_value = {"status": outcome["status"], "skipped": False, "run_dir": run_dir}

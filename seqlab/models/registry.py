@@ -1,8 +1,9 @@
 """The one list of recurrent cells: each cell module in `seqlab.models.cells` registers itself here.
 
 Everything that needs to know the cells - model building, the config check, the benchmark, the reference
-twins - reads `CELLS`. A new cell is one module in `seqlab/models/cells/` (its fast and reference cores and a
-`register` call) and one file `seqlab/conf/model/<name>.yaml`; the C++ kernels only if it gets a native path.
+twins, the stacked packs - reads `CELLS`. A new cell is one module in `seqlab/models/cells/` (its fast and
+reference cores, its `update` and a `register` call) and one file `seqlab/conf/model/<name>.yaml`; the C++
+kernels only if it gets a native path.
 """
 
 from __future__ import annotations
