@@ -125,6 +125,7 @@ class Run:
         self.metrics = rundir.CsvLog(self.run_dir / rundir.METRICS, rundir.METRIC_COLUMNS + self.task.metric_columns)
         self.probe = GradientFlowProbe(cfg, self.run_dir, device)
         self.samples = TrainingSamples(cfg, self.run_dir, self.task) if self.task.per_step else None
+        self.pack: dict[str, Any] | None = None  # a packed run: {runs: the pack's size, stacked: bool}
         if self.samples:
             rundir.atomic_write_text(self.run_dir / rundir.VOCAB, json.dumps(self.task.vocabulary(), indent=1) + "\n")
 
@@ -278,6 +279,7 @@ class Run:
             "train_time_s": p.train_time_s,
             "steps_per_s": p.step / p.train_time_s if p.train_time_s else None,
             "resumes": p.resumes,
+            "pack": self.pack,
             "run_dir": str(self.run_dir),
             **environment_info(self.device),
             "error": error,

@@ -153,6 +153,8 @@ def train_together(claims: list[Claim], stacked: bool = False) -> list[dict[str,
         if stacked and (why := stackable(list(active.values()))):
             log.warning("the pack trains run by run, not stacked: %s", why)
             stacked = False
+        for run in active.values() if len(claims) > 1 or stacked else ():
+            run.pack = {"runs": len(claims), "stacked": stacked}
         bar = _progress_bar(claims[0].cfg.train, active[0].progress.step) if list(active) == [0] else None
         with bar or nullcontext():
             while active:

@@ -64,6 +64,8 @@ def test_packed_runs_write_byte_for_byte_what_they_write_alone(make_cfg, tmp_pat
         outcomes = train_together(claims(make_cfg, tmp_path / "packed", members, locks))
     assert [o["status"] for o in outcomes] == ["completed"] * 4
     assert rundir.read_result(tmp_path / "alone" / "rnn_seed2_adam")["stopped_early"]  # left the pack early
+    assert rundir.read_result(tmp_path / "alone" / "text")["pack"] is None
+    assert rundir.read_result(tmp_path / "packed" / "text")["pack"] == {"runs": 4, "stacked": False}
     assert_same_runs(tmp_path / "alone", tmp_path / "packed", members)
 
 
@@ -114,6 +116,7 @@ def test_a_stacked_pack_trains_each_run_as_it_trains_alone_up_to_rounding(make_c
         claimed = [claim(make_cfg(*shared, *o), tmp_path / "stacked" / n, locks) for n, o in members.items()]
         outcomes = train_together(claimed, stacked=True)
     assert [o["status"] for o in outcomes] == ["completed"] * 3
+    assert all(o["pack"] == {"runs": 3, "stacked": True} for o in outcomes)
     for name in members:
         alone, stacked = tmp_path / "alone" / name, tmp_path / "stacked" / name
         expected, got = metrics(alone), metrics(stacked)
