@@ -254,13 +254,17 @@ def main(argv: list[str] | None = None) -> int:
         f"fixed cost of a run (python -m seqlab.run train.max_steps=0, median of 5): {startup:.2f} s (target <= 2 s);"
     )
     print(f"of which `import torch` alone takes {torch_import:.2f} s (median of 5, alternating)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "hidden": args.hidden, "batch": args.batch, "startup_s": startup, "import_torch_s": torch_import,
-              "rows": rows}  # fmt: skip
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                            "hidden": args.hidden, "batch": args.batch, "startup_s": startup,
+                            "import_torch_s": torch_import, "rows": rows})  # fmt: skip
     return 0
+
+
+def write_report(path: Path, report: dict) -> None:
+    """Write a benchmark's report as JSON to `path` (creating its folder) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from seqlab.bench import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = {  # name -> swept values: models, lengths, seeds
@@ -110,12 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{sweep:10} {runs:5d} {way:12} {wall:9.1f} {row['runs_per_hour']:9.0f} "
                   f"{row['speedup_vs_per_process']:8.2f}x", flush=True)  # fmt: skip
         print(f"{sweep}: every run's metrics.csv byte-identical across {', '.join(BIT_FOR_BIT)}: {same}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"device": args.device, "torch": torch.__version__, "steps": args.steps, "threads_per_run": 1,
-              "cpu_count": os.cpu_count(), "sweeps": {s: SWEEPS[s] for s in args.sweeps.split(",")},
-              "rows": rows}  # fmt: skip
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, {"device": args.device, "torch": torch.__version__, "steps": args.steps,
+                            "threads_per_run": 1, "cpu_count": os.cpu_count(),
+                            "sweeps": {s: SWEEPS[s] for s in args.sweeps.split(",")}, "rows": rows})  # fmt: skip
     return 0
 
 
