@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the studies behind docs/results.md, then regenerate the page.
 #   bash scripts/run_studies.sh reduced   # the scale used for docs/results.md on a 2-core machine (~40 min)
+#   bash scripts/run_studies.sh course    # the full-scale course studies on docs/results.md (core-hours each)
 #   bash scripts/run_studies.sh full      # the presets as defined (course scale; use hydra/launcher=slurm)
 # Extra arguments go to every sweep, e.g. `bash scripts/run_studies.sh full hydra/launcher=slurm`.
 set -euo pipefail
@@ -20,6 +21,14 @@ if [ "$scale" = reduced ]; then
     run +experiment=inits model.hidden_size=64 train.max_steps=1000 data.length=5,10,20 seed=1,2 \
         model=lstm init=default init.forget_bias=1.0
     run +experiment=rrn_long model.hidden_size=64 train.max_steps=500 data.length=50,100,200 seed=1,2
+elif [ "$scale" = course ]; then  # the commands of the page's full-scale sections (threads=1 under this launcher)
+    run +experiment=course
+    run +experiment=course hydra/sweeper=capacity data.encoding=onehot sweep_name=course_onehot
+    run +experiment=course_lstm_xavier hydra/sweeper=capacity
+    run +experiment=course_inits hydra/sweeper=capacity
+    run +experiment=course_stopping hydra/sweeper=capacity
+    run +experiment=course_rrn hydra/sweeper=capacity train.early_stop.kind=accuracy
+    scale=reduced  # the page's other sections stay as they are
 elif [ "$scale" = full ]; then
     run sweep_name=grad_flow model=rnn,lstm,gru,rrn data.length=100 seed=1,2,3 grad_flow.enabled=true \
         train.early_stop.kind=none
@@ -29,7 +38,7 @@ elif [ "$scale" = full ]; then
     run +experiment=inits model=lstm init=default init.forget_bias=1.0
     run +experiment=rrn_long
 else
-    echo "usage: run_studies.sh reduced|full [overrides...]" >&2
+    echo "usage: run_studies.sh reduced|course|full [overrides...]" >&2
     exit 2
 fi
 seqlab-results-page --scale "$scale"

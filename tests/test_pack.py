@@ -19,6 +19,7 @@ from hydra_plugins.seqlab_launcher.packed import packs
 from seqlab import rundir
 from seqlab.train import Claim, claim, train, train_together
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 COMPARED = ("status", "eval_accuracy", "eval_loss", "steps", "converged", "steps_to_converge", "best_eval_accuracy",
             "best_train_accuracy", "stopped_early", "fingerprint")  # fmt: skip
 
@@ -101,10 +102,13 @@ def metrics(run_dir: Path) -> np.ndarray:
     [("rnn", "rmsprop", []), ("lstm", "adam", ["model.num_layers=2"]), ("gru", "sgd_momentum", []),
      ("rrn", "rmsprop", ["data.encoding=scalar"]), ("lstm", "rmsprop", ["text"])],
 )  # fmt: skip
-def test_a_stacked_pack_trains_each_run_as_it_trains_alone_up_to_rounding(make_cfg, tmp_path, model, optimizer, extra):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_a_stacked_pack_trains_each_run_as_it_trains_alone_up_to_rounding(
+    make_cfg, tmp_path, model, optimizer, extra, device
+):
     text = extra == ["text"]
     extra = text_args(write_corpus(tmp_path / "book.txt")) if text else [*extra, "grad_flow.enabled=true"]
-    shared = [f"model={model}", f"optimizer={optimizer}", "threads=1", *extra]
+    shared = [f"model={model}", f"optimizer={optimizer}", "threads=1", f"device={device}", *extra]
     members = {  # learning rates, schedules, clips, budgets and seeds differ; one leaves the pack after 10 steps
         "a": ["seed=1"],
         "b": ["seed=2", f"optimizer.lr={0.02 if optimizer == 'sgd_momentum' else 0.003}", "train.max_norm=0.5"],
