@@ -1,6 +1,7 @@
 """Sweep benchmark: the wall time of a fixed sweep launched three ways, measured in one go.
 
-    python -m seqlab.bench --sweep [--sweeps signature,long] [--steps 100] [--device cpu] [--out FILE]
+    python -m seqlab.bench --sweep [--sweeps signature,long] [--ways per_process,sweep,packed,stacked] [--steps 100]
+                                   [--device cpu] [--out FILE]
 
 - `per_process`: one `python -m seqlab.run` per run, one after another (what an array job of one run per task,
   or a shell loop, does): each run pays the process start, imports and config composition;
@@ -86,13 +87,15 @@ def identical_metrics(roots: list[Path]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sweeps", default="signature,long", help=f"any of {', '.join(SWEEPS)}")
+    parser.add_argument("--ways", default=",".join(WAYS), help=f"any of {', '.join(WAYS)} (per_process always)")
     parser.add_argument("--steps", type=int, default=100, help="training steps of every run")
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
     parser.add_argument("--out", type=Path, default=Path("bench_results/sweep.json"))
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.sweeps.split(",")) - set(SWEEPS))
-    if unknown:
-        parser.error(f"--sweeps {','.join(unknown)} is invalid: expected any of {', '.join(SWEEPS)}")
+    for option, names, known in (("--sweeps", args.sweeps, SWEEPS), ("--ways", args.ways, WAYS)):
+        if unknown := sorted(set(names.split(",")) - set(known)):
+            parser.error(f"{option} {','.join(unknown)} is invalid: expected any of {', '.join(known)}")
+    ways = ["per_process", *(way for way in WAYS if way in args.ways.split(",") and way != "per_process")]
     settings = fixed_settings(args.steps, args.device)
     print(f"{args.steps} steps per run, one thread per run, runs one after another; device {args.device}")
     print(f"{'sweep':10} {'runs':>5} {'way':12} {'wall s':>9} {'runs/h':>9} {'speed-up':>9}")
@@ -101,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         models, lengths, seeds = SWEEPS[sweep]
         runs = len(models) * len(lengths) * len(seeds)
         with tempfile.TemporaryDirectory() as tmp:
-            walls = {way: launch(way, sweep, settings, Path(tmp) / way) for way in WAYS}
-            same = identical_metrics([Path(tmp) / way for way in BIT_FOR_BIT])
+            walls = {way: launch(way, sweep, settings, Path(tmp) / way) for way in ways}
+            exact = [way for way in BIT_FOR_BIT if way in walls]
+            same = identical_metrics([Path(tmp) / way for way in exact])
         for way, wall in walls.items():
             row = {"sweep": sweep, "runs": runs, "way": way, "wall_s": wall, "runs_per_hour": runs * 3600 / wall,
                    "speedup_vs_per_process": walls["per_process"] / wall,
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(f"{sweep:10} {runs:5d} {way:12} {wall:9.1f} {row['runs_per_hour']:9.0f} "
                   f"{row['speedup_vs_per_process']:8.2f}x", flush=True)  # fmt: skip
-        print(f"{sweep}: every run's metrics.csv byte-identical across {', '.join(BIT_FOR_BIT)}: {same}")
+        print(f"{sweep}: every run's metrics.csv byte-identical across {', '.join(exact)}: {same}")
     write_report(args.out, {"device": args.device, "torch": torch.__version__, "steps": args.steps,
                             "threads_per_run": 1, "cpu_count": os.cpu_count(),
                             "sweeps": {s: SWEEPS[s] for s in args.sweeps.split(",")}, "rows": rows})  # fmt: skip
