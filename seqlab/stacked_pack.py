@@ -16,15 +16,16 @@ import torch.nn.functional as F
 from seqlab.loop import Run
 from seqlab.models.stacked import StackedModel
 from seqlab.optim import StackedOptimizer
+from seqlab.packs import PACK_KEYS, shared_settings
 
 
 def stackable(runs: list[Run]) -> str | None:
     """Why `runs` cannot train as one stacked model (None when they can)."""
     if any(run.impl == "reference" for run in runs):
         return "the reference implementation trains its own loop"
-    shapes = {(r.cfg.model.name, r.cfg.model.hidden_size, r.cfg.model.num_layers, r.cfg.data.encoding,
-               r.cfg.train.batch_size, type(r.optimizer).__name__, str(r.device)) for r in runs}  # fmt: skip
-    return None if len(shapes) == 1 else "the runs differ in model, encoding, batch size, optimizer or device"
+    if len({shared_settings(run.flat_config) for run in runs}) > 1:
+        return f"the runs differ in settings a pack shares ({', '.join(PACK_KEYS)})"
+    return None
 
 
 class StackedPack:

@@ -15,8 +15,8 @@ from conftest import ROOT, TINY, run_cli
 from test_text import text_args, write_corpus
 
 import seqlab.loop as loop_module
-from hydra_plugins.seqlab_launcher.packed import packs
 from seqlab import rundir
+from seqlab.packs import packs
 from seqlab.train import Claim, claim, train, train_together
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -208,3 +208,11 @@ def test_the_slurm_packed_launcher_has_the_slurm_launchers_settings():
         k: v for k, v in slurm.items() if k != "_target_"
     }
     assert (packed.max_runs, packed.stacked) == (32, "auto")
+
+
+def test_runs_of_different_shapes_asked_to_stack_train_each_on_its_own(make_cfg, tmp_path, caplog):
+    members = {"short": ["model=rnn", "data.length=4"], "long": ["model=rnn", "data.length=6"]}
+    with ExitStack() as locks:
+        outcomes = train_together(claims(make_cfg, tmp_path, members, locks), stacked=True)
+    assert [o["pack"] for o in outcomes] == [{"runs": 2, "stacked": False}] * 2
+    assert "the pack trains run by run, not stacked: the runs differ in settings a pack shares" in caplog.text

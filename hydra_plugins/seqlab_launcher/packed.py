@@ -1,8 +1,9 @@
 """Packed runs: the runs of a sweep that share their shapes train together in one process, one pack at a time.
 
 `hydra/launcher=packed` (seqlab/conf/hydra/launcher/packed.yaml). Runs share a pack when they agree on every key
-that shapes the computation (`PACK_KEYS`: the model, the data, the batch, the held-out set, the device and the
-threads) and may differ in anything else: seed, init, optimizer, learning rate, budget, early stop. Each run keeps
+that shapes the computation (`seqlab.packs.PACK_KEYS`: the model, the data, the batch, the held-out set, the
+device, the threads and the optimizer rule) and may differ in anything else: seed, init, learning rate, budget,
+early stop. Each run keeps
 its own run directory under the usual contract (Hydra's `.hydra/`, lock, fingerprint, metrics, checkpoints,
 result); `seqlab.train.train_together` trains the pack, each run exactly as it would train alone.
 """
@@ -21,34 +22,21 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
-from seqlab import rundir
+from hydra_plugins.seqlab_sweeper.sweeper import job_paths
+from seqlab.packs import packs, shared_settings
 from seqlab.rundir import RUNNING_ELSEWHERE
 from seqlab.threads import resolve_threads
 
 log = logging.getLogger(__name__)
 
-# Config keys (or key prefixes, ending in '.') that runs of one pack share.
-PACK_KEYS = ("model.", "data.", "train.batch_size", "eval.batches", "device", "threads", "optimizer.name")
 STACKED = ("auto", True, False)  # auto: stacked where the pack trains on a GPU
 
 
-def pack_key(job_config: DictConfig) -> tuple[tuple[str, Any], ...]:
-    """The values of PACK_KEYS in a composed job config: runs with equal keys may share a pack."""
-    run_config = OmegaConf.masked_copy(job_config, [k for k in job_config if k != "hydra"])
-    flat = rundir.flatten(OmegaConf.to_container(run_config, resolve=True))
-    flat["threads"] = resolve_threads(flat["threads"], job_config.hydra.launcher)
-    shared = (key for key in flat if any(key == k or (k.endswith(".") and key.startswith(k)) for k in PACK_KEYS))
-    return tuple((key, str(flat[key])) for key in sorted(shared))
-
-
-def packs(keys: Sequence[tuple], max_runs: int) -> list[list[int]]:
-    """Job indices grouped by equal key, in order of first appearance, each group cut into packs of `max_runs`."""
-    groups: dict[tuple, list[int]] = {}
-    for index, key in enumerate(keys):
-        groups.setdefault(key, []).append(index)
-    return [group[i : i + max_runs] for group in groups.values() for i in range(0, len(group), max_runs)]
+def pack_key(job_config: DictConfig) -> tuple[tuple[str, str], ...]:
+    """A composed job's settings that runs of one pack share (`seqlab.packs.shared_settings`)."""
+    return shared_settings(job_paths(job_config)[1])
 
 
 def claim_job(cfg: DictConfig, locks: ExitStack) -> Any:

@@ -1,7 +1,7 @@
 """Packed runs on SLURM: hydra-submitit-launcher's SLURM launcher with one pack per array task.
 
 `hydra/launcher=slurm_packed` (seqlab/conf/hydra/launcher/slurm_packed.yaml). The sweep's runs are grouped into
-packs as by the local packed launcher (`packed.packs`), and each pack becomes one task of the job array, which
+packs as by the local packed launcher (`seqlab.packs`), and each pack becomes one task of the job array, which
 trains it with `packed.train_pack`. The submitit machinery is the base launcher's: each task's callable is this
 launcher with its pack, so a requeued task (time limit, preemption) trains its pack again, every run resuming
 from its own checkpoint and every completed run skipped. (The module's name says `submitit` and the class's
@@ -22,7 +22,8 @@ from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 from omegaconf import open_dict
 
-from hydra_plugins.seqlab_launcher.packed import check_settings, pack_key, packs, train_pack
+from hydra_plugins.seqlab_launcher.packed import check_settings, pack_key, train_pack
+from seqlab.packs import packs
 
 SEPARATOR = "--"  # between the members' overrides in a task's override list (never a valid override)
 
