@@ -17,6 +17,7 @@ import pandas as pd
 
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, sample_excerpt
 from multirun_analysis.report import Report
+from seqlab import rundir
 
 STUDIES = {
     "course": "The course template at full budget: RNN vs LSTM, digits fed as numbers",
@@ -107,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         page.paragraph(notes.read_text().strip())
     for study, title in STUDIES.items():
         sweep, out = args.runs / study, args.docs / "results" / study
-        if sweep.is_dir():
+        training = sweep.is_dir() and next(filter(rundir.lock_holder, rundir.find_run_dirs(sweep)), None)
+        if training:  # never publish half a study
+            print(f"results_page: {study} is still training ({training}): its committed section, if any, is kept",
+                  file=sys.stderr)  # fmt: skip
+        if sweep.is_dir() and not training:
             try:
                 aggregate(Options(dirs=[sweep], out=out, formats=["png"]))
             except UsageError as error:
@@ -115,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             source = f"Aggregate again: `seqlab-aggregate {sweep}`."
         elif (out / "summary.csv").exists():  # aggregated before, its run directories are elsewhere
-            source = (f"Not re-aggregated here: {sweep} is not on this machine, so the tables and figures are the ones "
-                      "committed at the last aggregation (run the study again to regenerate them).")  # fmt: skip
+            where = "is still training" if training else "is not on this machine"
+            source = (f"Not re-aggregated here: {sweep} {where}, so the tables and figures are the ones committed at "
+                      "the last aggregation (run the study again to regenerate them).")  # fmt: skip
         else:
             continue
         page.heading(title)

@@ -192,6 +192,26 @@ def test_results_page_regenerates_from_run_directories(tmp_path):
     )
 
 
+def test_results_page_keeps_a_study_that_is_still_training_out(tmp_path):
+    from multirun_analysis.results_page import main as results_page
+
+    runs, docs = tmp_path / "multirun", tmp_path / "docs"
+    make_tree(runs / "rnn_vs_lstm", known_accuracy, model__name=["rnn", "lstm"], data__length=[5, 10, 15])
+    docs.mkdir()
+    training = next(p for p in (runs / "rnn_vs_lstm").iterdir() if p.is_dir())
+    hold = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)"
+    hold += "; fcntl.lockf(fd, fcntl.LOCK_EX); os.write(fd, b'host h pid 1'); print(flush=True); time.sleep(120)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(training / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        holder.stdout.readline()  # the lock is held
+        assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    finally:
+        holder.kill()
+    assert "## Vanilla RNN vs LSTM" not in (docs / "results.md").read_text()  # never half a study on the page
+    assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    assert "## Vanilla RNN vs LSTM" in (docs / "results.md").read_text()
+
+
 def test_corrupt_metrics_csv_is_reported(tree, tmp_path):
     run = sorted(p for p in tree.iterdir() if p.is_dir())[0]
     (run / "metrics.csv").write_text("step,train_loss\n5,not-a-number\n")
