@@ -207,6 +207,7 @@ def test_results_page_keeps_a_study_that_is_still_training_out(tmp_path):
         assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     finally:
         holder.kill()
+        holder.wait()  # the kernel releases the lock once the process is gone
     assert "## Vanilla RNN vs LSTM" not in (docs / "results.md").read_text()  # never half a study on the page
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     assert "## Vanilla RNN vs LSTM" in (docs / "results.md").read_text()
