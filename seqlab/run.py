@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked
 from seqlab.threads import resolve_threads
 from seqlab.tuning import tune_process
-from seqlab.validate import ConfigError, check_command_line
+from seqlab.validate import ConfigError, check_command_line, refuse
 
 # Hydra's override_dirname is empty for a run without overrides; give that run a name.
 OmegaConf.register_new_resolver("seqlab_dirname", lambda dirname: dirname or "defaults", replace=True)
@@ -22,7 +22,7 @@ OmegaConf.register_new_resolver("seqlab_dirname", lambda dirname: dirname or "de
 warnings.filterwarnings("ignore", message="provider=hydra.searchpath in main, path=conf is not available")
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     """Print one line to stderr and exit with `code`."""
     print(message, file=sys.stderr)
     sys.exit(code)
@@ -43,7 +43,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
         result = train(cfg, run_dir)
     except ConfigError as error:
         if single:
-            fail(f"seqlab: error: {error}", 2)
+            refuse(error)
         raise
     except RunLocked as error:
         if single:
@@ -63,7 +63,7 @@ def cli() -> None:
     try:
         check_command_line(sys.argv[1:])
     except ConfigError as error:
-        fail(f"seqlab: error: {error}", 2)
+        refuse(error)
     main()
 
 

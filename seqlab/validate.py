@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -26,6 +27,12 @@ GRAD_FLOW_MARKS = ("first", "middle", "last")
 
 class ConfigError(ValueError):
     """An invalid config value; its message is one line."""
+
+
+def refuse(error: object) -> NoReturn:
+    """Bad input stops the command: one line `seqlab: error: ...` on stderr, exit 2."""
+    print(f"seqlab: error: {error}", file=sys.stderr)
+    sys.exit(2)
 
 
 def _is_int(value: Any) -> bool:

@@ -11,7 +11,6 @@ result); `seqlab.train.train_together` trains the pack, each run exactly as it w
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from functools import partial
@@ -26,8 +25,10 @@ from omegaconf import DictConfig, open_dict
 
 from hydra_plugins.seqlab_sweeper.sweeper import job_paths
 from seqlab.packs import packs, shared_settings
+from seqlab.run import fail
 from seqlab.rundir import RUNNING_ELSEWHERE
 from seqlab.threads import resolve_threads
+from seqlab.validate import refuse
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,6 @@ def claim_job(cfg: DictConfig, locks: ExitStack) -> Any:
     return claimed
 
 
-def refuse(message: str) -> None:
-    """A bad launcher setting: one line, exit 2, nothing launched."""
-    print(f"seqlab: error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 def check_settings(max_runs: Any, stacked: Any) -> None:
     """Refuse a bad `max_runs` or `stacked` (one line, exit 2)."""
     if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
@@ -94,9 +89,7 @@ def train_pack(hydra_context: HydraContext, configs: list[DictConfig], stacked: 
         try:
             outcomes = train_together(list(claimed.values()), stacked=stacked is True or (stacked == "auto" and on_gpu))
         except RunInterrupted as error:
-            print(f"seqlab: {error}: every run of the pack checkpointed; run the same command again to resume",
-                  file=sys.stderr)  # fmt: skip
-            sys.exit(130)
+            fail(f"seqlab: {error}: every run of the pack checkpointed; run the same command again to resume", 130)
     for i, outcome in zip(claimed, outcomes, strict=True):
         if isinstance(outcome, Exception):
             returns[i].status, returns[i].return_value = JobStatus.FAILED, outcome

@@ -30,7 +30,7 @@ from seqlab.capacity import Capacity, describe_capacity, is_solved
 from seqlab.data.corpus import resolve_digest
 from seqlab.rundir import RUNNING_ELSEWHERE
 from seqlab.threads import resolve_threads
-from seqlab.validate import ConfigError
+from seqlab.validate import ConfigError, refuse
 
 CAPACITY_KEY = "data.length"  # a grid that sweeps it prints each configuration's capacity at its end
 
@@ -133,12 +133,6 @@ def print_capacities(runs: list[list[str]], dirs: list[tuple[Path, dict[str, Any
         print(f"seqlab capacity: {label}: {describe_capacity(Capacity.of(outcomes), CAPACITY_KEY)}", file=sys.stderr)
 
 
-def stop(error: ConfigError) -> None:
-    """A sweep's bad input: one line, exit 2, nothing launched."""
-    print(f"seqlab: error: {error}", file=sys.stderr)
-    sys.exit(2)
-
-
 class SummarizingSweeper(Sweeper):
     """The grid sweep of `hydra.sweeper.params` and the command line's sweeps; exits 1 if any run failed."""
 
@@ -159,7 +153,7 @@ class SummarizingSweeper(Sweeper):
         try:
             choices = swept_values([f"{k}={v}" for k, v in self.params.items()] + arguments, parser)
         except ConfigError as error:
-            stop(error)
+            refuse(error)
         self.sweep_dir = Path(self.config.hydra.sweep.dir)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
@@ -186,7 +180,7 @@ class SummarizingSweeper(Sweeper):
                 try:
                     run_dir, flat = job_paths(job_config)
                 except ConfigError as error:  # the text corpus is missing or unreadable: no run can train
-                    stop(error)
+                    refuse(error)
                 action, why = rundir.verdict(run_dir, flat, job_config.rerun)
                 dirs.append((run_dir, flat, why if action == "refuse" else None))
                 if action == "skip":
