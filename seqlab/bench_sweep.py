@@ -1,4 +1,4 @@
-"""Sweep benchmark: the wall time of a fixed sweep launched three ways, measured in one go.
+"""Sweep benchmark: the wall time of a fixed sweep launched up to four ways, measured in one go.
 
     python -m seqlab.bench --sweep [--sweeps signature,long] [--ways per_process,sweep,packed,stacked] [--steps 100]
                                    [--device cpu] [--out FILE]

@@ -180,7 +180,7 @@ class StackedOptimizer:
         device = params[0].device
         self.hyper = {
             name: torch.tensor([float(getattr(o, name)) for o in optimizers], device=device, dtype=torch.float64)
-            for name in ("lr", "weight_decay", "momentum", "alpha", "eps", "beta1", "beta2")
+            for name in ("weight_decay", "momentum", "alpha", "eps", "beta1", "beta2")  # lr: per step, in `step`
             if hasattr(optimizers[0], name)
         }
         self.steps = torch.tensor([o.steps for o in optimizers], device=device, dtype=torch.float64)

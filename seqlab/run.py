@@ -28,10 +28,23 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def start_job(cfg: DictConfig) -> str:
+    """A Hydra task's start: tune the process and resolve `cfg.threads` for the job's launcher (recorded, and part
+    of the fingerprint); the job's run directory."""
+    tune_process()  # before torch allocates its first large tensor
+    hydra_cfg = HydraConfig.get()
+    cfg.threads = resolve_threads(cfg.threads, hydra_cfg.launcher)
+    return hydra_cfg.runtime.output_dir
+
+
+def running_elsewhere(run_dir: str, error: RunLocked) -> dict[str, Any]:
+    """What a sweep's job returns for a run directory that another process trains."""
+    return {"status": RUNNING_ELSEWHERE, "skipped": False, "run_dir": run_dir, "detail": str(error)}
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> dict[str, Any]:
     """Hydra task: train one run in Hydra's output directory and report its outcome to the sweeper."""
-    tune_process()  # before torch allocates its first large tensor
     from seqlab.signals import RunInterrupted  # noqa: PLC0415
     from seqlab.train import train  # noqa: PLC0415
 
@@ -39,7 +52,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     single = hydra_cfg.mode == RunMode.RUN
     run_dir = hydra_cfg.runtime.output_dir
     try:
-        cfg.threads = resolve_threads(cfg.threads, hydra_cfg.launcher)  # recorded, and part of the fingerprint
+        start_job(cfg)
         result = train(cfg, run_dir)
     except ConfigError as error:
         if single:
@@ -48,7 +61,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     except RunLocked as error:
         if single:
             fail(f"seqlab: {error}; not training it twice", 3)
-        return {"status": RUNNING_ELSEWHERE, "skipped": False, "run_dir": run_dir, "detail": str(error)}
+        return running_elsewhere(run_dir, error)
     except RunInterrupted as error:  # a sweep stops too (Hydra's launchers would go on to the next run)
         fail(f"seqlab: {error}: checkpoint saved in {run_dir}; run the same command again to resume", 130)
     except Exception as error:

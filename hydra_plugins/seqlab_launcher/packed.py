@@ -3,9 +3,9 @@
 `hydra/launcher=packed` (seqlab/conf/hydra/launcher/packed.yaml). Runs share a pack when they agree on every key
 that shapes the computation (`seqlab.packs.PACK_KEYS`: the model, the data, the batch, the held-out set, the
 device, the threads and the optimizer rule) and may differ in anything else: seed, init, learning rate, budget,
-early stop. Each run keeps
-its own run directory under the usual contract (Hydra's `.hydra/`, lock, fingerprint, metrics, checkpoints,
-result); `seqlab.train.train_together` trains the pack, each run exactly as it would train alone.
+early stop. Each run keeps its own run directory under the usual contract (Hydra's `.hydra/`, lock, fingerprint,
+metrics, checkpoints, result); `seqlab.train.train_together` trains the pack, each run as it would train alone
+(bit for bit unless stacked).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
@@ -25,9 +24,8 @@ from omegaconf import DictConfig, open_dict
 
 from hydra_plugins.seqlab_sweeper.sweeper import job_paths
 from seqlab.packs import packs, shared_settings
-from seqlab.run import fail
-from seqlab.rundir import RUNNING_ELSEWHERE
-from seqlab.threads import resolve_threads
+from seqlab.run import fail, running_elsewhere, start_job
+from seqlab.rundir import RunLocked
 from seqlab.validate import refuse
 
 log = logging.getLogger(__name__)
@@ -43,18 +41,13 @@ def pack_key(job_config: DictConfig) -> tuple[tuple[str, str], ...]:
 def claim_job(cfg: DictConfig, locks: ExitStack) -> Any:
     """Hydra task of a packed job: claim its run directory (`seqlab.train.claim`) without training it yet. Returns
     the Claim, or the task's usual return value for a run that is skipped or running elsewhere."""
-    from seqlab.rundir import RunLocked  # noqa: PLC0415
     from seqlab.train import claim  # noqa: PLC0415
-    from seqlab.tuning import tune_process  # noqa: PLC0415
 
-    tune_process()  # before torch allocates its first large tensor
-    hydra_cfg = HydraConfig.get()
-    run_dir = hydra_cfg.runtime.output_dir
-    cfg.threads = resolve_threads(cfg.threads, hydra_cfg.launcher)
+    run_dir = start_job(cfg)
     try:
         claimed = claim(cfg, run_dir, locks)
     except RunLocked as error:
-        return {"status": RUNNING_ELSEWHERE, "skipped": False, "run_dir": run_dir, "detail": str(error)}
+        return running_elsewhere(run_dir, error)
     if isinstance(claimed, dict):  # completed before under the same config
         return {"status": claimed["status"], "skipped": True, "run_dir": run_dir}
     return claimed

@@ -25,8 +25,7 @@ class StackedModel(nn.Module):
         self.num_layers, self.hidden_size, self.hidden_biases = first.num_layers, first.hidden_size, first.hidden_biases
         self.state_size = cell(self.cell_name).reference.state_size
         self.register_buffer("symbol_codes", first.symbol_codes.clone(), persistent=False)
-        self.names = [name for name, _ in models[0].named_parameters()]
-        for name in self.names:
+        for name, _ in models[0].named_parameters():
             stacked = torch.stack([dict(m.named_parameters())[name].detach() for m in models])
             self.register_parameter(name.replace(".", "__"), nn.Parameter(stacked))
 
