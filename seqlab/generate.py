@@ -20,6 +20,7 @@ from seqlab.data.text import encode_text
 from seqlab.models import build_model
 from seqlab.models.base import SequenceClassifier
 from seqlab.sampling import generate, stepper
+from seqlab.validate import report
 
 
 class GenerateError(Exception):
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             raise GenerateError(f"--prompt has characters that are not in the run's vocabulary: {named} (it has "
                                 f"{len(symbols)} characters, listed in {args.run_dir / rundir.VOCAB})")  # fmt: skip
     except GenerateError as error:
-        print(f"seqlab: error: {error}", file=sys.stderr)
+        report(error)
         return 2
     generator = torch.Generator()
     if args.seed is None:

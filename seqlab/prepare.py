@@ -20,7 +20,7 @@ from pathlib import Path
 
 from seqlab.data.corpus import read_corpus
 from seqlab.rundir import atomic_write
-from seqlab.validate import ConfigError
+from seqlab.validate import ConfigError, report
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = prepare(args.name, args.source_file, args.out, args.url)
     except PrepareError as error:
-        print(f"seqlab: error: {error}", file=sys.stderr)
+        report(error)
         return 1 if "could not download" in str(error) else 2
     corpus = read_corpus(out)
     print(f"wrote {out}: {len(corpus.text):,} characters, {len(corpus.symbols)} distinct, sha256 {corpus.digest}\n"

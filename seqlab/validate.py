@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import shutil
 import sys
@@ -29,9 +30,14 @@ class ConfigError(ValueError):
     """An invalid config value; its message is one line."""
 
 
-def refuse(error: object) -> NoReturn:
-    """Bad input stops the command: one line `seqlab: error: ...` on stderr, exit 2."""
+def report(error: object) -> None:
+    """Print a command's error: one line `seqlab: error: ...` on stderr."""
     print(f"seqlab: error: {error}", file=sys.stderr)
+
+
+def refuse(error: object) -> NoReturn:
+    """Bad input stops the command: its one-line report, exit 2."""
+    report(error)
     sys.exit(2)
 
 
@@ -213,7 +219,7 @@ def _chosen_options(overrides: Sequence[Any], conf_dir: Path) -> dict[str, list[
     if any(o.key_or_group.split("@")[0] == "experiment" for o in overrides):
         return {}
     chosen = {}
-    for entry in yaml.safe_load((conf_dir / "config.yaml").read_text())["defaults"]:
+    for entry in _root_config(conf_dir)["defaults"]:
         if isinstance(entry, dict) and (group := next(iter(entry)).split("@")[0]) in GROUP_PACKAGES:
             chosen[group] = [next(iter(entry.values()))]
     for override in overrides:
@@ -225,6 +231,12 @@ def _chosen_options(overrides: Sequence[Any], conf_dir: Path) -> dict[str, list[
             else:
                 chosen[group] = values
     return chosen
+
+
+@functools.cache
+def _root_config(conf_dir: Path) -> dict[str, Any]:
+    """config.yaml, read once per process (the checks of one command line consult it more than once)."""
+    return yaml.safe_load((conf_dir / "config.yaml").read_text())
 
 
 def _override_values(override: Any) -> list[str] | None:
@@ -267,8 +279,7 @@ def _check_group_option(override: Any, group: str, conf_dir: Path) -> None:
 def known_keys(conf_dir: Path = CONF_DIR) -> set[str]:
     """Every key that a composed run config can have: config.yaml's and every option's of each group (at the group's
     package), in seqlab's configs and the working directory's conf/."""
-    root = yaml.safe_load((conf_dir / "config.yaml").read_text())
-    keys = set(flatten({k: v for k, v in root.items() if k not in ("defaults", "hydra")}))
+    keys = set(flatten({k: v for k, v in _root_config(conf_dir).items() if k not in ("defaults", "hydra")}))
     keys |= {k.rsplit(".", 1)[0] for k in keys if "." in k}  # a whole node (train.early_stop=...) too
     for group, package in GROUP_PACKAGES.items():
         for option in group_options(group, conf_dir):
