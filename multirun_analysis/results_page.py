@@ -26,6 +26,7 @@ STUDIES = {
     "course_lstm_xavier": "The course template's LSTM with Xavier-normal weights and lr 1e-4",
     "course_stopping": "The course template with the reports' stopping rules",
     "course_rrn": "The RRN with the LSTM's hyper-parameters, L = 50 to 450",
+    "course_optimizers": "The course template under each optimizer: SGD, SGD with momentum, RMSprop, Adam",
     "rnn_vs_lstm": "Vanilla RNN vs LSTM (the course assignment)",
     "rrn_long": "Long palindromes: RNN, LSTM and RRN",
     "optimizers": "Optimizers",
@@ -53,6 +54,10 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "train.early_stop.kind=accuracy threads=1` (the course preset, scalar digits, RNN, LSTM and RRN on L = 50 to "
     "450; a run stops after 3 evaluations at >= 0.99, which does not change whether it converged, the capacity "
     "criterion, and saves most of the compute of the runs that do).",
+    "course_optimizers": "Full scale: `python -m seqlab.run -m +experiment=course_optimizers hydra/sweeper=capacity "
+    "threads=1` (the course preset, scalar digits, lr 1e-3 under each rule (momentum 0.9; RMSprop alpha 0.99; "
+    "Adam betas 0.9, 0.999), RNN, LSTM and GRU; a run stops after 3 evaluations at >= 0.99, which does not change "
+    "whether it converged, the capacity criterion; capacity search).",
     "text_course": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m +experiment=text_course "
     "threads=1` (the preset as defined: two-layer LSTM of 128, sequences of 30, batch 64, RMSprop 2e-3 decayed by "
     "0.96 every 5,000 steps, clip 5, 100,000 steps, seed 1; the last 5% of the book held out).",
