@@ -141,7 +141,8 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     report = Report("seqlab aggregate report")
     report.heading("What was aggregated")
     statuses = Counter(runs["status"]) + Counter(p.kind for p in data.problems if p.kind not in rundir.STATUSES)
-    report.bullets([f"directories: {', '.join(map(str, args.dirs))}", *(f"{k}: {v}" for k, v in statuses.items())])
+    report.bullets([f"directories: {', '.join(map(str, args.dirs))}", *(f"{k}: {v}" for k, v in statuses.items()),
+                    f"compute: {compute_used(runs)}"])  # fmt: skip
     if (mixed := implementations_mixed(runs)) is not None:
         report.paragraph(mixed)
     x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
@@ -163,6 +164,22 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     report.table(problems) if not problems.empty else report.paragraph("None.")
     (out / "report.md").write_text(report.markdown())
     (out / "report.html").write_text(report.html())
+
+
+def compute_used(runs: pd.DataFrame) -> str:
+    """What the runs cost: CPU core-hours (each run's wall time, resumes included, times its threads) and GPU-hours
+    (its wall time), and the processors they ran on."""
+
+    def used(key: str) -> pd.Series:  # what the run used (`result.<key>` where the config has the key too)
+        return runs.get(f"result.{key}", runs.get(key, pd.Series(None, index=runs.index, dtype=object)))
+
+    hours = runs["wall_time_s"].fillna(0) / 3600
+    on_gpu = used("device") == "cuda"
+    parts = [f"{(hours * used('threads').fillna(1))[~on_gpu].sum():,.2f} core-hours"]
+    if on_gpu.any():
+        parts.append(f"{hours[on_gpu].sum():,.2f} GPU-hours")
+    processors = ", ".join(sorted(used("device_name").dropna().astype(str).unique())) or "not recorded"
+    return f"{len(runs)} runs, {' and '.join(parts)} ({processors})"
 
 
 CAPTION_KEYS = {  # the settings a figure's caption names, when they are the same in every run

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from multirun_analysis.aggregate_results import Options, UsageError, aggregate, sample_excerpt
+from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
 from multirun_analysis.report import Report
 from seqlab import rundir
 
@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             except UsageError as error:
                 print(f"results_page: skipping {study}: {error}", file=sys.stderr)
                 continue
-            source = f"Aggregate again: `seqlab-aggregate {sweep}`."
+            compute = compute_used(pd.read_csv(out / "runs.csv"))
+            source = f"Compute: {compute}. Aggregate again: `seqlab-aggregate {sweep}`."
         elif (out / "summary.csv").exists():  # aggregated before, its run directories are elsewhere
             where = "is still training" if training else "is not on this machine"
             source = (f"Not re-aggregated here: {sweep} {where}, so the tables and figures are the ones committed at "

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, TINY, run_cli
 from synthetic_runs import make_tree, write_run
 
-from multirun_analysis.aggregate_results import main
+from multirun_analysis.aggregate_results import compute_used, main
 from multirun_analysis.stats import bootstrap_interval
 
 AGGREGATE = [sys.executable, "-m", "multirun_analysis.aggregate_results"]
@@ -244,3 +244,11 @@ def test_two_categorical_factors_get_a_capacity_heatmap(tmp_path):
     capacity = pd.read_csv(tmp_path / "out" / "memory_capacity.csv").set_index(["init.name", "model.name"])
     assert capacity.loc[("orthogonal", "rnn"), "capacity_median"] == 15
     assert capacity.loc[("orthogonal", "lstm"), "censored"] == 2  # every tested L solved: at least 20
+
+
+def test_compute_counts_core_hours_by_threads_and_gpu_hours_apart():
+    runs = pd.DataFrame({
+        "wall_time_s": [3600.0, 1800.0, 7200.0, None], "result.threads": [2, 1, 4, 1],
+        "result.device": ["cpu", "cpu", "cuda", "cpu"], "device_name": ["AMD EPYC", "AMD EPYC", "NVIDIA H200", None],
+    })  # fmt: skip
+    assert compute_used(runs) == "4 runs, 2.50 core-hours and 2.00 GPU-hours (AMD EPYC, NVIDIA H200)"
