@@ -10,6 +10,7 @@ figures, and the observations kept by hand in docs/results_notes.md.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -99,6 +100,12 @@ def text_study(page: Report, out: Path) -> None:
     page.table(excerpt.drop(columns="run_dir").rename(columns={"prompt ▸ sample": "text"}))
 
 
+def figure_captions(report: Path) -> dict[str, str]:
+    """Each figure's caption in the aggregator's report (what it shows and its setting), by file name."""
+    text = report.read_text() if report.exists() else ""
+    return {path: caption for caption, path in re.findall(r"!\[(.*?)\]\((.*?)\)", text)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("outputs/multirun"))
@@ -149,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                        "memory_capacity.png", "memory_capacity_heatmap.png", "gradient_flow.png",
                        "learning_curves.png"):  # fmt: skip
             if (out / figure).exists() and not (study == "grad_flow" and figure == "memory_capacity.png"):
-                page.image(f"results/{study}/{figure}", f"{study}: {figure.removesuffix('.png').replace('_', ' ')}")
+                caption = figure_captions(out / "report.md").get(figure, figure.removesuffix(".png").replace("_", " "))
+                page.image(f"results/{study}/{figure}", f"{study}: {caption}")
         kept = KEPT_TABLES + (TEXT_TABLES if (out / "samples.csv").exists() else ())
         for leftover in out.glob("*.csv"):
             if leftover.name not in kept:

@@ -185,7 +185,8 @@ def test_results_page_regenerates_from_run_directories(tmp_path):
     page = (docs / "results.md").read_text()
     assert "The RNN holds on longer than the LSTM here." in page
     assert "| rnn | 3 | 10 | 5 | 10 | 0 | 0 | 5: 3/3, 10: 2/3, 15: 0/3 |" in page
-    assert "![rnn_vs_lstm: eval accuracy vs data.length](results/rnn_vs_lstm/eval_accuracy_vs_data.length.png)" in page
+    caption = "rnn_vs_lstm: eval_accuracy vs data.length by model.name. Setting: seeds 1-3 (n=3)"  # the report's
+    assert f"![{caption}](results/rnn_vs_lstm/eval_accuracy_vs_data.length.png)" in page
     assert (docs / "results/rnn_vs_lstm/eval_accuracy_vs_data.length.png").exists()
     assert (
         not list((docs / "results/rnn_vs_lstm").glob("*.svg")) and not (docs / "results/rnn_vs_lstm/runs.csv").exists()
