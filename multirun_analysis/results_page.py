@@ -152,11 +152,12 @@ def main(argv: list[str] | None = None) -> int:
                 "each tested L."
             )
             page.table(pd.read_csv(capacity))
+        captions = figure_captions(out / "report.md")
         for figure in ("eval_accuracy_vs_data.length.png", "steps_to_converge_vs_data.length.png",
                        "memory_capacity.png", "memory_capacity_heatmap.png", "gradient_flow.png",
                        "learning_curves.png"):  # fmt: skip
             if (out / figure).exists() and not (study == "grad_flow" and figure == "memory_capacity.png"):
-                caption = figure_captions(out / "report.md").get(figure, figure.removesuffix(".png").replace("_", " "))
+                caption = captions.get(figure, figure.removesuffix(".png").replace("_", " "))
                 page.image(f"results/{study}/{figure}", f"{study}: {caption}")
         kept = KEPT_TABLES + (TEXT_TABLES if (out / "samples.csv").exists() else ())
         for leftover in out.glob("*.csv"):
