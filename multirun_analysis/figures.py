@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from multirun_analysis.stats import bootstrap_interval  # noqa: E402
+from multirun_analysis.stats import bootstrap_interval, steps_or_budget  # noqa: E402
 
 LABELS = {
     "data.length": "palindrome length L (digits)",
@@ -106,6 +106,18 @@ def _facet_labels(
                             fontsize="small", color="grey")  # fmt: skip
 
 
+MAX_TESTED_TICKS = 12  # up to this many tested x values, each gets a tick (and no tick falls between them)
+
+
+def _ticks_at_tested(grid: sns.FacetGrid, values: pd.Series) -> None:
+    """x ticks at the tested values of a numeric x, where there are few enough to label them all."""
+    tested = sorted(pd.to_numeric(values, errors="coerce").dropna().unique())
+    if 0 < len(tested) <= MAX_TESTED_TICKS:
+        for ax in grid.axes.flat:
+            ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(tested))
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+
+
 def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, row: str | None,
                 title: str, chance: float | None = None) -> plt.Figure:  # fmt: skip
     """Mean of `y` vs `x` per `hue` (a point at each tested `x`) with a 95% bootstrap interval over seeds, and
@@ -118,15 +130,16 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     )  # fmt: skip
     grid.map_dataframe(sns.scatterplot, x=x, y=y, hue=hue, palette=colours, s=12, alpha=0.5, legend=False)
     _facet_labels(grid, x, y, col, row, chance)
+    _ticks_at_tested(grid, data[x])
     _title(grid, title)
     return grid.figure
 
 
 def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row: str | None) -> plt.Figure:
-    """Steps to converge per seed (dots) vs `x`, a run that never converged drawn as ▲ at the steps it ran (its
-    budget: it needed more); the line is the median over seeds with those runs counted at their budget."""
+    """Steps to converge per seed (dots) vs `x`, a run that never converged (stopped early or at its budget) drawn
+    as ▲ at its budget; the line is the median over seeds with those runs counted at their budget."""
     data = runs.assign(
-        y=runs["steps_to_converge"].fillna(runs["steps"]).astype(float),
+        y=steps_or_budget(runs),
         run=np.where(runs["steps_to_converge"].notna(), "converged", "never (at budget)"),
     )
     colours = palette(data, hue)
@@ -138,6 +151,7 @@ def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row
     grid.map_dataframe(sns.scatterplot, x=x, y="y", hue=hue, style="run", palette=colours, s=30, legend=False,
                        markers=kinds, style_order=list(kinds))  # fmt: skip
     _facet_labels(grid, x, "steps_to_converge", col, row)
+    _ticks_at_tested(grid, data[x])
     grid.set(ylim=(0, None))
     _title(grid, "Steps to converge per seed (▲: never converged, drawn at its budget; line: median over seeds)")
     return grid.figure

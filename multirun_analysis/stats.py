@@ -50,20 +50,32 @@ def summarize(runs: pd.DataFrame, keys: list[str], metric: str, level: float = 0
     return table
 
 
+def budget(runs: pd.DataFrame) -> pd.Series:
+    """Each run's step budget: train.max_steps (the steps it ran where the config is not recorded)."""
+    return runs["train.max_steps"] if "train.max_steps" in runs else runs["steps"]
+
+
+def steps_or_budget(runs: pd.DataFrame) -> pd.Series:
+    """Steps to converge, with a run that never converged - stopped early or at the end of its budget - counted at
+    its budget (a lower bound of what it would have needed, or "never" under its stopping rule)."""
+    return runs["steps_to_converge"].fillna(budget(runs)).astype(float)
+
+
 def convergence(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per group of `keys`: how many runs converged of how many, and the median steps to converge with each run that
-    never converged counted at its budget (`steps`, a lower bound of what it would have needed): exact while more
-    than half converged, else only "more than the budget" (`median_is_bound`)."""
+    never converged counted at its budget (`steps_or_budget`): exact while more than half converged, else only
+    "the budget or more" (`median_is_bound`)."""
+    runs = runs.assign(censored=steps_or_budget(runs), budget=budget(runs))
 
     def one_group(group: pd.DataFrame) -> pd.Series:
         converged = group["steps_to_converge"].notna()
-        censored = group["steps_to_converge"].fillna(group["steps"]).astype(float)
         return pd.Series({
-            "converged (k/n)": f"{int(converged.sum())}/{len(group)}", "median_steps": censored.median(),
-            "median_is_bound": 2 * int(converged.sum()) <= len(group), "budget": int(group["steps"].max()),
+            "converged (k/n)": f"{int(converged.sum())}/{len(group)}", "median_steps": group["censored"].median(),
+            "median_is_bound": 2 * int(converged.sum()) <= len(group), "budget": int(group["budget"].max()),
         })  # fmt: skip
 
-    return runs.groupby(keys, dropna=False, sort=True)[["steps_to_converge", "steps"]].apply(one_group).reset_index()
+    columns = ["steps_to_converge", "censored", "budget"]
+    return runs.groupby(keys, dropna=False, sort=True)[columns].apply(one_group).reset_index()
 
 
 def mark_solved(runs: pd.DataFrame, criterion: str) -> pd.DataFrame:

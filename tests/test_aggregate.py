@@ -13,7 +13,7 @@ from conftest import ROOT, TINY, run_cli
 from synthetic_runs import make_tree, write_run
 
 from multirun_analysis.aggregate_results import compute_used, main
-from multirun_analysis.stats import bootstrap_interval
+from multirun_analysis.stats import bootstrap_interval, convergence
 
 AGGREGATE = [sys.executable, "-m", "multirun_analysis.aggregate_results"]
 BASE = {  # mean held-out accuracy per (model, length); seeds add -0.01, 0, +0.01
@@ -253,3 +253,13 @@ def test_compute_counts_core_hours_by_threads_and_gpu_hours_apart():
         "result.device": ["cpu", "cpu", "cuda", "cpu"], "device_name": ["AMD EPYC", "AMD EPYC", "NVIDIA H200", None],
     })  # fmt: skip
     assert compute_used(runs) == "4 runs, 2.50 core-hours and 2.00 GPU-hours (AMD EPYC, NVIDIA H200)"
+
+
+def test_a_run_that_never_converged_counts_at_its_budget_even_when_it_stopped_early():
+    runs = pd.DataFrame({
+        "model": ["a"] * 3 + ["b"] * 3, "train.max_steps": [10_000] * 6,
+        "steps_to_converge": [500, None, None, 500, 700, None], "steps": [2_000, 10_000, 1_750, 2_000, 2_200, 1_750],
+    })  # fmt: skip
+    table = convergence(runs, ["model"]).set_index("model")
+    assert table.loc["a"].tolist() == ["1/3", 10_000, True, 10_000]  # the median is only "the budget or more"
+    assert table.loc["b"].tolist() == ["2/3", 700, False, 10_000]  # early-stopped at 1,750, never converged
