@@ -111,8 +111,8 @@ MAX_TESTED_TICKS = 12  # up to this many tested x values, each gets a tick (and 
 
 def _ticks_at_tested(grid: sns.FacetGrid, values: pd.Series) -> None:
     """x ticks at the tested values of a numeric x, where there are few enough to label them all."""
-    tested = sorted(pd.to_numeric(values, errors="coerce").dropna().unique())
-    if 0 < len(tested) <= MAX_TESTED_TICKS:
+    tested = sorted(values.dropna().unique())
+    if pd.api.types.is_numeric_dtype(values) and 0 < len(tested) <= MAX_TESTED_TICKS:  # a category axis has its own
         for ax in grid.axes.flat:
             ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(tested))
             ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
