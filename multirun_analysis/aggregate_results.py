@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -125,7 +126,7 @@ def aggregate(args: Options) -> Path:
 
 def write_outputs(args: Options, data: Collection, out: Path) -> None:
     """Tables, figures and the report for the collected runs."""
-    runs = data.runs
+    runs = data.runs.assign(**overflow_rows(data.runs, data.curves))
     text = args.metric == "eval_bpc" or ("data.name" in runs and (runs["data.name"] == "text").all())
     factors = varying_factors(runs, data.config_keys)
     roles = choose_roles(args, factors, data.config_keys, text)
@@ -143,6 +144,13 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     statuses = Counter(runs["status"]) + Counter(p.kind for p in data.problems if p.kind not in rundir.STATUSES)
     report.bullets([f"directories: {', '.join(map(str, args.dirs))}", *(f"{k}: {v}" for k, v in statuses.items()),
                     f"compute: {compute_used(runs)}"])  # fmt: skip
+    if (overflowing := runs["grad_overflow_rows"] > 0).any():
+        everywhere = int((runs["grad_overflow_rows"] == runs["metric_rows"])[overflowing].sum())
+        report.paragraph(
+            f"{int(overflowing.sum())} of {len(runs)} runs had a gradient norm that overflowed (inf in "
+            f"metrics.csv), {everywhere} of them in every metrics row: at such a step clipping by the "
+            "norm scales the update to zero (per run: `grad_overflow_rows` of `metric_rows` in runs.csv)."
+        )
     if (mixed := implementations_mixed(runs)) is not None:
         report.paragraph(mixed)
     x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
@@ -164,6 +172,19 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     report.table(problems) if not problems.empty else report.paragraph("None.")
     (out / "report.md").write_text(report.markdown())
     (out / "report.html").write_text(report.html())
+
+
+def overflow_rows(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per run: its metrics rows (`metric_rows`) and those with an infinite gradient norm (`grad_overflow_rows`; a
+    row's norm is a mean over steps, so one step's overflow is enough)."""
+    if curves.empty or "grad_norm" not in curves:
+        zeros = pd.Series(0, index=runs.index)
+        return {"metric_rows": zeros, "grad_overflow_rows": zeros}
+    per_run = curves.assign(inf=np.isinf(curves["grad_norm"])).groupby("run_dir")["inf"].agg(["size", "sum"])
+    return {
+        "metric_rows": runs["run_dir"].map(per_run["size"]).fillna(0).astype(int),
+        "grad_overflow_rows": runs["run_dir"].map(per_run["sum"]).fillna(0).astype(int),
+    }
 
 
 def compute_used(runs: pd.DataFrame) -> str:

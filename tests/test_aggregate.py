@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, TINY, run_cli
 from synthetic_runs import make_tree, write_run
 
-from multirun_analysis.aggregate_results import compute_used, main
+from multirun_analysis.aggregate_results import compute_used, main, overflow_rows
 from multirun_analysis.stats import bootstrap_interval, convergence
 
 AGGREGATE = [sys.executable, "-m", "multirun_analysis.aggregate_results"]
@@ -263,3 +263,19 @@ def test_a_run_that_never_converged_counts_at_its_budget_even_when_it_stopped_ea
     table = convergence(runs, ["model"]).set_index("model")
     assert table.loc["a"].tolist() == ["1/3", 10_000, True, 10_000]  # the median is only "the budget or more"
     assert table.loc["b"].tolist() == ["2/3", 700, False, 10_000]  # early-stopped at 1,750, never converged
+
+
+def test_runs_whose_gradient_norm_overflowed_are_counted_and_reported(make_cfg, tmp_path):
+    from seqlab.train import train
+
+    curves = pd.DataFrame({"run_dir": ["a", "a", "b", "b", "c"], "grad_norm": [math.inf, math.inf, 1.0, math.inf, 2.0]})
+    counts = overflow_rows(pd.DataFrame({"run_dir": ["a", "b", "c", "d"]}), curves)
+    assert counts["metric_rows"].tolist() == [2, 2, 1, 0] and counts["grad_overflow_rows"].tolist() == [2, 1, 0, 0]
+    # a real run that overflows: N(0, 1) weights, digits fed as 0-9, an RRN over 60 steps
+    train(make_cfg("model=rrn", "data.encoding=scalar", "init=standard_normal", "data.length=60"), tmp_path / "runs/a")
+    train(make_cfg("model=rrn", "data.length=5"), tmp_path / "runs/b")
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    runs = pd.read_csv(tmp_path / "out/runs.csv").set_index("data.length")
+    assert runs.loc[60, "grad_overflow_rows"] == runs.loc[60, "metric_rows"] == 4
+    assert runs.loc[5, "grad_overflow_rows"] == 0
+    assert "1 of 2 runs had a gradient norm that overflowed" in (tmp_path / "out/report.md").read_text()
