@@ -225,7 +225,7 @@ def _chosen_options(overrides: Sequence[Any], conf_dir: Path) -> dict[str, list[
     for override in overrides:
         group = override.key_or_group.split("@")[0]
         if group in GROUP_PACKAGES and not override.is_delete():
-            values = _override_values(override)
+            values = override_values(override)
             if values is None:  # glob() and the like: no per-option check
                 chosen.pop(group, None)
             else:
@@ -239,7 +239,7 @@ def _root_config(conf_dir: Path) -> dict[str, Any]:
     return yaml.safe_load((conf_dir / "config.yaml").read_text())
 
 
-def _override_values(override: Any) -> list[str] | None:
+def override_values(override: Any) -> list[str] | None:
     """The options a group override picks (`model=rnn`, `model=rnn,lstm`); None for glob(), range() and the like."""
     try:
         values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
@@ -271,7 +271,7 @@ def _option_keys(group: str, option: str, package: str, conf_dir: Path) -> set[s
 
 def _check_group_option(override: Any, group: str, conf_dir: Path) -> None:
     options = group_options(group, conf_dir)
-    for value in _override_values(override) or []:  # glob(), range() of groups and the like: Hydra reports them
+    for value in override_values(override) or []:  # glob(), range() of groups and the like: Hydra reports them
         if value not in options:
             raise ConfigError(f"{override.key_or_group}={value} is invalid: expected one of {', '.join(options)}")
 

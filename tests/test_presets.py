@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from test_text import write_corpus
 
-from seqlab.validate import check_config
+from seqlab.validate import check_config, override_values
 
 PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
@@ -15,8 +15,7 @@ PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 def swept_values(params: dict[str, str]) -> list[str]:
     """`key=value` for every value of every swept key (`a,b`, `range(...)`)."""
     parsed = OverridesParser.create().parse_overrides([f"{key}={values}" for key, values in params.items()])
-    values = [(o, o.sweep_string_iterator() if o.is_sweep_override() else [o.value()]) for o in parsed]
-    return [f"{o.key_or_group}={value}" for o, each in values for value in each]
+    return [f"{o.key_or_group}={value}" for o in parsed for value in override_values(o)]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -25,9 +24,10 @@ def test_every_preset_composes_into_valid_runs_for_each_swept_value(preset, tmp_
         sweep = compose(config_name="config", overrides=[f"+experiment={preset}"], return_hydra_config=True)
         params = dict(sweep.hydra.sweeper.params)
         assert params, f"{preset} sweeps nothing"
+        book = write_corpus(tmp_path / "book.txt", characters=20_000)  # a text run's book need not be on this machine
         for override in swept_values(params):
             cfg = compose(config_name="config", overrides=[f"+experiment={preset}", override])
             assert cfg.sweep_name == preset  # each preset's runs in a sweep directory of its own
-            if cfg.data.name == "text":  # the book need not be on this machine
-                cfg.data.path = str(write_corpus(tmp_path / "book.txt", characters=20_000))
+            if cfg.data.name == "text":
+                cfg.data.path = str(book)
             check_config(cfg)
