@@ -28,6 +28,7 @@ from multirun_analysis.stats import (
     capacity_per_seed,
     convergence,
     mark_solved,
+    overflow,
     solved_counts,
     summarize,
 )
@@ -149,8 +150,13 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
         report.paragraph(
             f"{int(overflowing.sum())} of {len(runs)} runs had a gradient norm that overflowed (inf in "
             f"metrics.csv), {everywhere} of them in every metrics row: at such a step clipping by the "
-            "norm scales the update to zero (per run: `grad_overflow_rows` of `metric_rows` in runs.csv)."
+            "norm scales the update to zero (per run: `grad_overflow_rows` of `metric_rows` in runs.csv, and the "
+            "step of the first overflowing row, `first_overflow_step`; by group: overflow.csv)."
         )
+        if shown:
+            overflowed = overflow(runs, shown)
+            overflowed.to_csv(out / "overflow.csv", index=False)
+            report.table(overflowed)
     if (mixed := implementations_mixed(runs)) is not None:
         report.paragraph(mixed)
     x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
@@ -175,15 +181,23 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
 
 
 def overflow_rows(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.Series]:
-    """Per run: its metrics rows (`metric_rows`) and those with an infinite gradient norm (`grad_overflow_rows`; a
-    row's norm is a mean over steps, so one step's overflow is enough)."""
+    """Per run: its metrics rows (`metric_rows`), those with an infinite gradient norm (`grad_overflow_rows`; a row's
+    norm is a mean over steps, so one step's overflow is enough) and the step of the first such row
+    (`first_overflow_step`; empty where none overflowed)."""
     if curves.empty or "grad_norm" not in curves:
         zeros = pd.Series(0, index=runs.index)
-        return {"metric_rows": zeros, "grad_overflow_rows": zeros}
-    per_run = curves.assign(inf=np.isinf(curves["grad_norm"])).groupby("run_dir")["inf"].agg(["size", "sum"])
+        return {
+            "metric_rows": zeros,
+            "grad_overflow_rows": zeros,
+            "first_overflow_step": pd.Series(pd.NA, index=runs.index, dtype="Int64"),
+        }
+    inf = np.isinf(curves["grad_norm"])
+    per_run = curves.assign(inf=inf).groupby("run_dir")["inf"].agg(["size", "sum"])
+    first = curves[inf].groupby("run_dir")["step"].min()
     return {
         "metric_rows": runs["run_dir"].map(per_run["size"]).fillna(0).astype(int),
         "grad_overflow_rows": runs["run_dir"].map(per_run["sum"]).fillna(0).astype(int),
+        "first_overflow_step": runs["run_dir"].map(first).astype("Int64"),
     }
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from multirun_analysis import figures
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
 from multirun_analysis.report import Report
 from seqlab import rundir
@@ -27,6 +28,7 @@ STUDIES = {
     "course_lstm_xavier": "The course template's LSTM with Xavier-normal weights and lr 1e-4",
     "course_stopping": "The course template with the reports' stopping rules",
     "course_rrn": "The RRN with the LSTM's hyper-parameters, L = 50 to 450",
+    "course_rrn_overflow": "The course template's RRN in its first 100 steps: where float32 overflows",
     "course_optimizers": "The course template under each optimizer: SGD, SGD with momentum, RMSprop, Adam",
     "rnn_vs_lstm": "Vanilla RNN vs LSTM (the course assignment)",
     "rrn_long": "Long palindromes: RNN, LSTM and RRN",
@@ -55,6 +57,11 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "train.early_stop.kind=accuracy threads=1` (the course preset, scalar digits, RNN, LSTM and RRN on L = 50 to "
     "450; a run stops after 3 evaluations at >= 0.99, which does not change whether it converged, the capacity "
     "criterion, and saves most of the compute of the runs that do).",
+    "course_rrn_overflow": "Full scale: `python -m seqlab.run -m +experiment=course_rrn_overflow threads=1` (the "
+    "course preset, scalar digits, for the RRN under init=default, normal (std 1e-4), standard_normal and identity "
+    "(the IRNN recipe: identity recurrent weights, zero biases) on L = 50 to 450, seeds 1-5, 100 steps with a "
+    "metrics row at every step: the table counts the runs whose gradient norm overflowed and gives the step of the "
+    "first overflow; step 1 is before any update).",
     "course_optimizers": "Full scale: `python -m seqlab.run -m +experiment=course_optimizers hydra/sweeper=capacity "
     "threads=1` (the course preset, scalar digits, lr 1e-3 under each rule (momentum 0.9; RMSprop alpha 0.99; "
     "Adam betas 0.9, 0.999), RNN, LSTM and GRU; a run stops after 3 evaluations at >= 0.99, which does not change "
@@ -63,7 +70,8 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "threads=1` (the preset as defined: two-layer LSTM of 128, sequences of 30, batch 64, RMSprop 2e-3 decayed by "
     "0.96 every 5,000 steps, clip 5, 100,000 steps, seed 1; the last 5% of the book held out).",
 }
-KEPT_TABLES = ("summary.csv", "memory_capacity.csv", "convergence.csv")  # committed beside the figures
+KEPT_TABLES = ("summary.csv", "memory_capacity.csv", "convergence.csv", "overflow.csv")  # committed with figures
+DIAGNOSTICS = ("grad_flow", "course_rrn_overflow")  # studies of the training signal, not of capacity
 TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv")  # a text study's section is drawn from these
 TEXT_STEPS_SHOWN = 4  # sampled steps of the text run shown on the page (first, last and evenly between)
 SCALES = {
@@ -98,6 +106,19 @@ def text_study(page: Report, out: Path) -> None:
     excerpt = sample_excerpt(samples[["run_dir", "step", "temperature", "prompt", "text"]], TEXT_STEPS_SHOWN, 150)
     page.paragraph("Samples during training (▸ after the starting character; temperature 0 is greedy; ⏎ a line end):")
     page.table(excerpt.drop(columns="run_dir").rename(columns={"prompt ▸ sample": "text"}))
+
+
+def overflow_table(overflow: pd.DataFrame) -> pd.DataFrame:
+    """The aggregator's overflow table with a column per length (when data.length varies) and in each cell
+    `k/n at step m [lo-hi]` (k/n alone where none overflowed)."""
+    keys = [c for c in overflow.columns[: list(overflow.columns).index("overflowed (k/n)")] if c != "data.length"]
+    if "data.length" not in overflow or not keys:
+        return overflow
+    first = overflow[["first_step_median", "first_step_min", "first_step_max"]].map(figures.number)
+    at = " at " + first["first_step_median"] + " [" + first["first_step_min"] + "-" + first["first_step_max"] + "]"
+    cell = overflow["overflowed (k/n)"] + at.where(overflow["first_step_median"].notna(), "")
+    table = overflow.assign(cell=cell).pivot(index=keys, columns="data.length", values="cell")
+    return table.rename(columns=lambda length: f"L = {length}").rename_axis(columns=None).reset_index()
 
 
 def figure_captions(report: Path) -> dict[str, str]:
@@ -145,7 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         if (out / "samples.csv").exists():
             text_study(page, out)
         capacity = out / "memory_capacity.csv"
-        if capacity.exists() and study != "grad_flow":
+        if (out / "overflow.csv").exists():
+            page.paragraph(
+                "Runs whose gradient norm overflowed float32 (inf: clipping by the norm then zeroes the update), k/n "
+                "seeds, and the median step of their first overflowing metrics row (range in brackets):"
+            )
+            page.table(overflow_table(pd.read_csv(out / "overflow.csv")))
+        if capacity.exists() and study not in DIAGNOSTICS:
             page.paragraph(
                 "Memory capacity per seed: the longest L with every tested L up to it solved (converged: "
                 "held-out accuracy >= 0.99); its median, min and max over seeds, and k/n seeds solving "
@@ -156,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         for figure in ("eval_accuracy_vs_data.length.png", "steps_to_converge_vs_data.length.png",
                        "memory_capacity.png", "memory_capacity_heatmap.png", "gradient_flow.png",
                        "learning_curves.png"):  # fmt: skip
-            if (out / figure).exists() and not (study == "grad_flow" and figure == "memory_capacity.png"):
+            if (out / figure).exists() and not (study in DIAGNOSTICS and figure.startswith("memory_capacity")):
                 caption = captions.get(figure, figure.removesuffix(".png").replace("_", " "))
                 page.image(f"results/{study}/{figure}", f"{study}: {caption}")
         kept = KEPT_TABLES + (TEXT_TABLES if (out / "samples.csv").exists() else ())

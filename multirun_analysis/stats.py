@@ -117,3 +117,20 @@ def solved_counts(runs: pd.DataFrame, x: str, group_keys: list[str]) -> pd.DataF
     """Per group and tested `x`: how many seeds solved it (`solved`, from `mark_solved`) of how many ran it (`runs`)."""
     table = runs.groupby([*group_keys, x], dropna=False, sort=True)["solved"].agg(["sum", "count"]).reset_index()
     return table.rename(columns={"sum": "solved", "count": "runs"}).astype({"solved": int, "runs": int})
+
+
+def overflow(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per group of `keys`: how many runs' gradient norm overflowed of how many (`overflow_rows`' columns), and the
+    median, min and max over those runs of the step of their first overflowing metrics row."""
+
+    def one_group(group: pd.DataFrame) -> pd.Series:
+        first = group["first_overflow_step"].dropna().astype(float)
+        overflowed = group["grad_overflow_rows"] > 0
+        return pd.Series({
+            "overflowed (k/n)": f"{int(overflowed.sum())}/{len(group)}",
+            "in every row": int((overflowed & (group["grad_overflow_rows"] == group["metric_rows"])).sum()),
+            "first_step_median": first.median(), "first_step_min": first.min(), "first_step_max": first.max(),
+        })  # fmt: skip
+
+    columns = ["grad_overflow_rows", "metric_rows", "first_overflow_step"]
+    return runs.groupby(keys, dropna=False, sort=True)[columns].apply(one_group).reset_index()

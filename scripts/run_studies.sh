@@ -28,6 +28,7 @@ elif [ "$scale" = course ]; then  # the commands of the page's full-scale sectio
     run +experiment=course_inits hydra/sweeper=capacity
     run +experiment=course_stopping hydra/sweeper=capacity
     run +experiment=course_rrn hydra/sweeper=capacity train.early_stop.kind=accuracy
+    run +experiment=course_rrn_overflow
     run +experiment=course_optimizers hydra/sweeper=capacity
     scale=reduced  # the page's other sections stay as they are
 elif [ "$scale" = full ]; then

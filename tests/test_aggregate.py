@@ -13,7 +13,7 @@ from conftest import ROOT, TINY, run_cli
 from synthetic_runs import make_tree, write_run
 
 from multirun_analysis.aggregate_results import compute_used, main, overflow_rows
-from multirun_analysis.stats import bootstrap_interval, convergence
+from multirun_analysis.stats import bootstrap_interval, convergence, overflow
 
 AGGREGATE = [sys.executable, "-m", "multirun_analysis.aggregate_results"]
 BASE = {  # mean held-out accuracy per (model, length); seeds add -0.01, 0, +0.01
@@ -193,6 +193,20 @@ def test_results_page_regenerates_from_run_directories(tmp_path):
     )
 
 
+def test_results_page_shows_overflow_by_configuration_and_length():
+    from multirun_analysis.results_page import overflow_table
+
+    overflow = pd.DataFrame({
+        "init.name": ["a", "a", "b", "b"], "data.length": [50, 100, 50, 100],
+        "overflowed (k/n)": ["0/5", "2/5", "5/5", "5/5"], "in every row": [0, 1, 5, 5],
+        "first_step_median": [math.nan, 21, 1, 1], "first_step_min": [math.nan, 2, 1, 1],
+        "first_step_max": [math.nan, 40, 1, 1],
+    })  # fmt: skip
+    table = overflow_table(overflow)
+    assert table.columns.tolist() == ["init.name", "L = 50", "L = 100"]
+    assert table.values.tolist() == [["a", "0/5", "2/5 at 21 [2-40]"], ["b", "5/5 at 1 [1-1]", "5/5 at 1 [1-1]"]]
+
+
 def test_results_page_keeps_a_study_that_is_still_training_out(tmp_path):
     from multirun_analysis.results_page import main as results_page
 
@@ -268,9 +282,17 @@ def test_a_run_that_never_converged_counts_at_its_budget_even_when_it_stopped_ea
 def test_runs_whose_gradient_norm_overflowed_are_counted_and_reported(make_cfg, tmp_path):
     from seqlab.train import train
 
-    curves = pd.DataFrame({"run_dir": ["a", "a", "b", "b", "c"], "grad_norm": [math.inf, math.inf, 1.0, math.inf, 2.0]})
-    counts = overflow_rows(pd.DataFrame({"run_dir": ["a", "b", "c", "d"]}), curves)
+    curves = pd.DataFrame({
+        "run_dir": ["a", "a", "b", "b", "c"], "step": [50, 100, 50, 100, 50],
+        "grad_norm": [math.inf, math.inf, 1.0, math.inf, 2.0],
+    })  # fmt: skip
+    runs = pd.DataFrame({"run_dir": ["a", "b", "c", "d"], "model": ["x", "x", "x", "y"]})
+    counts = overflow_rows(runs, curves)
     assert counts["metric_rows"].tolist() == [2, 2, 1, 0] and counts["grad_overflow_rows"].tolist() == [2, 1, 0, 0]
+    assert counts["first_overflow_step"].tolist() == [50, 100, pd.NA, pd.NA]
+    table = overflow(runs.assign(**counts), ["model"]).set_index("model")
+    assert table.loc["x"].tolist() == ["2/3", 1, 75.0, 50.0, 100.0]
+    assert table.loc["y", "overflowed (k/n)"] == "0/1" and math.isnan(table.loc["y", "first_step_median"])
     # a real run that overflows: N(0, 1) weights, digits fed as 0-9, an RRN over 60 steps
     train(make_cfg("model=rrn", "data.encoding=scalar", "init=standard_normal", "data.length=60"), tmp_path / "runs/a")
     train(make_cfg("model=rrn", "data.length=5"), tmp_path / "runs/b")
@@ -279,3 +301,6 @@ def test_runs_whose_gradient_norm_overflowed_are_counted_and_reported(make_cfg, 
     assert runs.loc[60, "grad_overflow_rows"] == runs.loc[60, "metric_rows"] == 4
     assert runs.loc[5, "grad_overflow_rows"] == 0
     assert "1 of 2 runs had a gradient norm that overflowed" in (tmp_path / "out/report.md").read_text()
+    assert runs.loc[60, "first_overflow_step"] == 5 and pd.isna(runs.loc[5, "first_overflow_step"])
+    by_length = pd.read_csv(tmp_path / "out/overflow.csv").set_index("data.length")
+    assert by_length.loc[60, "overflowed (k/n)"] == "1/1" and by_length.loc[5, "overflowed (k/n)"] == "0/1"
