@@ -167,19 +167,20 @@ def evenly_spaced(values: np.ndarray, limit: int = MAX_PANELS) -> list:
 
 def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: str,
                     chance: float | None = None) -> plt.Figure:  # fmt: skip
-    """`y` vs training step, one panel per (a subset of) `x` values, mean and 95% bootstrap interval over seeds."""
+    """`y` vs training step, one panel per (a subset of) `x` values, one line per run: a mean over seeds would drop
+    where the runs that converged stopped early and only the others go on."""
     data = curves.dropna(subset=[y])
     data = data[data[x].isin(evenly_spaced(data[x].unique()))]
     grid = sns.relplot(
-        data=data, x="step", y=y, hue=hue, col=x, row=row, kind="line", errorbar=_ci95, height=3.0, aspect=1.2,
-        col_wrap=None if row else min(4, data[x].nunique()), facet_kws={"margin_titles": bool(row)},
-        palette=palette(data, hue),
+        data=data, x="step", y=y, hue=hue, col=x, row=row, kind="line", units="run_dir", estimator=None,
+        linewidth=0.9, alpha=0.7, height=3.0, aspect=1.2, col_wrap=None if row else min(4, data[x].nunique()),
+        facet_kws={"margin_titles": bool(row)}, palette=palette(data, hue),
     )  # fmt: skip
     _facet_labels(grid, "step", y, x, row, chance)
     for ax in grid.axes.flat:  # 100000 and 75000 side by side collide: 100k, 75k
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
-    _title(grid, "Learning curves (mean and 95% bootstrap interval over seeds)")
+    _title(grid, "Learning curves (one line per run; a run that stopped early ends there)")
     return grid.figure
 
 

@@ -110,12 +110,16 @@ def text_study(page: Report, out: Path) -> None:
 
 def overflow_table(overflow: pd.DataFrame) -> pd.DataFrame:
     """The aggregator's overflow table with a column per length (when data.length varies) and in each cell
-    `k/n at step m [lo-hi]` (k/n alone where none overflowed)."""
+    `k/n at m [lo-hi]`: k of n runs overflowed, first at step m (median; the range where it varies),
+    k/n alone where none did."""
     keys = [c for c in overflow.columns[: list(overflow.columns).index("overflowed (k/n)")] if c != "data.length"]
     if "data.length" not in overflow or not keys:
         return overflow
     first = overflow[["first_step_median", "first_step_min", "first_step_max"]].map(figures.number)
-    at = " at " + first["first_step_median"] + " [" + first["first_step_min"] + "-" + first["first_step_max"] + "]"
+    spread = (" [" + first["first_step_min"] + "-" + first["first_step_max"] + "]").where(
+        first["first_step_min"] != first["first_step_max"], ""
+    )
+    at = " at " + first["first_step_median"] + spread
     cell = overflow["overflowed (k/n)"] + at.where(overflow["first_step_median"].notna(), "")
     table = overflow.assign(cell=cell).pivot(index=keys, columns="data.length", values="cell")
     return table.rename(columns=lambda length: f"L = {length}").rename_axis(columns=None).reset_index()
