@@ -148,10 +148,11 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     if (overflowing := runs["grad_overflow_rows"] > 0).any():
         everywhere = int((runs["grad_overflow_rows"] == runs["metric_rows"])[overflowing].sum())
         report.paragraph(
-            f"{int(overflowing.sum())} of {len(runs)} runs had a gradient norm that overflowed (inf in "
+            f"{int(overflowing.sum())} of {len(runs)} runs had a gradient norm that overflowed (inf or NaN in "
             f"metrics.csv), {everywhere} of them in every metrics row: at such a step clipping by the "
-            "norm scales the update to zero (per run: `grad_overflow_rows` of `metric_rows` in runs.csv, and the "
-            "step of the first overflowing row, `first_overflow_step`; by group: overflow.csv)."
+            "norm scales the update to zero (inf) or makes the weights NaN (per run: `grad_overflow_rows` of "
+            "`metric_rows` in runs.csv, and the step of the first overflowing row, `first_overflow_step`; by group: "
+            "overflow.csv)."
         )
         if shown:
             overflowed = overflow(runs, shown)
@@ -181,9 +182,10 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
 
 
 def overflow_rows(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.Series]:
-    """Per run: its metrics rows (`metric_rows`), those with an infinite gradient norm (`grad_overflow_rows`; a row's
-    norm is a mean over steps, so one step's overflow is enough) and the step of the first such row
-    (`first_overflow_step`; empty where none overflowed)."""
+    """Per run: its training rows in metrics.csv (`metric_rows`), those whose gradient norm overflowed float32
+    (`grad_overflow_rows`: inf, or NaN - an empty cell - once inf - inf occurred; a row's norm is a mean over steps,
+    so one step's overflow is enough) and the step of the first such row (`first_overflow_step`; empty where none
+    overflowed)."""
     if curves.empty or "grad_norm" not in curves:
         zeros = pd.Series(0, index=runs.index)
         return {
@@ -191,9 +193,10 @@ def overflow_rows(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.Seri
             "grad_overflow_rows": zeros,
             "first_overflow_step": pd.Series(pd.NA, index=runs.index, dtype="Int64"),
         }
-    inf = np.isinf(curves["grad_norm"])
-    per_run = curves.assign(inf=inf).groupby("run_dir")["inf"].agg(["size", "sum"])
-    first = curves[inf].groupby("run_dir")["step"].min()
+    curves = curves[curves["train_accuracy"].notna()]  # training rows (an evaluation-only row has no norm)
+    overflowed = ~np.isfinite(curves["grad_norm"])
+    per_run = curves.assign(overflowed=overflowed).groupby("run_dir")["overflowed"].agg(["size", "sum"])
+    first = curves[overflowed].groupby("run_dir")["step"].min()
     return {
         "metric_rows": runs["run_dir"].map(per_run["size"]).fillna(0).astype(int),
         "grad_overflow_rows": runs["run_dir"].map(per_run["sum"]).fillna(0).astype(int),

@@ -282,9 +282,9 @@ def test_a_run_that_never_converged_counts_at_its_budget_even_when_it_stopped_ea
 def test_runs_whose_gradient_norm_overflowed_are_counted_and_reported(make_cfg, tmp_path):
     from seqlab.train import train
 
-    curves = pd.DataFrame({
-        "run_dir": ["a", "a", "b", "b", "c"], "step": [50, 100, 50, 100, 50],
-        "grad_norm": [math.inf, math.inf, 1.0, math.inf, 2.0],
+    curves = pd.DataFrame({  # b's NaN: inf - inf; c's last row is an evaluation only
+        "run_dir": ["a", "a", "b", "b", "c", "c"], "step": [50, 100, 50, 100, 50, 50],
+        "train_accuracy": [0.1, 0.1, 0.5, 0.1, 0.5, None], "grad_norm": [math.inf, math.inf, 1.0, math.nan, 2.0, None],
     })  # fmt: skip
     runs = pd.DataFrame({"run_dir": ["a", "b", "c", "d"], "model": ["x", "x", "x", "y"]})
     counts = overflow_rows(runs, curves)
