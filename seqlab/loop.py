@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -126,6 +127,7 @@ class Run:
         self.probe = GradientFlowProbe(cfg, self.run_dir, device)
         self.samples = TrainingSamples(cfg, self.run_dir, self.task) if self.task.per_step else None
         self.pack: dict[str, Any] | None = None  # a packed run: {runs: the pack's size, stacked: bool}
+        self.overflow_reported = False  # the log says once per process that the gradient norm overflowed
         if self.samples:
             rundir.atomic_write_text(self.run_dir / rundir.VOCAB, json.dumps(self.task.vocabulary(), indent=1) + "\n")
 
@@ -144,6 +146,12 @@ class Run:
                 "train_accuracy": self.buffers["acc"][window].mean().item(),
                 "grad_norm": self.buffers["gnorm"][window].mean().item(),
             }
+            if not math.isfinite(row["grad_norm"]) and not self.overflow_reported:
+                self.overflow_reported = True
+                log.warning(
+                    "%s: the gradient norm overflowed float32 (%s) by step %d: clipping by the norm zeroes such a "
+                    "step's update (inf) or makes every weight NaN (nan)", self.run_dir, row["grad_norm"], p.step,
+                )  # fmt: skip
         if evaluated:
             row |= {"eval_loss": p.eval_loss, "eval_accuracy": p.eval_accuracy, **self.task.extra_metrics(p.eval_loss)}
         self.metrics.append([row])

@@ -279,7 +279,7 @@ def test_a_run_that_never_converged_counts_at_its_budget_even_when_it_stopped_ea
     assert table.loc["b"].tolist() == ["2/3", 700, False, 10_000]  # early-stopped at 1,750, never converged
 
 
-def test_runs_whose_gradient_norm_overflowed_are_counted_and_reported(make_cfg, tmp_path):
+def test_runs_whose_gradient_norm_overflowed_are_counted_and_reported(make_cfg, tmp_path, caplog):
     from seqlab.train import train
 
     curves = pd.DataFrame({  # b's NaN: inf - inf; c's last row is an evaluation only
@@ -295,6 +295,8 @@ def test_runs_whose_gradient_norm_overflowed_are_counted_and_reported(make_cfg, 
     assert table.loc["y", "overflowed (k/n)"] == "0/1" and math.isnan(table.loc["y", "first_step_median"])
     # a real run that overflows: N(0, 1) weights, digits fed as 0-9, an RRN over 60 steps
     train(make_cfg("model=rrn", "data.encoding=scalar", "init=standard_normal", "data.length=60"), tmp_path / "runs/a")
+    assert "the gradient norm overflowed float32 (inf) by step 5" in caplog.text  # said once, at the first row
+    assert caplog.text.count("overflowed float32") == 1
     train(make_cfg("model=rrn", "data.length=5"), tmp_path / "runs/b")
     assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
     runs = pd.read_csv(tmp_path / "out/runs.csv").set_index("data.length")
