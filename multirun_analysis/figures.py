@@ -179,7 +179,9 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
     _facet_labels(grid, "step", y, x, row, chance)
     for ax in grid.axes.flat:  # 100000 and 75000 side by side collide: 100k, 75k
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
+        ax.xaxis.set_major_formatter(
+            matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}")
+        )
     _title(grid, "Learning curves (one line per run; a run that stopped early ends there)")
     return grid.figure
 

@@ -71,7 +71,8 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "0.96 every 5,000 steps, clip 5, 100,000 steps, seed 1; the last 5% of the book held out).",
 }
 KEPT_TABLES = ("summary.csv", "memory_capacity.csv", "convergence.csv", "overflow.csv")  # committed with figures
-DIAGNOSTICS = ("grad_flow", "course_rrn_overflow")  # studies of the training signal, not of capacity
+DIAGNOSTICS = ("grad_flow", "course_rrn_overflow")  # studies of the training signal, not of capacity: no capacity
+DIAGNOSTIC_FIGURES = ("gradient_flow.png", "learning_curves.png")  # table, and of the figures only these
 TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv")  # a text study's section is drawn from these
 TEXT_STEPS_SHOWN = 4  # sampled steps of the text run shown on the page (first, last and evenly between)
 SCALES = {
@@ -172,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         capacity = out / "memory_capacity.csv"
         if (out / "overflow.csv").exists():
             page.paragraph(
-                "Runs whose gradient norm overflowed float32 (inf: clipping by the norm then zeroes the update), k/n "
-                "seeds, and the median step of their first overflowing metrics row (range in brackets):"
+                "Runs whose gradient norm overflowed float32 (inf: clipping by the norm then zeroes the update; NaN: "
+                "every weight becomes NaN), k/n seeds, and the median step of their first overflowing metrics row "
+                "(range in brackets):"
             )
             page.table(overflow_table(pd.read_csv(out / "overflow.csv")))
         if capacity.exists() and study not in DIAGNOSTICS:
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         for figure in ("eval_accuracy_vs_data.length.png", "steps_to_converge_vs_data.length.png",
                        "memory_capacity.png", "memory_capacity_heatmap.png", "gradient_flow.png",
                        "learning_curves.png"):  # fmt: skip
-            if (out / figure).exists() and not (study in DIAGNOSTICS and figure.startswith("memory_capacity")):
+            if (out / figure).exists() and (study not in DIAGNOSTICS or figure in DIAGNOSTIC_FIGURES):
                 caption = captions.get(figure, figure.removesuffix(".png").replace("_", " "))
                 page.image(f"results/{study}/{figure}", f"{study}: {caption}")
         kept = KEPT_TABLES + (TEXT_TABLES if (out / "samples.csv").exists() else ())
