@@ -71,8 +71,8 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "0.96 every 5,000 steps, clip 5, 100,000 steps, seed 1; the last 5% of the book held out).",
 }
 KEPT_TABLES = ("summary.csv", "memory_capacity.csv", "convergence.csv", "overflow.csv")  # committed with figures
-DIAGNOSTICS = ("grad_flow", "course_rrn_overflow")  # studies of the training signal, not of capacity: no capacity
-DIAGNOSTIC_FIGURES = ("gradient_flow.png", "learning_curves.png")  # table, and of the figures only these
+DIAGNOSTICS = ("grad_flow", "course_rrn_overflow")  # studies of the training signal, not of memory capacity:
+DIAGNOSTIC_FIGURES = ("gradient_flow.png", "learning_curves.png")  # their sections show no capacity table, only these
 TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv")  # a text study's section is drawn from these
 TEXT_STEPS_SHOWN = 4  # sampled steps of the text run shown on the page (first, last and evenly between)
 SCALES = {
