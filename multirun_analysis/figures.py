@@ -240,7 +240,8 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
 
 def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> plt.Figure:
     """`factor` (rows) x `hue` (columns) -> the median capacity over seeds, coloured, with its range over the n
-    seeds ("≥" when most seeds never failed; "<" the shortest tested value when most failed at it)."""
+    seeds, or "all n seeds" where they agree ("≥" when most seeds never failed; "<" the shortest tested value when
+    most failed at it)."""
     values, text = {}, {}
     for (row_value, column), seeds in per_seed.groupby([factor, hue], sort=True):
         capacity = seeds["capacity"].fillna(-np.inf).sort_values().to_numpy()
@@ -250,9 +251,11 @@ def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> p
             shown = ("≥" if censored else "") + number(median)
         else:
             shown = "<" + number(seeds["first_failure"].min())
-        low, high = (number(v) if np.isfinite(v) else "<" for v in (capacity[0], capacity[-1]))
+        below = "<" + number(seeds["first_failure"].min())  # a seed that failed its shortest tested value
+        low, high = (number(v) if np.isfinite(v) else below for v in (capacity[0], capacity[-1]))
+        spread = f"all {len(seeds)} seeds" if low == high else f"{low}–{high} (n={len(seeds)})"
         values[row_value, column] = median if np.isfinite(median) else 0
-        text[row_value, column] = f"{shown}\n{low}–{high} (n={len(seeds)})"
+        text[row_value, column] = f"{shown}\n{spread}"
     rows, columns = sorted({r for r, _ in text}), sorted({c for _, c in text})
     grid = [[values.get((r, c), np.nan) for c in columns] for r in rows]
     notes = [[text.get((r, c), "") for c in columns] for r in rows]

@@ -247,6 +247,19 @@ def test_report_warns_when_runs_mix_implementations(tmp_path):
     assert "Mixed implementations" not in (tmp_path / "same" / "report.md").read_text()
 
 
+def test_capacity_heatmap_cells_say_median_and_spread():
+    from multirun_analysis import figures
+
+    per_seed = pd.DataFrame({
+        "optimizer": ["sgd"] * 2 + ["adam"] * 2 + ["rmsprop"] * 2, "model": ["gru"] * 6,
+        "capacity": [None, None, 35, 50, 45, 45], "first_failure": [5, 5, 40, None, 50, 50],
+        "censored": [True, True, False, True, False, False],
+    })  # fmt: skip
+    drawn = figures.capacity_heatmap(per_seed, "optimizer", "model", "data.length")
+    cells = sorted(text.get_text() for text in drawn.axes[0].texts)
+    assert cells == ["42.5\n35–50 (n=2)", "45\nall 2 seeds", "<5\nall 2 seeds"]  # rows adam, rmsprop, sgd
+
+
 def test_two_categorical_factors_get_a_capacity_heatmap(tmp_path):
     def accuracy(config: dict) -> float:
         capacity = {"rnn": 10, "lstm": 15}[config["model.name"]] + 5 * (config["init.name"] == "orthogonal")
