@@ -29,6 +29,7 @@ STUDIES = {
     "course_stopping": "The course template with the reports' stopping rules",
     "course_rrn": "The RRN with the LSTM's hyper-parameters, L = 50 to 450",
     "course_rrn_overflow": "The course template's RRN in its first 100 steps: where float32 overflows",
+    "course_rrn_overflow_lr1e-4": "The same at lr 1e-4: does a smaller first step keep the RRN finite?",
     "course_optimizers": "The course template under each optimizer: SGD, SGD with momentum, RMSprop, Adam",
     "rnn_vs_lstm": "Vanilla RNN vs LSTM (the course assignment)",
     "rrn_long": "Long palindromes: RNN, LSTM and RRN",
@@ -62,6 +63,9 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "(the IRNN recipe: identity recurrent weights, zero biases) on L = 50 to 450, seeds 1-5, 100 steps with a "
     "metrics row at every step: the table counts the runs whose gradient norm overflowed and gives the step of the "
     "first overflow; step 1 is before any update).",
+    "course_rrn_overflow_lr1e-4": "Full scale: `python -m seqlab.run -m +experiment=course_rrn_overflow "
+    "optimizer.lr=1e-4 sweep_name=course_rrn_overflow_lr1e-4 threads=1` (course_rrn_overflow with RMSprop at lr "
+    "1e-4 instead of the course's 1e-3: the same inits, lengths, seeds and 100 steps).",
     "course_optimizers": "Full scale: `python -m seqlab.run -m +experiment=course_optimizers hydra/sweeper=capacity "
     "threads=1` (the course preset, scalar digits, lr 1e-3 under each rule (momentum 0.9; RMSprop alpha 0.99; "
     "Adam betas 0.9, 0.999), RNN, LSTM and GRU; a run stops after 3 evaluations at >= 0.99, which does not change "
@@ -71,8 +75,10 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "0.96 every 5,000 steps, clip 5, 100,000 steps, seed 1; the last 5% of the book held out).",
 }
 KEPT_TABLES = ("summary.csv", "memory_capacity.csv", "convergence.csv", "overflow.csv")  # committed with figures
-DIAGNOSTICS = ("grad_flow", "course_rrn_overflow")  # studies of the training signal, not of memory capacity:
-DIAGNOSTIC_FIGURES = ("gradient_flow.png", "learning_curves.png")  # their sections show no capacity table, only these
+# Studies of the training signal, not of memory capacity: their sections show no capacity table, and of the
+# figures only DIAGNOSTIC_FIGURES.
+DIAGNOSTICS = ("grad_flow", "course_rrn_overflow", "course_rrn_overflow_lr1e-4")
+DIAGNOSTIC_FIGURES = ("gradient_flow.png", "learning_curves.png")
 TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv")  # a text study's section is drawn from these
 TEXT_STEPS_SHOWN = 4  # sampled steps of the text run shown on the page (first, last and evenly between)
 SCALES = {
