@@ -29,6 +29,7 @@ from multirun_analysis.stats import (
     convergence,
     mark_solved,
     overflow,
+    overflowed_in_every_row,
     solved_counts,
     summarize,
 )
@@ -146,7 +147,7 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     report.bullets([f"directories: {', '.join(map(str, args.dirs))}", *(f"{k}: {v}" for k, v in statuses.items()),
                     f"compute: {compute_used(runs)}"])  # fmt: skip
     if (overflowing := runs["grad_overflow_rows"] > 0).any():
-        everywhere = int((runs["grad_overflow_rows"] == runs["metric_rows"])[overflowing].sum())
+        everywhere = int(overflowed_in_every_row(runs).sum())
         report.paragraph(
             f"{int(overflowing.sum())} of {len(runs)} runs had a gradient norm that overflowed (inf or NaN in "
             f"metrics.csv), {everywhere} of them in every metrics row: at such a step clipping by the "

@@ -119,16 +119,20 @@ def solved_counts(runs: pd.DataFrame, x: str, group_keys: list[str]) -> pd.DataF
     return table.rename(columns={"sum": "solved", "count": "runs"}).astype({"solved": int, "runs": int})
 
 
+def overflowed_in_every_row(runs: pd.DataFrame) -> pd.Series:
+    """Per run (`overflow_rows`' columns): whether its gradient norm overflowed in every training row."""
+    return (runs["grad_overflow_rows"] > 0) & (runs["grad_overflow_rows"] == runs["metric_rows"])
+
+
 def overflow(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per group of `keys`: how many runs' gradient norm overflowed of how many (`overflow_rows`' columns), and the
     median, min and max over those runs of the step of their first overflowing metrics row."""
 
     def one_group(group: pd.DataFrame) -> pd.Series:
         first = group["first_overflow_step"].dropna().astype(float)
-        overflowed = group["grad_overflow_rows"] > 0
         return pd.Series({
-            "overflowed (k/n)": f"{int(overflowed.sum())}/{len(group)}",
-            "in every row": int((overflowed & (group["grad_overflow_rows"] == group["metric_rows"])).sum()),
+            "overflowed (k/n)": f"{int((group['grad_overflow_rows'] > 0).sum())}/{len(group)}",
+            "in every row": int(overflowed_in_every_row(group).sum()),
             "first_step_median": first.median(), "first_step_min": first.min(), "first_step_max": first.max(),
         })  # fmt: skip
 
