@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from multirun_analysis.stats import bootstrap_interval, steps_or_budget  # noqa: E402
+from multirun_analysis.stats import bootstrap_interval, capacity_over_seeds, steps_or_budget  # noqa: E402
 
 LABELS = {
     "data.length": "palindrome length L (digits)",
@@ -243,18 +243,19 @@ def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> p
     seeds, or "all n seeds" where they agree ("≥" when most seeds never failed; "<" the shortest tested value when
     most failed at it)."""
     values, text = {}, {}
-    for (row_value, column), seeds in per_seed.groupby([factor, hue], sort=True):
-        capacity = seeds["capacity"].fillna(-np.inf).sort_values().to_numpy()
-        median = (capacity[(len(capacity) - 1) // 2] + capacity[len(capacity) // 2]) / 2
-        censored = seeds["censored"].sum() * 2 > len(seeds)
-        if np.isfinite(median):
-            shown = ("≥" if censored else "") + number(median)
+    summary = capacity_over_seeds(per_seed, [factor, hue])
+    shortest_failure = per_seed.groupby([factor, hue], sort=True)["first_failure"].min()
+    for group in summary.to_dict("records"):
+        row_value, column = group[factor], group[hue]
+        below = "<" + number(shortest_failure[row_value, column])  # a seed that failed its shortest tested value
+        median = group["capacity_median"]
+        if pd.notna(median):
+            shown = ("≥" if group["censored"] * 2 > group["seeds"] else "") + number(median)
         else:
-            shown = "<" + number(seeds["first_failure"].min())
-        below = "<" + number(seeds["first_failure"].min())  # a seed that failed its shortest tested value
-        low, high = (number(v) if np.isfinite(v) else below for v in (capacity[0], capacity[-1]))
-        spread = f"all {len(seeds)} seeds" if low == high else f"{low}–{high} (n={len(seeds)})"
-        values[row_value, column] = median if np.isfinite(median) else 0
+            shown = below
+        low, high = (number(v) if pd.notna(v) else below for v in (group["capacity_min"], group["capacity_max"]))
+        spread = f"all {group['seeds']} seeds" if low == high else f"{low}–{high} (n={group['seeds']})"
+        values[row_value, column] = median if pd.notna(median) else 0
         text[row_value, column] = f"{shown}\n{spread}"
     rows, columns = sorted({r for r, _ in text}), sorted({c for _, c in text})
     grid = [[values.get((r, c), np.nan) for c in columns] for r in rows]

@@ -253,7 +253,7 @@ def test_capacity_heatmap_cells_say_median_and_spread():
     per_seed = pd.DataFrame({
         "optimizer": ["sgd"] * 2 + ["adam"] * 2 + ["rmsprop"] * 2, "model": ["gru"] * 6,
         "capacity": [None, None, 35, 50, 45, 45], "first_failure": [5, 5, 40, None, 50, 50],
-        "censored": [True, True, False, True, False, False],
+        "censored": [True, True, False, True, False, False], "non_monotone": [False] * 6,
     })  # fmt: skip
     drawn = figures.capacity_heatmap(per_seed, "optimizer", "model", "data.length")
     cells = sorted(text.get_text() for text in drawn.axes[0].texts)
