@@ -215,8 +215,8 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
             for offset, (_, seed) in zip(jitter, seeds.iterrows(), strict=True):
                 ax.scatter(position + offset, seed["y"], marker=markers[seed["kind"]], color=colours[value],
                            s=40, edgecolor="black", linewidth=0.5, zorder=3)  # fmt: skip
-            median = seeds["capacity"].fillna(-np.inf).median()
-            if np.isfinite(median):
+            median = capacity_over_seeds(seeds, [])["capacity_median"].iloc[0]
+            if pd.notna(median):
                 ax.hlines(median, position - 0.3, position + 0.3, color=colours[value], linewidth=3, zorder=2)
         ax.set_xticks(range(len(order)), order)
         ax.set_xlim(-0.6, len(order) - 0.4)
