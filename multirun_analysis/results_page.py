@@ -30,6 +30,7 @@ STUDIES = {
     "course_rrn": "The RRN with the LSTM's hyper-parameters, L = 50 to 450",
     "course_rrn_overflow": "The course template's RRN in its first 100 steps: where float32 overflows",
     "course_rrn_overflow_lr1e-4": "The same at lr 1e-4: does a smaller first step keep the RRN finite?",
+    "course_rrn_lr1e-4": "The RRN at lr 1e-4 from the inits that stay finite: how far does it remember?",
     "course_optimizers": "The course template under each optimizer: SGD, SGD with momentum, RMSprop, Adam",
     "rnn_vs_lstm": "Vanilla RNN vs LSTM (the course assignment)",
     "rrn_long": "Long palindromes: RNN, LSTM and RRN",
@@ -66,6 +67,12 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "course_rrn_overflow_lr1e-4": "Full scale: `python -m seqlab.run -m +experiment=course_rrn_overflow "
     "optimizer.lr=1e-4 sweep_name=course_rrn_overflow_lr1e-4 threads=1` (course_rrn_overflow with RMSprop at lr "
     "1e-4 instead of the course's 1e-3: the same inits, lengths, seeds and 100 steps).",
+    "course_rrn_lr1e-4": "Full scale: `python -m seqlab.run -m +experiment=course_rrn hydra/sweeper=capacity "
+    "model=rrn init=normal,identity data.length=50,100,150,200 optimizer.lr=1e-4 train.early_stop.kind=accuracy "
+    "sweep_name=course_rrn_lr1e-4 threads=1` (course_rrn's RRN with RMSprop at lr 1e-4 from N(0, 1e-4) weights and "
+    "from identity recurrent weights, the two inits that course_rrn_overflow_lr1e-4 found finite at every length; "
+    "scalar digits, hidden 128, clip 10, up to 10,000 steps, seeds 1-5; a run stops after 3 evaluations at >= "
+    "0.99; capacity search over L = 50, 100, 150, 200, so a capacity of 200 means at least 200).",
     "course_optimizers": "Full scale: `python -m seqlab.run -m +experiment=course_optimizers hydra/sweeper=capacity "
     "threads=1` (the course preset, scalar digits, lr 1e-3 under each rule (momentum 0.9; RMSprop alpha 0.99; "
     "Adam betas 0.9, 0.999), RNN, LSTM and GRU; a run stops after 3 evaluations at >= 0.99, which does not change "

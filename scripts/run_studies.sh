@@ -30,6 +30,8 @@ elif [ "$scale" = course ]; then  # the commands of the page's full-scale sectio
     run +experiment=course_rrn hydra/sweeper=capacity train.early_stop.kind=accuracy
     run +experiment=course_rrn_overflow
     run +experiment=course_rrn_overflow optimizer.lr=1e-4 sweep_name=course_rrn_overflow_lr1e-4
+    run +experiment=course_rrn hydra/sweeper=capacity model=rrn init=normal,identity data.length=50,100,150,200 \
+        optimizer.lr=1e-4 train.early_stop.kind=accuracy sweep_name=course_rrn_lr1e-4
     run +experiment=course_optimizers hydra/sweeper=capacity
     scale=reduced  # the page's other sections stay as they are
 elif [ "$scale" = full ]; then
