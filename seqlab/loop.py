@@ -127,7 +127,7 @@ class Run:
         self.probe = GradientFlowProbe(cfg, self.run_dir, device)
         self.samples = TrainingSamples(cfg, self.run_dir, self.task) if self.task.per_step else None
         self.pack: dict[str, Any] | None = None  # a packed run: {runs: the pack's size, stacked: bool}
-        self.overflow_reported = False  # the log says once per process that the gradient norm overflowed
+        self.overflow_reported = False  # the log says once per run (in this process) that the gradient norm overflowed
         if self.samples:
             rundir.atomic_write_text(self.run_dir / rundir.VOCAB, json.dumps(self.task.vocabulary(), indent=1) + "\n")
 
