@@ -3,6 +3,7 @@
 #   bash scripts/run_studies.sh reduced   # the scale used for docs/results.md on a 2-core machine (~40 min)
 #   bash scripts/run_studies.sh course    # the full-scale course studies on docs/results.md (core-hours each)
 #   bash scripts/run_studies.sh full      # the presets as defined (course scale; use hydra/launcher=slurm)
+#   bash scripts/run_studies.sh ledger    # the claims ledger's runs, one after another on one core (resumable)
 # Extra arguments go to every sweep, e.g. `bash scripts/run_studies.sh full hydra/launcher=slurm`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,10 @@ elif [ "$scale" = course ]; then  # the commands of the page's full-scale sectio
         optimizer.lr=1e-4 train.early_stop.kind=accuracy sweep_name=course_rrn_lr1e-4
     run +experiment=course_optimizers hydra/sweeper=capacity
     scale=reduced  # the page's other sections stay as they are
+elif [ "$scale" = ledger ]; then  # one core, Hydra's basic launcher: leaves the other core free; rerun to resume
+    launcher=(threads=1)
+    run +experiment=ledger_rrn_float64 hydra/sweeper=capacity
+    run +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity
 elif [ "$scale" = full ]; then
     run sweep_name=grad_flow model=rnn,lstm,gru,rrn data.length=100 seed=1,2,3 grad_flow.enabled=true \
         train.early_stop.kind=none
@@ -43,7 +48,7 @@ elif [ "$scale" = full ]; then
     run +experiment=inits model=lstm init=default init.forget_bias=1.0
     run +experiment=rrn_long
 else
-    echo "usage: run_studies.sh reduced|course|full [overrides...]" >&2
+    echo "usage: run_studies.sh reduced|course|ledger|full [overrides...]" >&2
     exit 2
 fi
 seqlab-results-page --scale "$scale"

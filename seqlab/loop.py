@@ -29,6 +29,7 @@ from seqlab.sampling import TrainingSamples
 from seqlab.tasks import build_task
 
 log = logging.getLogger(__name__)
+PRECISIONS = {"float32": torch.float32, "float64": torch.float64}  # config's precision -> the run's dtype
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Progress:
     eval_accuracy: float = float("nan")
     best_eval_accuracy: float = float("nan")
     steps_to_converge: int | None = None
+    diverged: bool = False  # the gradient norm was inf or NaN at every step of the latest evaluation interval
     solved_streak: int = 0
     stopped_early: bool = False
     wall_time_s: float = 0.0
@@ -117,12 +119,15 @@ class Run:
         apply_init(self.model, cfg.init.name, cfg.init.get("std", 1e-4), cfg.init.forget_bias)
         if impl == "reference":
             self.model = reference_twin(self.model, m.name)
-        self.model.to(device)
+        self.model.to(device, PRECISIONS[cfg.precision])
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         self.generator = stream_generator(cfg.seed, TRAIN_STREAM, device)
         self.heldout = self.task.heldout_set(cfg.train.batch_size, cfg.eval.batches, cfg.seed)
         self.progress = Progress()
-        self.buffers = {k: torch.zeros(cfg.train.max_steps, device=device) for k in ("loss", "acc", "gnorm")}
+        dtype = PRECISIONS[cfg.precision]
+        self.buffers = {
+            k: torch.zeros(cfg.train.max_steps, device=device, dtype=dtype) for k in ("loss", "acc", "gnorm")
+        }
         self.metrics = rundir.CsvLog(self.run_dir / rundir.METRICS, rundir.METRIC_COLUMNS + self.task.metric_columns)
         self.probe = GradientFlowProbe(cfg, self.run_dir, device)
         self.samples = TrainingSamples(cfg, self.run_dir, self.task) if self.task.per_step else None
@@ -149,8 +154,9 @@ class Run:
             if not math.isfinite(row["grad_norm"]) and not self.overflow_reported:
                 self.overflow_reported = True
                 log.warning(
-                    "%s: the gradient norm overflowed float32 (%s) by step %d: clipping by the norm zeroes such a "
-                    "step's update (inf) or makes every weight NaN (nan)", self.run_dir, row["grad_norm"], p.step,
+                    "%s: the gradient norm overflowed %s (%s) by step %d: clipping by the norm zeroes such a "
+                    "step's update (inf) or makes every weight NaN (nan)",
+                    self.run_dir, self.cfg.precision, row["grad_norm"], p.step,
                 )  # fmt: skip
         if evaluated:
             row |= {"eval_loss": p.eval_loss, "eval_accuracy": p.eval_accuracy, **self.task.extra_metrics(p.eval_loss)}
@@ -162,6 +168,8 @@ class Run:
         """Evaluate on the held-out set and update convergence and the solved streak."""
         p, cfg = self.progress, self.cfg
         p.eval_loss, p.eval_accuracy = evaluate(self.model, self.heldout)
+        interval = self.buffers["gnorm"][max(p.last_eval_step, 0) : p.step]
+        p.diverged = interval.numel() > 0 and not bool(torch.isfinite(interval).any())
         p.last_eval_step = p.step
         if not p.eval_accuracy <= p.best_eval_accuracy:  # also replaces the initial NaN
             p.best_eval_accuracy = p.eval_accuracy
@@ -174,6 +182,8 @@ class Run:
     def should_stop_early(self, evaluated: bool) -> bool:
         """Whether the early-stop rule holds at this metrics row (`evaluated`: the row has a held-out evaluation)."""
         stop, p = self.cfg.train.early_stop, self.progress
+        if evaluated and self.cfg.train.stop_on_divergence and p.diverged:
+            return True
         if stop.kind == "train_streak":  # the last `streak` training batches were all predicted correctly
             return p.step >= stop.streak and bool((self.buffers["acc"][p.step - stop.streak : p.step] == 1).all())
         if not evaluated:
@@ -279,6 +289,8 @@ class Run:
             "steps": p.step,
             "converged": p.steps_to_converge is not None,
             "steps_to_converge": p.steps_to_converge,
+            "diverged": p.diverged,
+            "precision": self.cfg.precision,
             "best_eval_accuracy": p.best_eval_accuracy,
             "best_train_accuracy": self.buffers["acc"][: p.step].max().item() if p.step else float("nan"),
             "stopped_early": p.stopped_early,

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Config keys (or key prefixes, ending in '.') that runs of one pack share; they may differ in anything else.
-PACK_KEYS = ("model.", "data.", "train.batch_size", "eval.batches", "device", "threads", "optimizer.name")
+PACK_KEYS = ("model.", "data.", "train.batch_size", "eval.batches", "device", "threads", "precision", "optimizer.name")
 
 
 def shared_settings(flat_config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:

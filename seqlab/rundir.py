@@ -41,7 +41,10 @@ NOT_DEFINING = ("sweep_name", "train.progress", "rerun")
 # Config keys added after runs were recorded without them -> the value at which a run computes what it computed
 # before the key existed. Such a key at that value is not part of the fingerprint: adding a feature does not turn
 # every finished run into "another config".
-ADDED_KEYS: dict[str, Any] = {"train.early_stop.streak": 50, "train.lr_decay.factor": 1.0, "train.lr_decay.every": 0}
+ADDED_KEYS: dict[str, Any] = {
+    "train.early_stop.streak": 50, "train.lr_decay.factor": 1.0, "train.lr_decay.every": 0,
+    "precision": "float32", "train.stop_on_divergence": False,
+}  # fmt: skip
 NO_VALUE = object()
 RERUN = ("never", "changed")  # rerun=changed retrains a run whose recorded config differs, moving the old aside
 METRIC_COLUMNS = ("step", "train_loss", "train_accuracy", "lr", "grad_norm", "eval_loss", "eval_accuracy")

@@ -64,7 +64,7 @@ def claim(cfg: DictConfig, run_dir: str | Path, locks: ExitStack) -> Claim | dic
     if (finished := settle(run_dir, flat_config, cfg.rerun)) is not None:  # no lock needed to skip
         return finished
     device = select_device(cfg.device)
-    impl, fallback = resolve_impl(cfg.model.impl, cfg.model.name, device)
+    impl, fallback = resolve_impl(cfg.model.impl, cfg.model.name, device, cfg.precision)
     if fallback:
         log.warning("model.impl=%s runs as %s: %s", cfg.model.impl, impl, fallback)
     run_dir.mkdir(parents=True, exist_ok=True)

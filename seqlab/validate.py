@@ -22,6 +22,7 @@ CHECKED_GROUPS = ("model", "dataset", "optimizer", "init", "experiment")
 GROUP_PACKAGES = {"model": "model", "dataset": "data", "optimizer": "optimizer", "init": "init"}  # group -> its keys
 SLURM_LAUNCHERS = ("slurm", "slurm_gpu")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("float32", "float64")
 EARLY_STOPS = ("none", "accuracy", "loss_plateau", "train_streak")
 GRAD_FLOW_MARKS = ("first", "middle", "last")
 
@@ -88,6 +89,7 @@ def check_config(cfg: DictConfig) -> None:
     _choice(cfg, "data.name", TASKS)
     _choice(cfg, "data.encoding", ENCODINGS if cfg.data.name == "palindrome" else ("onehot",))
     _choice(cfg, "device", DEVICES)
+    _choice(cfg, "precision", PRECISIONS)
     gpu = torch.cuda.is_available()
     if cfg.device == "cuda" and not gpu:
         raise ConfigError("device='cuda' is invalid: no CUDA GPU is available here (use device=cpu or auto)")
@@ -129,6 +131,7 @@ def check_config(cfg: DictConfig) -> None:
     _positive(cfg, "train.lr_decay.factor")
     _integer(cfg, "train.lr_decay.every", 0)
     _choice(cfg, "train.progress", ("auto", True, False))
+    _choice(cfg, "train.stop_on_divergence", (True, False))
     _choice(cfg, "train.early_stop.kind", EARLY_STOPS)
     _integer(cfg, "train.early_stop.patience", 1)
     _integer(cfg, "train.early_stop.window", 1)

@@ -100,7 +100,8 @@ def metrics(run_dir: Path) -> np.ndarray:
 @pytest.mark.parametrize(
     ("model", "optimizer", "extra"),
     [("rnn", "rmsprop", []), ("lstm", "adam", ["model.num_layers=2"]), ("gru", "sgd_momentum", []),
-     ("rrn", "rmsprop", ["data.encoding=scalar"]), ("lstm", "rmsprop", ["text"])],
+     ("rrn", "rmsprop", ["data.encoding=scalar"]), ("lstm", "rmsprop", ["text"]),
+     ("gru", "adam", ["precision=float64"])],
 )  # fmt: skip
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
 def test_a_stacked_pack_trains_each_run_as_it_trains_alone_up_to_rounding(

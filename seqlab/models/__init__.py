@@ -31,15 +31,22 @@ def cell(name: str) -> Cell:
     return CELLS[name]
 
 
-def resolve_impl(requested: str, name: str, device: torch.device) -> tuple[str, str | None]:
-    """The implementation that will run for `requested` on `device`: (fast | fused | reference, why it is not
-    what was asked, or None). `fast` on a GPU is PyTorch's fused kernels (cuDNN) by definition, not a fallback.
-    Raises ImplUnavailable for `fast` where seqlab's CPU kernels cannot run."""
+def resolve_impl(
+    requested: str, name: str, device: torch.device, precision: str = "float32"
+) -> tuple[str, str | None]:  # fmt: skip
+    """The implementation that will run for `requested` on `device` at `precision`: (fast | fused | reference, why
+    it is not what was asked, or None). `fast` on a GPU is PyTorch's fused kernels (cuDNN) by definition, not a
+    fallback. Raises ImplUnavailable for `fast` where seqlab's CPU kernels cannot run (they compute in float32)."""
     if requested in ("fused", "reference"):
         return requested, None
     if device.type != "cpu":
         return "fused", None
-    why = kernels.load() if cell(name).native else f"seqlab's C++ kernels have no {name} cell"
+    if precision != "float32":
+        why = f"seqlab's C++ kernels compute in float32, not precision={precision}"
+    elif not cell(name).native:
+        why = f"seqlab's C++ kernels have no {name} cell"
+    else:
+        why = kernels.load()
     if why is None:
         return "fast", None
     if requested == "fast":
