@@ -17,7 +17,6 @@ plus a run's fixed start-up cost. One run, one machine.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
+from seqlab.bench_sweep import main as sweep_main
+from seqlab.bench_sweep import write_report
 from seqlab.data.palindrome import NUM_DIGITS, palindrome_batch
 from seqlab.data.streams import TRAIN_STREAM, stream_generator
 from seqlab.loop import select_device, training_step
@@ -207,8 +208,6 @@ def startup_seconds(repeats: int = 5) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if "--sweep" in argv:  # the sweep benchmark: seqlab/bench_sweep.py
-        from seqlab.bench_sweep import main as sweep_main  # noqa: PLC0415
-
         return sweep_main([a for a in argv if a != "--sweep"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="rnn,lstm,gru,rrn")
@@ -258,13 +257,6 @@ def main(argv: list[str] | None = None) -> int:
                             "hidden": args.hidden, "batch": args.batch, "startup_s": startup,
                             "import_torch_s": torch_import, "rows": rows})  # fmt: skip
     return 0
-
-
-def write_report(path: Path, report: dict) -> None:
-    """Write a benchmark's report as JSON to `path` (creating its folder) and say where."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

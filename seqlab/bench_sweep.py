@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -30,8 +31,6 @@ import time
 from pathlib import Path
 
 import torch
-
-from seqlab.bench import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = {  # name -> swept values: models, lengths, seeds
@@ -47,6 +46,13 @@ WAYS = {  # way -> launcher overrides (per_process: no sweep at all)
 }
 BIT_FOR_BIT = ("per_process", "sweep", "packed")
 RUN_DIR = "${model.name}_L${data.length}_seed${seed}"  # Hydra's subdir of a run: the same name as `run_name`
+
+
+def write_report(path: Path, report: dict) -> None:
+    """Write a benchmark's report as JSON to `path` (creating its folder) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 def run_name(model: str, length: int, seed: int) -> str:

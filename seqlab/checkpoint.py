@@ -3,17 +3,50 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 
 from seqlab import rundir
-
-if TYPE_CHECKING:
-    from seqlab.loop import Run
+from seqlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+
+class UnsafeCheckpoint(ConfigError):
+    """A checkpoint that holds more than tensors and plain values (a pickled callable, say): never loaded."""
+
+
+class Run(Protocol):
+    """What a checkpoint saves and restores of a run (`seqlab.loop.Run`)."""
+
+    run_dir: Path
+    device: torch.device
+    fingerprint: str
+    model: torch.nn.Module
+    optimizer: Any
+    generator: torch.Generator
+    buffers: dict[str, torch.Tensor]
+    progress: Any
+    metrics: rundir.CsvLog
+    probe: Any
+    samples: Any
+
+    def logs(self) -> list[rundir.CsvLog]: ...
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A checkpoint's content, on the CPU, loaded with `weights_only`: tensors and plain values only, so that a
+    shared run directory cannot run code. Raises UnsafeCheckpoint (one line) for anything else."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)  # generator states must stay on the CPU
+    except pickle.UnpicklingError as error:
+        found = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), "a non-plain object")
+        raise UnsafeCheckpoint(f"{path} is refused: it holds more than tensors and plain values ({found}); "
+                               "nothing in it was run") from None  # fmt: skip
 
 
 def save(run: Run) -> None:
@@ -40,7 +73,7 @@ def restore(run: Run) -> bool:
         for log_file in run.logs():
             log_file.truncate(lambda step: False)
         return False
-    state = torch.load(path, map_location="cpu", weights_only=False)  # generator states must stay on the CPU
+    state = load(path)
     if state.get("fingerprint") != run.fingerprint:  # fingerprint.json said otherwise: never mix two configs
         raise ValueError(f"{path} belongs to config {state.get('fingerprint')}, not {run.fingerprint}")
     run.model.load_state_dict(state["model"])

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import torch
 
-from seqlab import rundir
+from seqlab import checkpoint, rundir
+from seqlab.checkpoint import UnsafeCheckpoint
 from seqlab.data.text import encode_text
+from seqlab.errors import report
 from seqlab.models import build_model
 from seqlab.models.base import SequenceClassifier
 from seqlab.sampling import generate, stepper
-from seqlab.validate import report
 
 
 class GenerateError(Exception):
@@ -37,7 +38,10 @@ def load_text_model(run_dir: Path) -> tuple[SequenceClassifier, str, str, int]:
                             "train.checkpoint_every steps and at its end)")  # fmt: skip
     symbols = json.loads(vocab_path.read_text())["symbols"]
     config = rundir.recorded(run_dir)[1]
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    try:
+        state = checkpoint.load(checkpoint_path)
+    except UnsafeCheckpoint as error:
+        raise GenerateError(str(error)) from None
     impl = "reference" if config["model.impl"] == "reference" else "fused"  # fast and fused share the layout
     model = build_model(config["model.name"], config["model.hidden_size"], config["model.num_layers"],
                         config["data.encoding"], impl, len(symbols), per_step=True)  # fmt: skip

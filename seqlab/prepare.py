@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqlab.data.corpus import read_corpus
+from seqlab.errors import ConfigError, report
 from seqlab.rundir import atomic_write
-from seqlab.validate import ConfigError, report
 
 
 @dataclass(frozen=True)

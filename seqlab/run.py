@@ -11,10 +11,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from seqlab.errors import ConfigError, refuse
 from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked
 from seqlab.threads import resolve_threads
 from seqlab.tuning import tune_process
-from seqlab.validate import ConfigError, check_command_line, refuse
+from seqlab.validate import check_command_line
 
 # Hydra's override_dirname is empty for a run without overrides; give that run a name.
 OmegaConf.register_new_resolver("seqlab_dirname", lambda dirname: dirname or "defaults", replace=True)

@@ -24,11 +24,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqlab import checkpoint, rundir
 from seqlab.data.corpus import resolve_digest
+from seqlab.errors import ConfigError
 from seqlab.loop import Run, select_device
 from seqlab.models import count_parameters, resolve_impl
 from seqlab.signals import RunInterrupted, SignalGuard
 from seqlab.stacked_pack import StackedPack, stackable
-from seqlab.validate import ConfigError, check_config
+from seqlab.validate import check_config
 
 if TYPE_CHECKING:
     from tqdm import tqdm

@@ -6,14 +6,14 @@ import difflib
 import functools
 import os
 import shutil
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from seqlab.errors import ConfigError
 from seqlab.rundir import RERUN, flatten
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -25,21 +25,6 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("float32", "float64")
 EARLY_STOPS = ("none", "accuracy", "loss_plateau", "train_streak")
 GRAD_FLOW_MARKS = ("first", "middle", "last")
-
-
-class ConfigError(ValueError):
-    """An invalid config value; its message is one line."""
-
-
-def report(error: object) -> None:
-    """Print a command's error: one line `seqlab: error: ...` on stderr."""
-    print(f"seqlab: error: {error}", file=sys.stderr)
-
-
-def refuse(error: object) -> NoReturn:
-    """Bad input stops the command: its one-line report, exit 2."""
-    report(error)
-    sys.exit(2)
 
 
 def _is_int(value: Any) -> bool:

@@ -10,8 +10,8 @@ from conftest import ROOT, TINY, run_cli
 from omegaconf import OmegaConf
 
 from seqlab import rundir
+from seqlab.errors import ConfigError
 from seqlab.train import train
-from seqlab.validate import ConfigError
 
 LONG = [*TINY, "model=lstm", "model.hidden_size=16", "data.length=12", "train.max_steps=3000",
         "train.checkpoint_every=20", "train.early_stop.kind=none"]  # fmt: skip

@@ -127,7 +127,7 @@ def test_a_stacked_pack_trains_each_run_as_it_trains_alone_up_to_rounding(
         expected, got = metrics(alone), metrics(stacked)
         assert expected.shape == got.shape and expected.shape[0] == (2 if name == "c" else 4)
         np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-5)
-        weights = [torch.load(d / rundir.CHECKPOINT, weights_only=False)["model"] for d in (alone, stacked)]
+        weights = [torch.load(d / rundir.CHECKPOINT, weights_only=True)["model"] for d in (alone, stacked)]
         for key, value in weights[0].items():
             torch.testing.assert_close(weights[1][key], value, rtol=1e-3, atol=1e-4)  # a tenth of an lr-1e-3 step
         if not text:  # the gradient-flow probe read the stacked weights, handed back

@@ -187,7 +187,7 @@ def test_bad_text_input_is_one_line_and_writes_nothing(tmp_path):
 
 
 def test_a_changed_corpus_is_another_config(make_cfg, corpus, tmp_path):
-    from seqlab.validate import ConfigError
+    from seqlab.errors import ConfigError
 
     cfg = make_cfg(*text_args(corpus))
     train(cfg, tmp_path / "run")

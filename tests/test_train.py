@@ -9,9 +9,9 @@ import torch
 
 import seqlab.loop as loop_module
 from seqlab import rundir
+from seqlab.errors import ConfigError
 from seqlab.signals import RunInterrupted
 from seqlab.train import train
-from seqlab.validate import ConfigError
 
 
 def test_tiny_model_learns_short_palindromes(make_cfg, tmp_path):

@@ -23,10 +23,10 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 from hydra_plugins.seqlab_sweeper.sweeper import job_paths
+from seqlab.errors import refuse
 from seqlab.packs import packs, shared_settings
 from seqlab.run import fail, running_elsewhere, start_job
 from seqlab.rundir import RunLocked
-from seqlab.validate import refuse
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any
 from hydra_plugins.seqlab_sweeper.sweeper import SummarizingSweeper, grid
 from seqlab import rundir
 from seqlab.capacity import SOLVED_CRITERIA, Capacity, Search, describe_capacity, is_solved
-from seqlab.validate import ConfigError, refuse
+from seqlab.errors import ConfigError, refuse
 
 CAPACITY_CSV = "capacity.csv"
 

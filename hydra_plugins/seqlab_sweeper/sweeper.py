@@ -28,9 +28,9 @@ from omegaconf import DictConfig, OmegaConf
 from seqlab import rundir
 from seqlab.capacity import Capacity, describe_capacity, is_solved
 from seqlab.data.corpus import resolve_digest
+from seqlab.errors import ConfigError, refuse
 from seqlab.rundir import RUNNING_ELSEWHERE
 from seqlab.threads import resolve_threads
-from seqlab.validate import ConfigError, refuse
 
 CAPACITY_KEY = "data.length"  # a grid that sweeps it prints each configuration's capacity at its end
 

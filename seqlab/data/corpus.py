@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqlab.validate import ConfigError
+from seqlab.errors import ConfigError
 
 DIGEST_AUTO = "auto"  # data.digest before the run resolves it to the corpus file's sha256
 

@@ -7,10 +7,10 @@ from torch import nn
 
 from seqlab import kernels
 from seqlab.data.palindrome import NUM_DIGITS
+from seqlab.errors import ConfigError
 from seqlab.models.base import SequenceClassifier
 from seqlab.models.reference import ReferenceCore
 from seqlab.models.registry import CELLS, Cell, load_cells
-from seqlab.validate import ConfigError
 
 load_cells()
 
