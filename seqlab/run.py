@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any, NoReturn
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -12,35 +12,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from seqlab.errors import ConfigError, refuse
-from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked
-from seqlab.threads import resolve_threads
-from seqlab.tuning import tune_process
+from seqlab.jobs import fail, running_elsewhere, start_job
+from seqlab.rundir import RunLocked
 from seqlab.validate import check_command_line
 
 # Hydra's override_dirname is empty for a run without overrides; give that run a name.
 OmegaConf.register_new_resolver("seqlab_dirname", lambda dirname: dirname or "defaults", replace=True)
 # The working directory's conf/ is on the search path (conf/config.yaml) and optional: no warning when it is absent.
 warnings.filterwarnings("ignore", message="provider=hydra.searchpath in main, path=conf is not available")
-
-
-def fail(message: str, code: int) -> NoReturn:
-    """Print one line to stderr and exit with `code`."""
-    print(message, file=sys.stderr)
-    sys.exit(code)
-
-
-def start_job(cfg: DictConfig) -> str:
-    """A Hydra task's start: tune the process and resolve `cfg.threads` for the job's launcher (recorded, and part
-    of the fingerprint); the job's run directory."""
-    tune_process()  # before torch allocates its first large tensor
-    hydra_cfg = HydraConfig.get()
-    cfg.threads = resolve_threads(cfg.threads, hydra_cfg.launcher)
-    return hydra_cfg.runtime.output_dir
-
-
-def running_elsewhere(run_dir: str, error: RunLocked) -> dict[str, Any]:
-    """What a sweep's job returns for a run directory that another process trains."""
-    return {"status": RUNNING_ELSEWHERE, "skipped": False, "run_dir": run_dir, "detail": str(error)}
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

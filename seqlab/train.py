@@ -14,6 +14,7 @@ import copy
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from seqlab.data.corpus import resolve_digest
 from seqlab.errors import ConfigError
 from seqlab.loop import Run, select_device
 from seqlab.models import count_parameters, resolve_impl
+from seqlab.runlog import working_on
 from seqlab.signals import RunInterrupted, SignalGuard
 from seqlab.stacked_pack import StackedPack, stackable
 from seqlab.validate import check_config
@@ -116,7 +118,9 @@ def settle(run_dir: Path, flat_config: dict[str, Any], rerun: str, owner: bool =
     return None
 
 
-def train_together(claims: list[Claim], stacked: bool = False) -> list[dict[str, Any] | Exception]:
+def train_together(
+    claims: list[Claim], stacked: bool = False, on_end: Callable[[int, dict[str, Any] | Exception], None] | None = None
+) -> list[dict[str, Any] | Exception]:  # fmt: skip
     """Train the claimed runs in one process, step by step, and return each one's result, or the exception that
     failed it (recorded as `status: failed` in its result.json; the others go on).
 
@@ -124,17 +128,24 @@ def train_together(claims: list[Claim], stacked: bool = False) -> list[dict[str,
     steps, in turn, and computes bit for bit what it computes alone. With `stacked` (runs of one shape and one
     optimizer rule, `seqlab.stacked_pack.stackable`) their steps are one step of a stacked model, which equals the
     runs alone up to floating-point rounding. A run that ends writes its result and leaves while the others go
-    on. A stop signal checkpoints every run still training, records it as interrupted and raises RunInterrupted
-    (or hands the signal on).
+    on; `on_end(i, outcome)` is called as run i ends. Log records of a run's own work are marked as its own
+    (`seqlab.runlog`). A stop signal checkpoints every run still training, records it as interrupted and raises
+    RunInterrupted (or hands the signal on).
     """
     outcomes: list[dict[str, Any] | Exception | None] = [None] * len(claims)
     active: dict[int, Run] = {}
     engine: StackedPack | None = None
 
+    def end(i: int, outcome: dict[str, Any] | Exception) -> None:
+        outcomes[i] = outcome
+        active.pop(i, None)
+        if on_end:
+            on_end(i, outcome)
+
     def fail(i: int, error: Exception) -> None:
-        record_failure(active[i].cfg, active[i].run_dir, active[i], error)
-        outcomes[i] = error
-        del active[i]
+        with working_on(claims[i].run_dir):
+            record_failure(active[i].cfg, active[i].run_dir, active[i], error)
+        end(i, error)
 
     def interrupted() -> None:
         if engine:
@@ -145,12 +156,13 @@ def train_together(claims: list[Claim], stacked: bool = False) -> list[dict[str,
     with SignalGuard() as guard:
         for i, claimed in enumerate(claims):
             try:
-                active[i] = start_run(claimed)
+                with working_on(claimed.run_dir):
+                    active[i] = start_run(claimed)
             except (RunInterrupted, SystemExit, KeyboardInterrupt):
                 raise
             except Exception as error:
                 record_failure(claimed.cfg, claimed.run_dir, None, error)
-                outcomes[i] = error
+                end(i, error)
         if stacked and (why := stackable(list(active.values()))):
             log.warning("the pack trains run by run, not stacked: %s", why)
             stacked = False
@@ -163,17 +175,20 @@ def train_together(claims: list[Claim], stacked: bool = False) -> list[dict[str,
                     if run.training:
                         continue
                     try:
-                        run.finish()
-                        outcomes[i] = complete(run)
-                        del active[i]
+                        with working_on(run.run_dir):
+                            run.finish()
+                            result = complete(run)
                     except Exception as error:
                         fail(i, error)
+                    else:
+                        end(i, result)
                     engine = None
                 if stacked and engine is None and active:
                     engine = StackedPack(list(active.values()))
                 for i, run in list(active.items()) if not engine else []:
                     try:
-                        row = run.step()
+                        with working_on(run.run_dir):
+                            row = run.step()
                     except Exception as error:
                         fail(i, error)
                         continue

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
@@ -24,17 +25,23 @@ from omegaconf import DictConfig, open_dict
 
 from hydra_plugins.seqlab_sweeper.sweeper import job_paths
 from seqlab.errors import refuse
+from seqlab.jobs import fail, running_elsewhere, start_job
 from seqlab.packs import packs, shared_settings
-from seqlab.run import fail, running_elsewhere, start_job
 from seqlab.rundir import RunLocked
+from seqlab.runlog import RunLogRouter
 
 log = logging.getLogger(__name__)
 
 STACKED = ("auto", True, False)  # auto: stacked where the pack trains on a GPU
+SEQLAB_RUN_KEYS = ("model", "data", "threads")  # a config without them is not a seqlab run's
 
 
 def pack_key(job_config: DictConfig) -> tuple[tuple[str, str], ...]:
-    """A composed job's settings that runs of one pack share (`seqlab.packs.shared_settings`)."""
+    """A composed job's settings that runs of one pack share (`seqlab.packs.shared_settings`). Refuses (one line,
+    exit 2) a config that is not a seqlab run's."""
+    if missing := [key for key in SEQLAB_RUN_KEYS if key not in job_config]:
+        refuse(f"hydra/launcher=packed trains seqlab runs (python -m seqlab.run), and this app's config has no "
+               f"{', '.join(missing)}: use Hydra's basic launcher or hydra/launcher=local_parallel")  # fmt: skip
     return shared_settings(job_paths(job_config)[1])
 
 
@@ -61,35 +68,85 @@ def check_settings(max_runs: Any, stacked: Any) -> None:
         refuse(f"hydra.launcher.stacked={stacked!r} is invalid: expected auto, true or false")
 
 
-def train_pack(hydra_context: HydraContext, configs: list[DictConfig], stacked: str | bool) -> list[JobReturn]:
-    """Claim each member's run directory (Hydra writes its `.hydra/` as for any job), train the claimed ones
-    together (`stacked`: true, false, or auto: on a GPU) and return each member's JobReturn."""
+class NoCallbacks:
+    """Hydra's callbacks while a pack claims its runs: none (they are called around each run's training)."""
+
+    def on_job_start(self, **_: Any) -> None:
+        pass
+
+    def on_job_end(self, **_: Any) -> None:
+        pass
+
+
+def route_run_logs(claimed: dict[int, Path], job_configs: list[DictConfig]) -> RunLogRouter:
+    """Replace the root logger's file handlers (Hydra's job log of the last run claimed) by one that writes each
+    record into its own run's job log (`seqlab.runlog`)."""
+    root = logging.getLogger()
+    files = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
+    for handler in files:
+        root.removeHandler(handler)
+        handler.close()
+    job_logs = {run_dir: run_dir / f"{job_configs[i].hydra.job.name}.log" for i, run_dir in claimed.items()}
+    router = RunLogRouter(job_logs, files[0].formatter if files else None)
+    root.addHandler(router)
+    return router
+
+
+def train_pack(
+    hydra_context: HydraContext, task_function: TaskFunction, configs: list[DictConfig], stacked: str | bool
+) -> list[JobReturn]:  # fmt: skip
+    """Claim each member's run directory (Hydra writes its `.hydra/` and job log as for any job), train the claimed
+    ones together (`stacked`: true, false, or auto: on a GPU) and return each member's JobReturn. Hydra's callbacks
+    hear `on_job_start` for each run before training and `on_job_end` as it ends, with its real status and return
+    value (a run skipped or running elsewhere: around its claim, as any job); each run's lines go to its own log."""
     from seqlab.signals import RunInterrupted  # noqa: PLC0415
     from seqlab.train import Claim, train_together  # noqa: PLC0415
 
     returns: list[JobReturn] = []
+    claiming = HydraContext(config_loader=hydra_context.config_loader, callbacks=NoCallbacks())
     with ExitStack() as locks:
         claimed: dict[int, Claim] = {}
         for i, config in enumerate(configs):
-            returns.append(run_job(hydra_context=hydra_context, task_function=partial(claim_job, locks=locks),
+            returns.append(run_job(hydra_context=claiming, task_function=partial(claim_job, locks=locks),
                                    config=config, job_dir_key="hydra.sweep.dir",
                                    job_subdir_key="hydra.sweep.subdir"))  # fmt: skip
             if returns[i].status == JobStatus.COMPLETED and isinstance(returns[i].return_value, Claim):
                 claimed[i] = returns[i].return_value
+            else:  # skipped, running elsewhere or refused: the job ends at its claim
+                callback(hydra_context, config, "on_job_start", task_function=task_function)
+                callback(hydra_context, config, "on_job_end", job_return=returns[i])
         if not claimed:
             return returns
+        members = list(claimed)
+        for i in members:
+            callback(hydra_context, configs[i], "on_job_start", task_function=task_function)
+
+        def ended(position: int, outcome: dict[str, Any] | Exception) -> None:
+            i = members[position]
+            if isinstance(outcome, Exception):
+                returns[i].status, returns[i].return_value = JobStatus.FAILED, outcome
+            else:
+                returns[i].return_value = {"status": outcome["status"], "skipped": False,
+                                           "run_dir": str(claimed[i].run_dir)}  # fmt: skip
+            callback(hydra_context, configs[i], "on_job_end", job_return=returns[i])
+
+        router = route_run_logs({i: c.run_dir for i, c in claimed.items()}, configs)
         on_gpu = next(iter(claimed.values())).device.type == "cuda"
         try:
-            outcomes = train_together(list(claimed.values()), stacked=stacked is True or (stacked == "auto" and on_gpu))
+            train_together(list(claimed.values()), stacked=stacked is True or (stacked == "auto" and on_gpu),
+                           on_end=ended)  # fmt: skip
         except RunInterrupted as error:
             fail(f"seqlab: {error}: every run of the pack checkpointed; run the same command again to resume", 130)
-    for i, outcome in zip(claimed, outcomes, strict=True):
-        if isinstance(outcome, Exception):
-            returns[i].status, returns[i].return_value = JobStatus.FAILED, outcome
-        else:
-            run_dir = str(claimed[i].run_dir)
-            returns[i].return_value = {"status": outcome["status"], "skipped": False, "run_dir": run_dir}
+        finally:
+            logging.getLogger().removeHandler(router)
+            router.close()
     return returns
+
+
+def callback(hydra_context: HydraContext, config: DictConfig, event: str, **arguments: Any) -> None:
+    """Call Hydra's callbacks' `event` for the job of `config`, with that job's Hydra config current."""
+    HydraConfig.instance().set_config(config)
+    getattr(hydra_context.callbacks, event)(config=config, **arguments)
 
 
 class PackedLauncher(Launcher):
@@ -102,7 +159,7 @@ class PackedLauncher(Launcher):
         self.max_runs, self.stacked = max_runs, stacked
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.hydra_context, self.config = hydra_context, config
+        self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()
@@ -121,8 +178,8 @@ class PackedLauncher(Launcher):
             log.info("pack of %d: %s", len(members), ", ".join(f"#{initial_job_idx + i}" for i in members))
             for i in members:
                 log.info("\t#%d : %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])))
-            for i, returned in zip(members, train_pack(self.hydra_context, [configs[i] for i in members],
-                                                       self.stacked), strict=True):  # fmt: skip
+            trained = train_pack(self.hydra_context, self.task_function, [configs[i] for i in members], self.stacked)
+            for i, returned in zip(members, trained, strict=True):
                 returns[i] = returned
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return returns

@@ -49,7 +49,7 @@ class PackedSlurmLauncher(SlurmLauncher):
             with open_dict(config.hydra.job):
                 config.hydra.job.id = submitit.JobEnvironment().job_id
             configs.append(config)
-        return train_pack(self.hydra_context, configs, self.stacked)
+        return train_pack(self.hydra_context, self.task_function, configs, self.stacked)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         configs = [self.hydra_context.config_loader.load_sweep_config(self.config, list(o)) for o in job_overrides]

@@ -21,7 +21,7 @@ from typing import Any
 from hydra_plugins.seqlab_sweeper.sweeper import SummarizingSweeper, grid
 from seqlab import rundir
 from seqlab.capacity import SOLVED_CRITERIA, Capacity, Search, describe_capacity, is_solved
-from seqlab.errors import ConfigError, refuse
+from seqlab.errors import ConfigError
 
 CAPACITY_CSV = "capacity.csv"
 
@@ -81,7 +81,7 @@ class CapacitySweeper(SummarizingSweeper):
             choices = self.swept(arguments)
             candidates, overrides = candidates_of(self.candidate_key, choices.pop(self.candidate_key, None))
         except ConfigError as error:
-            refuse(error)
+            self.refuse(error)
         varying = [i for i, values in enumerate(choices.values()) if len(values) > 1]
         searches = [CapacitySearch(others, [others[i] for i in varying], candidates, self.verify)
                     for others in grid(choices)]  # fmt: skip

@@ -13,10 +13,11 @@ in batches of `max_batch_size`, `multirun.yaml` at the sweep root) except that
 from __future__ import annotations
 
 import itertools
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
@@ -24,6 +25,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from seqlab import rundir
 from seqlab.capacity import Capacity, describe_capacity, is_solved
@@ -106,7 +108,15 @@ class Tally:
 
 def job_paths(job_config: DictConfig) -> tuple[Path, dict[str, Any]]:
     """A composed job config's (with its hydra node) run directory and flattened run config."""
-    run_dir = Path(job_config.hydra.sweep.dir) / job_config.hydra.sweep.subdir
+    try:
+        run_dir = Path(job_config.hydra.sweep.dir) / job_config.hydra.sweep.subdir
+    except InterpolationResolutionError:  # ${hydra.job.num} or ${hydra.job.id}: set only when a job launches
+        subdir = OmegaConf.to_container(job_config.hydra.sweep, resolve=False)["subdir"]
+        raise ConfigError(
+            f"hydra.sweep.subdir={subdir!r} is invalid: seqlab's sweepers name each run's directory by its config "
+            "before launch (a relaunch finds its runs there), so it cannot use hydra.job.num or hydra.job.id; keep "
+            "the default or interpolate config keys"
+        ) from None
     run_config = OmegaConf.masked_copy(job_config, [k for k in job_config if k != "hydra"])
     flat = rundir.flatten(OmegaConf.to_container(run_config, resolve=True))
     flat["threads"] = resolve_threads(flat["threads"], job_config.hydra.launcher)  # as the job will resolve them
@@ -155,9 +165,18 @@ class SummarizingSweeper(Sweeper):
         except ConfigError as error:
             refuse(error)
         self.sweep_dir = Path(self.config.hydra.sweep.dir)
+        self.created_sweep_dir = not self.sweep_dir.exists()
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         return choices
+
+    def refuse(self, error: ConfigError) -> NoReturn:
+        """Bad input stops the sweep (one line, exit 2), removing the sweep directory if this sweep made it and it
+        holds nothing but multirun.yaml."""
+        created = getattr(self, "created_sweep_dir", False)
+        if created and [p.name for p in self.sweep_dir.iterdir()] == ["multirun.yaml"]:
+            shutil.rmtree(self.sweep_dir)
+        refuse(error)
 
     def sweep(self, arguments: list[str]) -> Any:
         choices = self.swept(arguments)
@@ -180,7 +199,7 @@ class SummarizingSweeper(Sweeper):
                 try:
                     run_dir, flat = job_paths(job_config)
                 except ConfigError as error:  # the text corpus is missing or unreadable: no run can train
-                    refuse(error)
+                    self.refuse(error)
                 action, why = rundir.verdict(run_dir, flat, job_config.rerun)
                 dirs.append((run_dir, flat, why if action == "refuse" else None))
                 if action == "skip":
