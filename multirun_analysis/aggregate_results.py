@@ -59,6 +59,9 @@ class Options:
     setting: str = ""  # the runs' fixed setting in a few words, for the figures' captions (set by write_outputs)
 
 
+CONFIG = "config"  # the column that combines the varying keys beyond the x, hue and column roles
+
+
 def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="directories searched recursively for run directories")
@@ -128,12 +131,17 @@ def aggregate(args: Options) -> Path:
 
 def write_outputs(args: Options, data: Collection, out: Path) -> None:
     """Tables, figures and the report for the collected runs."""
-    runs = data.runs.assign(**overflow_rows(data.runs, data.curves))
+    runs, copies = drop_copies(data.runs)
+    runs = runs.assign(**overflow_rows(runs, data.curves))
     text = args.metric == "eval_bpc" or ("data.name" in runs and (runs["data.name"] == "text").all())
     factors = varying_factors(runs, data.config_keys)
     roles = choose_roles(args, factors, data.config_keys, text)
     shown = [roles[k] for k in ("col", "row", "hue", "x") if roles[k]]
-    pooled = [f for f in factors if f not in shown]
+    if more := [f for f in factors if f not in shown]:  # never pooled: they become the rows' configurations
+        combined = [roles["row"], *more] if roles["row"] else more
+        runs[CONFIG] = runs[combined].astype(str).apply(lambda r: ", ".join(f"{k}={v}" for k, v in r.items()), axis=1)
+        roles["row"], factors = CONFIG, [*(f for f in factors if f not in combined), CONFIG]
+        shown = [roles[k] for k in ("col", "row", "hue", "x") if roles[k]]
     run_keys = runs[["run_dir", *dict.fromkeys([*shown, *factors, "seed"])]]
     runs.to_csv(out / "runs.csv", index=False)
     curves = data.curves.merge(run_keys, on="run_dir", how="left") if not data.curves.empty else data.curves
@@ -162,11 +170,18 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     if (mixed := implementations_mixed(runs)) is not None:
         report.paragraph(mixed)
     x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
+    varying = [*(f for f in factors if f != CONFIG), *(combined if more else [])]
     report.paragraph(
-        f"Varying config keys: {', '.join(factors) or 'none'}. Shown as x = {x}, hue = {hue}"
+        f"Varying config keys: {', '.join(varying) or 'none'}. Shown as x = {x}, hue = {hue}"
         + (f", columns = {col}" if col else "") + (f", rows = {row}" if row else "")
-        + (f". Pooled with the seeds (not shown separately): {', '.join(pooled)}" if pooled else "") + "."
+        + (f" (the rows' `{CONFIG}` combines {', '.join(combined)}: runs that differ in any key are never pooled)"
+           if more else "") + "."
     )  # fmt: skip
+    if not copies.empty:
+        copies.to_csv(out / "copies.csv", index=False)
+        report.paragraph(f"{len(copies)} run directories hold a copy of a run found elsewhere (same config and seed): "
+                         "each run is counted once, from the first directory; the copies (copies.csv):")  # fmt: skip
+        report.table(copies)
     fixed = fixed_settings(runs, data.config_keys, factors)
     report.paragraph("Fixed settings (the same in every run): " + ", ".join(f"`{k}={v}`" for k, v in fixed.items()))
     args.setting = setting(fixed, runs)
@@ -180,6 +195,18 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     report.table(problems) if not problems.empty else report.paragraph("None.")
     (out / "report.md").write_text(report.markdown())
     (out / "report.html").write_text(report.html())
+
+
+def drop_copies(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the runs with each run once, the copies): directories whose results share a fingerprint (the defining
+    config, seed included) hold one run; the first directory (in sorted order) counts, the others are copies."""
+    fingerprints = runs["fingerprint"] if "fingerprint" in runs else pd.Series(None, index=runs.index)
+    ordered = runs.assign(_key=fingerprints.fillna(runs["run_dir"])).sort_values("run_dir")
+    copy = ordered.duplicated("_key", keep="first")
+    first = ordered[~copy].set_index("_key")["run_dir"]
+    copies = pd.DataFrame({"run_dir": ordered.loc[copy, "run_dir"],
+                           "copy_of": ordered.loc[copy, "_key"].map(first)})  # fmt: skip
+    return ordered[~copy].drop(columns="_key").sort_index(), copies.reset_index(drop=True)
 
 
 def overflow_rows(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.Series]:

@@ -13,11 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqlab.errors import ConfigError, refuse
 from seqlab.jobs import fail, running_elsewhere, start_job
-from seqlab.rundir import RunLocked
+from seqlab.rundir import RunLocked, dir_name, discard_if_unused
 from seqlab.validate import check_command_line
 
-# Hydra's override_dirname is empty for a run without overrides; give that run a name.
-OmegaConf.register_new_resolver("seqlab_dirname", lambda dirname: dirname or "defaults", replace=True)
+# A run directory's name: one folder named by its overrides (`defaults` without any), never a path.
+OmegaConf.register_new_resolver("seqlab_dirname", dir_name, replace=True)
 # The working directory's conf/ is on the search path (conf/config.yaml) and optional: no warning when it is absent.
 warnings.filterwarnings("ignore", message="provider=hydra.searchpath in main, path=conf is not available")
 
@@ -35,6 +35,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
         start_job(cfg)
         result = train(cfg, run_dir)
     except ConfigError as error:
+        discard_if_unused(run_dir)  # a refused run leaves nothing behind
         if single:
             refuse(error)
         raise

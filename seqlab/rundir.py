@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import shutil
 import socket
 import struct
 import tempfile
@@ -23,6 +24,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from seqlab.errors import ConfigError
 
 RESULT, METRICS, CHECKPOINT, GRAD_FLOW, HYDRA, FINGERPRINT, LOCK, REPLACED, VOCAB, SAMPLES = (
     "result.json",
@@ -51,6 +54,8 @@ METRIC_COLUMNS = ("step", "train_loss", "train_accuracy", "lr", "grad_norm", "ev
 GRAD_FLOW_COLUMNS = ("step", "t", "grad_norm")
 SAMPLE_COLUMNS = ("step", "temperature", "prompt", "text")
 STATUSES = ("completed", "failed", "interrupted")
+MAX_NAME_BYTES = 255  # the longest file name of common file systems (ext4, xfs, APFS, NTFS)
+PLAN = "plan.json"  # at a sweep's root: how many runs it plans (seqlab status)
 RUNNING_ELSEWHERE = "running elsewhere"  # a sweep's job whose directory another process was training
 RESULT_KEYS = (
     "status", "config", "eval_accuracy", "eval_loss", "steps", "converged", "steps_to_converge",
@@ -126,6 +131,21 @@ def looks_like_run_dir(path: Path) -> bool:
     return (path / RESULT).exists() or (path / METRICS).exists() or (path / HYDRA / "config.yaml").exists()
 
 
+def write_plan(sweep_dir: Path, planned: int | None, at_most: int) -> None:
+    """Record at a sweep's launch how many runs it plans (`planned`: None where a search decides as it goes) and
+    at most; `seqlab status` reads it."""
+    plan = {"planned_runs": planned, "at_most": at_most, "launched_at": time.time()}
+    atomic_write_text(Path(sweep_dir) / PLAN, json.dumps(plan) + "\n")
+
+
+def read_plan(sweep_dir: Path) -> dict[str, Any] | None:
+    """The plan a sweeper recorded at launch, or None."""
+    try:
+        return json.loads((Path(sweep_dir) / PLAN).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def find_run_dirs(root: Path) -> Iterator[Path]:
     """Every run directory at or below `root`, in sorted order (does not descend into run directories)."""
     root = Path(root)
@@ -177,6 +197,34 @@ def defining_config(flat_config: Mapping[str, Any]) -> dict[str, Any]:
     neutral value is left out, so runs recorded before it existed keep their fingerprint)."""
     defining = {k: flat_config[k] for k in sorted(flat_config) if k not in NOT_DEFINING}
     return {k: v for k, v in defining.items() if ADDED_KEYS.get(k, NO_VALUE) != v}
+
+
+def dir_name(override_dirname: str) -> str:
+    """A run directory's name from Hydra's override_dirname (`defaults` when empty): one folder, never a path, so
+    that no override value (`data.path=/home/me/book.txt`, `../../x`) places it elsewhere. A `/` in a value is
+    written `%2F`, as in a URL; a name longer than a file system takes keeps its start and ends in a hash of all
+    of it (`...~<12 hex digits>`)."""
+    name = (override_dirname or "defaults").replace("%", "%25").replace("/", "%2F")
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return name.encode()[: MAX_NAME_BYTES - 13].decode(errors="ignore") + "~" + digest
+
+
+def check_sweep_name(name: object) -> None:
+    """Refuse (ConfigError) a sweep_name that is not one plain folder name under outputs/multirun/."""
+    if not isinstance(name, str) or not name or "/" in name or name in (".", "..") or "\\" in name:
+        raise ConfigError(f"sweep_name={name!r} is invalid: expected one folder name (no '/', not '.' or '..')")
+
+
+def discard_if_unused(run_dir: str | Path) -> bool:
+    """Remove `run_dir` if it holds nothing of a run, only what Hydra writes for any job (`.hydra/`, the job's
+    `.log`): what a run refused before training leaves. True if removed."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or any(p.name != HYDRA and p.suffix != ".log" for p in run_dir.iterdir()):
+        return False
+    shutil.rmtree(run_dir)
+    return True
 
 
 def fingerprint(flat_config: Mapping[str, Any]) -> str:

@@ -93,11 +93,36 @@ def slurm_states(sweep_dir: Path) -> Counter | None:
     return Counter(done.stdout.split()) if done.returncode == 0 else None
 
 
+def sweep_size(sweep_dir: Path, states: list[tuple[Path, str, str]], counts: Counter) -> str:
+    """`S of N runs started, ETA E` from the plan the sweeper recorded (a capacity search: at most N), or `S runs`
+    without one. The ETA: the runs left times the completed runs' mean wall time, over the runs running now."""
+    plan = rundir.read_plan(sweep_dir)
+    if plan is None:
+        return f"{len(states)} runs"
+    planned = plan["planned_runs"]
+    text = f"{len(states)} of {planned} runs started" if planned else (
+        f"{len(states)} runs started (a capacity search: at most {plan['at_most']})"
+    )  # fmt: skip
+    times = []
+    for run_dir, state, _ in states:
+        if state == "completed":
+            result = rundir.read_result(run_dir) or {}
+            if not result.get("skipped") and result.get("wall_time_s"):
+                times.append(float(result["wall_time_s"]))
+    left = (planned or 0) - counts["completed"]
+    if planned and times and left > 0:
+        minutes = left * sum(times) / len(times) / max(1, counts["running"]) / 60
+        text += (
+            f", ETA {minutes:.0f} min ({left} runs left at the completed runs' mean {sum(times) / len(times):.0f} s)"
+        )
+    return text
+
+
 def render(sweep_dir: Path) -> str:
     """The status table of every run directory under `sweep_dir`."""
     states = [(d, *run_state(d)) for d in rundir.find_run_dirs(sweep_dir)]
     counts = Counter(state for _, state, _ in states)
-    lines = [f"{sweep_dir}: {len(states)} runs"]
+    lines = [f"{sweep_dir}: {sweep_size(sweep_dir, states, counts)}"]
     lines += [f"  {state:<20} {counts[state]}" for state in STATES if counts[state]]
     jobs = slurm_states(sweep_dir)
     if jobs is not None:

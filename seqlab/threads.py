@@ -8,24 +8,23 @@ refused as another config instead of skipping or resuming the first one's result
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from typing import Any
 
 
-@functools.cache
-def default_threads() -> int:
-    """Torch's thread count in this process before seqlab sets one (read once, before any run sets its own)."""
-    import torch  # noqa: PLC0415
-
-    return torch.get_num_threads()
-
-
 def resolve_threads(threads: Any, launcher: Mapping[str, Any]) -> Any:
     """`threads`, with `auto` resolved for a job of `launcher` (its Hydra config): SLURM's CPUs per task under
-    submitit (inside the job: SLURM_CPUS_PER_TASK), 1 under joblib (one run per core), else torch's default.
-    Any other value is returned as it is (the config check judges it)."""
+    submitit (inside the job: SLURM_CPUS_PER_TASK), else 1. Any other value is returned as it is (the config
+    check judges it).
+
+    Why 1 and not all cores: a run's steps are small (a 128-unit cell on a batch of 128), and a second thread
+    collapses as soon as another process shares the cores. LSTM, L = 10, one-hot, beside one busy process on a
+    2-core machine: 180 steps/s at 1 thread, 97 at 2 (measured by `python -m seqlab.run model=lstm data.length=10
+    data.encoding=onehot train.max_steps=1000 train.early_stop.kind=none threads=N`). Sweeps use the cores by
+    running runs side by side (`hydra/launcher=local_parallel`). And since `auto` is 1 under every local
+    launcher, relaunching a sweep under another one finds its runs.
+    """
     if threads != "auto":
         return threads
     target = str(launcher.get("_target_", ""))
@@ -33,6 +32,4 @@ def resolve_threads(threads: Any, launcher: Mapping[str, Any]) -> Any:
         return int(os.environ["SLURM_CPUS_PER_TASK"])
     if "submitit" in target and "Slurm" in target:
         return int(launcher.get("cpus_per_task") or 1)
-    if "joblib" in target:
-        return 1
-    return default_threads()
+    return 1

@@ -31,6 +31,7 @@ from seqlab.models import count_parameters, resolve_impl
 from seqlab.runlog import working_on
 from seqlab.signals import RunInterrupted, SignalGuard
 from seqlab.stacked_pack import StackedPack, stackable
+from seqlab.threads import resolve_threads
 from seqlab.validate import check_config
 
 if TYPE_CHECKING:
@@ -94,11 +95,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
 def resolved(cfg: DictConfig) -> DictConfig:
     """`cfg` with the settings a run records in place of `auto`, which are part of what it computes: the thread
-    count (the command line resolves it for the launcher, `seqlab.threads`; a direct call keeps this process's) and
-    the text corpus's digest."""
+    count (the command line resolves it for the launcher; a direct call as `seqlab.threads` does outside SLURM)
+    and the text corpus's digest."""
     cfg = copy.deepcopy(cfg)
     if cfg.threads == "auto":
-        cfg.threads = torch.get_num_threads()
+        cfg.threads = resolve_threads(cfg.threads, {})
     if cfg.data.name == "text":
         cfg.data.digest = resolve_digest(cfg.data.path, cfg.data.digest)
     return cfg

@@ -14,7 +14,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from seqlab.errors import ConfigError
-from seqlab.rundir import RERUN, flatten
+from seqlab.rundir import RERUN, check_sweep_name, flatten
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 USER_CONF_DIR = Path("conf")  # the working directory's conf/, on Hydra's search path after seqlab's (config.yaml)
@@ -105,6 +105,7 @@ def check_config(cfg: DictConfig) -> None:
         raise _fail("init.forget_bias", forget_bias, "null, or a number with model=lstm")
     _integer(cfg, "seed", 0)
     _choice(cfg, "rerun", RERUN)
+    check_sweep_name(cfg.sweep_name)
     if cfg.threads != "auto":
         _integer(cfg, "threads", 1)
     _integer(cfg, "train.batch_size", 1)
@@ -187,6 +188,10 @@ def check_command_line(arguments: Sequence[str], conf_dir: Path = CONF_DIR) -> N
     keys = None
     for override in overrides:
         group = override.key_or_group.split("@")[0]
+        if override.is_sweep_override() and not multirun:
+            line = override.input_line
+            raise ConfigError(f"{line} is a sweep: add -m to run one run per value (python -m seqlab.run -m {line}), "
+                              "or quote it to mean one string")  # fmt: skip
         if group == "experiment" and not multirun:
             raise ConfigError(f"{override.input_line}: an experiment preset defines a sweep; add -m to run it "
                               f"(python -m seqlab.run -m {override.input_line})")  # fmt: skip

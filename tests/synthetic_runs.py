@@ -28,6 +28,7 @@ def write_run(
     rundir.CsvLog(run_dir / rundir.METRICS, rundir.METRIC_COLUMNS).append(rows)
     result = {
         "status": "completed", "config": rundir.flatten(config), "impl": impl, "impl_fallback": None,
+        "fingerprint": rundir.fingerprint(rundir.flatten(config)),
         "eval_accuracy": accuracy, "eval_loss": 1.0 / steps,
         "steps": steps, "converged": converged_at is not None, "steps_to_converge": converged_at,
         "best_eval_accuracy": accuracy, "num_params": 1000, "wall_time_s": 1.0, "steps_per_s": float(steps),

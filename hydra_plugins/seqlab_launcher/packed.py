@@ -24,10 +24,10 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 from hydra_plugins.seqlab_sweeper.sweeper import job_paths
-from seqlab.errors import refuse
+from seqlab.errors import ConfigError, refuse
 from seqlab.jobs import fail, running_elsewhere, start_job
 from seqlab.packs import packs, shared_settings
-from seqlab.rundir import RunLocked
+from seqlab.rundir import RunLocked, discard_if_unused
 from seqlab.runlog import RunLogRouter
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ def claim_job(cfg: DictConfig, locks: ExitStack) -> Any:
         claimed = claim(cfg, run_dir, locks)
     except RunLocked as error:
         return running_elsewhere(run_dir, error)
+    except ConfigError:
+        discard_if_unused(run_dir)  # a refused run leaves nothing behind
+        raise
     if isinstance(claimed, dict):  # completed before under the same config
         return {"status": claimed["status"], "skipped": True, "run_dir": run_dir}
     return claimed

@@ -85,6 +85,7 @@ class CapacitySweeper(SummarizingSweeper):
         varying = [i for i, values in enumerate(choices.values()) if len(values) > 1]
         searches = [CapacitySearch(others, [others[i] for i in varying], candidates, self.verify)
                     for others in grid(choices)]  # fmt: skip
+        rundir.write_plan(self.sweep_dir, None, len(searches) * len(candidates))
         for round_number in itertools.count(1):
             probes = [(s, p) for s in searches if s.halted is None and (p := s.next_probe()) is not None]
             if not probes:

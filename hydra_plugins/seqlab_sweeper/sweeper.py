@@ -164,6 +164,10 @@ class SummarizingSweeper(Sweeper):
             choices = swept_values([f"{k}={v}" for k, v in self.params.items()] + arguments, parser)
         except ConfigError as error:
             refuse(error)
+        try:
+            rundir.check_sweep_name(self.config.get("sweep_name", "sweep"))
+        except ConfigError as error:
+            refuse(error)
         self.sweep_dir = Path(self.config.hydra.sweep.dir)
         self.created_sweep_dir = not self.sweep_dir.exists()
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +185,7 @@ class SummarizingSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> Any:
         choices = self.swept(arguments)
         runs = grid(choices)
+        rundir.write_plan(self.sweep_dir, len(runs), len(runs))
         dirs = self.launch(runs)
         if len(choices.get(CAPACITY_KEY, [])) > 1:
             print_capacities(runs, dirs, [k for k, v in choices.items() if len(v) > 1 and k != CAPACITY_KEY])
