@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -47,3 +48,11 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 600, env: dict | None
         timeout=timeout,
         env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
     )
+
+
+def cluster_is_up() -> bool:
+    """Whether a SLURM cluster answers with a usable node (scripts/slurm/start_local_cluster.sh)."""
+    if shutil.which("sinfo") is None:
+        return False
+    proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
+    return proc.returncode == 0 and any(s.startswith(("idle", "mixed", "alloc")) for s in proc.stdout.split())

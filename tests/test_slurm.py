@@ -1,23 +1,14 @@
 """Real SLURM: sweeps through hydra/launcher=slurm on the local cluster (scripts/slurm/start_local_cluster.sh)."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import ROOT, TINY, run_cli
+from conftest import ROOT, TINY, cluster_is_up, run_cli
 
 from seqlab import rundir
-
-
-def cluster_is_up() -> bool:
-    if shutil.which("sinfo") is None:
-        return False
-    proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
-    return proc.returncode == 0 and any(s.startswith(("idle", "mixed", "alloc")) for s in proc.stdout.split())
-
 
 if not cluster_is_up():
     if os.environ.get("SEQLAB_REQUIRE_SLURM"):
