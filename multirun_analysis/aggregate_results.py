@@ -24,6 +24,7 @@ from multirun_analysis import figures
 from multirun_analysis.collect import NON_FACTORS, Collection, collect, varying_factors
 from multirun_analysis.report import Report
 from multirun_analysis.stats import (
+    CAPACITY_NUMBERS,
     capacity_over_seeds,
     capacity_per_seed,
     convergence,
@@ -423,9 +424,10 @@ def add_capacity(
         f"Per seed, the capacity is the longest tested {x} up to which every tested {x} was solved; the table gives "
         "its median, min and max over seeds, how many seeds were censored (none of their tested values failed, or "
         "the shortest did) or non-monotone (solved a value above their first failure), and k of n seeds solving "
-        f"each tested {x}. Per-seed values: capacity_per_seed.csv."
+        f"each tested {x}. The median is the lower median (a tested value); `>= v`: no tested value failed, `< v`: "
+        "the shortest failed. Per-seed values: capacity_per_seed.csv."
     )
-    report.table(capacity)
+    report.table(capacity.drop(columns=list(CAPACITY_NUMBERS)))
     return per_seed
 
 

@@ -20,13 +20,13 @@ def bootstrap_interval(values: Sequence[float], level: float = 0.95, seed: int =
     """Percentile bootstrap interval of the mean over seeds: the middle `level` of the means of RESAMPLES resamples
     (with replacement, a fixed generator: the same numbers every time). It lies within the values' range, so an
     accuracy's stays in [0, 1]; with few seeds it is narrow, which is why k of n is shown beside it.
-    (mean, mean) for one value."""
+    (NaN, NaN) for one value: one seed gives no interval."""
     x = np.asarray(values, dtype=float)
     x = x[~np.isnan(x)]
     if len(x) == 0:
         return math.nan, math.nan
     if len(x) < 2:
-        return float(x[0]), float(x[0])
+        return math.nan, math.nan  # one value: no interval
     means = np.random.default_rng(seed).choice(x, size=(RESAMPLES, len(x))).mean(axis=1)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return max(float(low), float(x.min())), min(float(high), float(x.max()))  # not even a rounding error outside
@@ -40,6 +40,8 @@ def summarize(runs: pd.DataFrame, keys: list[str], metric: str, level: float = 0
         values = group[metric].astype(float).dropna()
         low, high = bootstrap_interval(values, level)
         row = {"n": len(values), "mean": values.mean(), "ci_low": low, "ci_high": high}
+        if len(values) == 1:
+            row["interval"] = "n = 1: no interval"
         if "solved" in group:
             row["solved (k/n)"] = f"{int(group['solved'].sum())}/{len(group)}"
         return pd.Series(row)
@@ -94,15 +96,33 @@ def capacity_per_seed(runs: pd.DataFrame, x: str, group_keys: list[str]) -> pd.D
     return pd.DataFrame(rows)
 
 
+CAPACITY_NUMBERS = ("capacity_median", "capacity_min", "capacity_max")  # numbers for figures; tables show the text
+
+
+def seed_capacity_label(capacity: float, first_failure: float, censored: bool) -> str:
+    """One seed's capacity as a reader should see it: `< 50` (the shortest tested length failed), `>= 200` (none
+    failed: at least the longest tested), or the length."""
+    if math.isnan(capacity):
+        return f"< {first_failure:g}"
+    return f">= {capacity:g}" if censored else f"{capacity:g}"
+
+
 def capacity_over_seeds(per_seed: pd.DataFrame, group_keys: list[str]) -> pd.DataFrame:
-    """Per group (seeds pooled): seeds, the capacity's median, min and max over seeds (a seed whose shortest tested
-    length failed counts as below every value), and how many seeds were censored or non-monotone."""
+    """Per group (seeds pooled): seeds; the capacity's median, min and max over seeds as numbers (CAPACITY_NUMBERS:
+    NaN where that seed's shortest tested length failed) and as text that keeps the censoring (`median`: `>= 200`,
+    `< 50`; `range`); how many seeds were censored or non-monotone. The median is the lower median: a value some
+    seed took (a tested length), never a mean of two."""
 
     def one_group(group: pd.DataFrame) -> pd.Series:
-        capacity = group["capacity"].fillna(-math.inf).sort_values().to_numpy()
-        middle = (capacity[(len(capacity) - 1) // 2] + capacity[len(capacity) // 2]) / 2
+        seeds = sorted(
+            (-math.inf if math.isnan(c) else c, bool(censored), seed_capacity_label(c, f, bool(censored)))
+            for c, f, censored in zip(group["capacity"], group["first_failure"], group["censored"], strict=True)
+        )  # a seed that failed its shortest length sorts below all; `>= c` after an exact c
+        low, middle, high = seeds[0], seeds[(len(seeds) - 1) // 2], seeds[-1]
         return pd.Series({
-            "seeds": len(group), "capacity_median": middle, "capacity_min": capacity[0], "capacity_max": capacity[-1],
+            "seeds": len(group), "median": middle[2],
+            "range": f"all {len(seeds)} seeds" if low[2] == high[2] else f"{low[2]} to {high[2]}",
+            "capacity_median": middle[0], "capacity_min": low[0], "capacity_max": high[0],
             "censored": int(group["censored"].sum()), "non_monotone": int(group["non_monotone"].sum()),
         })  # fmt: skip
 

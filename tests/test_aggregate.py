@@ -184,7 +184,7 @@ def test_results_page_regenerates_from_run_directories(tmp_path):
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     page = (docs / "results.md").read_text()
     assert "The RNN holds on longer than the LSTM here." in page
-    assert "| rnn | 3 | 10 | 5 | 10 | 0 | 0 | 5: 3/3, 10: 2/3, 15: 0/3 |" in page
+    assert "| rnn | 3 | 10 | 5 to 10 | 0 | 0 | 5: 3/3, 10: 2/3, 15: 0/3 |" in page
     caption = "rnn_vs_lstm: eval_accuracy vs data.length by model.name. Setting: seeds 1-3 (n=3)"  # the report's
     assert f"![{caption}](results/rnn_vs_lstm/eval_accuracy_vs_data.length.png)" in page
     assert (docs / "results/rnn_vs_lstm/eval_accuracy_vs_data.length.png").exists()
@@ -257,7 +257,7 @@ def test_capacity_heatmap_cells_say_median_and_spread():
     })  # fmt: skip
     drawn = figures.capacity_heatmap(per_seed, "optimizer", "model", "data.length")
     cells = sorted(text.get_text() for text in drawn.axes[0].texts)
-    assert cells == ["42.5\n35–50 (n=2)", "45\nall 2 seeds", "<5\nall 2 seeds"]  # rows adam, rmsprop, sgd
+    assert cells == ["35\n35–50 (n=2)", "45\nall 2 seeds", "<5\nall 2 seeds"]  # lower median: a tested length
 
 
 def test_two_categorical_factors_get_a_capacity_heatmap(tmp_path):
@@ -319,3 +319,24 @@ def test_runs_whose_gradient_norm_overflowed_are_counted_and_reported(make_cfg, 
     assert runs.loc[60, "first_overflow_step"] == 5 and pd.isna(runs.loc[5, "first_overflow_step"])
     by_length = pd.read_csv(tmp_path / "out/overflow.csv").set_index("data.length")
     assert by_length.loc[60, "overflowed (k/n)"] == "1/1" and by_length.loc[5, "overflowed (k/n)"] == "0/1"
+
+
+def test_capacity_over_seeds_keeps_censoring_and_never_gives_an_untested_median():
+    from multirun_analysis.stats import capacity_over_seeds
+
+    per_seed = pd.DataFrame({"capacity": [math.nan, 50, 200, 200], "first_failure": [50, 100, math.nan, 250],
+                             "censored": [True, False, True, False], "non_monotone": [False] * 4})  # fmt: skip
+    row = capacity_over_seeds(per_seed, []).iloc[0]
+    assert (row["median"], row["range"], row["capacity_median"]) == ("50", "< 50 to >= 200", 50)
+    two = capacity_over_seeds(per_seed.iloc[1:3].assign(censored=False), []).iloc[0]
+    assert two["median"] == "50" and two["range"] == "50 to 200"  # the lower median, not 125
+
+
+def test_one_seed_gets_no_interval():
+    from multirun_analysis.stats import summarize
+
+    table = summarize(pd.DataFrame({"model.name": ["rnn", "rnn", "lstm"], "eval_accuracy": [0.5, 0.7, 0.9]}),
+                      ["model.name"], "eval_accuracy")  # fmt: skip
+    lstm, rnn = table.set_index("model.name").loc["lstm"], table.set_index("model.name").loc["rnn"]
+    assert lstm["interval"] == "n = 1: no interval" and math.isnan(lstm["ci_low"]) and math.isnan(lstm["ci_high"])
+    assert rnn["n"] == 2 and 0.5 <= rnn["ci_low"] < rnn["ci_high"] <= 0.7
