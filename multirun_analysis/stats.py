@@ -39,9 +39,8 @@ def summarize(runs: pd.DataFrame, keys: list[str], metric: str, level: float = 0
     def one_group(group: pd.DataFrame) -> pd.Series:
         values = group[metric].astype(float).dropna()
         low, high = bootstrap_interval(values, level)
-        row = {"n": len(values), "mean": values.mean(), "ci_low": low, "ci_high": high}
-        if len(values) == 1:
-            row["interval"] = "n = 1: no interval"
+        row = {"n": len(values), "mean": values.mean(), "ci_low": low, "ci_high": high,
+               "interval": "n = 1: no interval" if len(values) == 1 else ""}  # fmt: skip
         if "solved" in group:
             row["solved (k/n)"] = f"{int(group['solved'].sum())}/{len(group)}"
         return pd.Series(row)
