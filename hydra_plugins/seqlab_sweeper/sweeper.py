@@ -176,9 +176,9 @@ class SummarizingSweeper(Sweeper):
 
     def refuse(self, error: ConfigError) -> NoReturn:
         """Bad input stops the sweep (one line, exit 2), removing the sweep directory if this sweep made it and it
-        holds nothing but multirun.yaml."""
+        holds nothing but what the sweep wrote at its start (multirun.yaml, plan.json)."""
         created = getattr(self, "created_sweep_dir", False)
-        if created and [p.name for p in self.sweep_dir.iterdir()] == ["multirun.yaml"]:
+        if created and {p.name for p in self.sweep_dir.iterdir()} <= {"multirun.yaml", rundir.PLAN}:
             shutil.rmtree(self.sweep_dir)
         refuse(error)
 
