@@ -18,6 +18,7 @@ import pandas as pd
 
 from multirun_analysis import figures
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
+from multirun_analysis.ledger import ledger
 from multirun_analysis.report import Report
 from multirun_analysis.stats import CAPACITY_NUMBERS
 from seqlab import rundir
@@ -28,17 +29,23 @@ STUDIES = {
     "course_inits": "The course template with the reports' inits: N(0, 1e-4) and N(0, 1)",
     "course_lstm_xavier": "The course template's LSTM with Xavier-normal weights and lr 1e-4",
     "course_stopping": "The course template with the reports' stopping rules",
-    "course_rrn": "The RRN with the LSTM's hyper-parameters, L = 50 to 450",
+    "course_rrn": "The RRN with the LSTM's hyper-parameters in float32: a capacity search over L = 50..450",
     "course_rrn_overflow": "The course template's RRN in its first 100 steps: where float32 overflows",
     "course_rrn_overflow_lr1e-4": "The same at lr 1e-4: does a smaller first step keep the RRN finite?",
     "course_rrn_lr1e-4": "The RRN at lr 1e-4 from the inits that stay finite: how far does it remember?",
     "course_optimizers": "The course template under each optimizer: SGD, SGD with momentum, RMSprop, Adam",
-    "rnn_vs_lstm": "Vanilla RNN vs LSTM (the course assignment)",
+    "ledger_rrn_float64": "The RRN at the course setting in float64, L = 50 to 450 (claims C11, C12)",
+    "ledger_rrn_lr1e-4": "The RRN at lr 1e-4 in float32, L = 50 to 450 (claims C11, C12, nearest setting)",
+    "ledger_lstm_xavier": "The course template's LSTM with Xavier-normal weights at lr 1e-3 and 1e-4 (claims C2, C3)",
+    "ledger_plateau": "The course template stopped on a loss plateau: windows of 100, epsilon 1e-6 (claim C8)",
+    "ledger_n01_streak": "N(0, 1) weights with the 50-perfect-batches stop (claims C13-C15)",
+    "ledger_text": "The text LSTM as report 000 ran it: Adam 1e-3, batch 64, 100,000 steps, 3 seeds (C16, C17)",
+    "text_course": "Character-level language model: the course's two-layer LSTM on Grimms' Fairy Tales",
+    "rnn_vs_lstm": "Vanilla RNN vs LSTM at reduced scale: one-hot digits, 2,000 steps, 3 seeds",
     "rrn_long": "Long palindromes: RNN, LSTM and RRN",
     "optimizers": "Optimizers",
     "inits": "Init schemes",
     "grad_flow": "Gradient flow through time at L = 100",
-    "text_course": "Character-level language model: the course's two-layer LSTM on Grimms' Fairy Tales",
 }
 SETTINGS = {  # studies run at their preset's full setting, whatever the page's scale
     "course": "Full scale: `python -m seqlab.run -m +experiment=course threads=1` (the preset as defined: scalar "
@@ -78,6 +85,25 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "threads=1` (the course preset, scalar digits, lr 1e-3 under each rule (momentum 0.9; RMSprop alpha 0.99; "
     "Adam betas 0.9, 0.999), RNN, LSTM and GRU; a run stops after 3 evaluations at >= 0.99, which does not change "
     "whether it converged, the capacity criterion; capacity search).",
+    "ledger_rrn_float64": "Full scale: `python -m seqlab.run -m +experiment=ledger_rrn_float64 hydra/sweeper=capacity "
+    "threads=1` (in `bash scripts/run_studies.sh ledger`; the course preset, scalar digits, hidden 128, RMSprop "
+    "1e-3, clip 10, PyTorch's default init, for the RRN in float64, up to 5,000 steps, stopping after 3 evaluations "
+    "at >= 0.99 or once diverged, seeds 1-5; capacity search over L = 50..450 in steps of 50; solved: held-out "
+    "accuracy >= 0.99). Steps to converge: the first evaluation (every 250 steps) at >= 0.99.",
+    "ledger_rrn_lr1e-4": "Full scale: `python -m seqlab.run -m +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity "
+    "threads=1` (in `bash scripts/run_studies.sh ledger`; as ledger_rrn_float64 but float32 at lr 1e-4, from "
+    "N(0, 1e-4) weights and from identity recurrent weights).",
+    "ledger_lstm_xavier": "Full scale: `python -m seqlab.run -m +experiment=ledger_lstm_xavier threads=1` (in "
+    "`bash scripts/run_studies.sh ledger`; the course preset's LSTM, scalar digits, Xavier-normal init, RMSprop at "
+    "lr 1e-3 and 1e-4, 10,000 steps, no early stopping, seeds 1-5, a grid over L = 5..50).",
+    "ledger_plateau": "Full scale: `python -m seqlab.run -m +experiment=ledger_plateau hydra/sweeper=capacity "
+    "threads=1` (in `bash scripts/run_studies.sh ledger`; the course preset stopped when the mean training loss of "
+    "two consecutive windows of 100 steps differs by less than 1e-6; RNN and LSTM, seeds 1-5, capacity search).",
+    "ledger_n01_streak": "Full scale: `python -m seqlab.run -m +experiment=ledger_n01_streak threads=1` (in `bash "
+    "scripts/run_studies.sh ledger`; the course preset from N(0, 1) weights, stopping after 50 consecutive "
+    "all-correct training batches; RNN and LSTM, seeds 1-5, a grid over L = 5..40).",
+    "ledger_text": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m +experiment=ledger_text "
+    "threads=1` (in `bash scripts/run_studies.sh ledger`; text_course with Adam lr 1e-3 and no decay, seeds 1-3).",
     "text_course": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m +experiment=text_course "
     "threads=1` (the preset as defined: two-layer LSTM of 128, sequences of 30, batch 64, RMSprop 2e-3 decayed by "
     "0.96 every 5,000 steps, clip 5, 100,000 steps, seed 1; the last 5% of the book held out).",
@@ -92,6 +118,7 @@ KEPT_TABLES = (
 # Studies of the training signal, not of memory capacity: their sections show no capacity table, and of the
 # figures only DIAGNOSTIC_FIGURES.
 DIAGNOSTICS = ("grad_flow", "course_rrn_overflow", "course_rrn_overflow_lr1e-4")
+REDUCED = ("rnn_vs_lstm", "rrn_long", "optimizers", "inits", "grad_flow")  # the appendix: small budgets and seeds
 DIAGNOSTIC_FIGURES = ("gradient_flow.png", "learning_curves.png")
 TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv")  # a text study's section is drawn from these
 TEXT_STEPS_SHOWN = 4  # sampled steps of the text run shown on the page (first, last and evenly between)
@@ -152,6 +179,33 @@ def figure_captions(report: Path) -> dict[str, str]:
     return {path: caption for caption, path in re.findall(r"!\[(.*?)\]\((.*?)\)", text)}
 
 
+def anchor(title: str) -> str:
+    """The link to a section of results.md, as GitHub names a heading's anchor."""
+    return "#" + re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def ledger_blocks(docs: Path) -> list[tuple[str, object]]:
+    """The claims ledger's heading, key and table (multirun_analysis/ledger.py, from the studies' tables); none
+    where `docs` has no claims.md."""
+    if not (docs / "claims.md").exists():
+        return []
+    shown = {
+        study: anchor(title) for study, title in STUDIES.items() if (docs / "results" / study / "summary.csv").exists()
+    }
+    table = ledger(docs, shown)
+    verdicts = ", ".join(f"{n} {v}" for v, n in table["verdict"].value_counts().items())
+    return [
+        ("heading", "Claims ledger: which claims of the course reports hold?"),
+        ("paragraph", f"The 17 checkable claims of the five course reports ([claims.md](claims.md)), each settled "
+         "at its own setting where seqlab ran it, or the nearest that runs, the difference named. Verdicts "
+         f"({verdicts}) and numbers are computed from the tables each section's aggregation wrote "
+         "(`multirun_analysis/ledger.py`; [results/ledger.csv](results/ledger.csv)); k/n counts seeds; solved "
+         "means held-out accuracy >= 0.99 unless the row says otherwise. Open rows name the runs that settle "
+         "them: `bash scripts/run_studies.sh ledger` runs what is missing and regenerates this page."),
+        ("table", table),
+    ]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("outputs/multirun"))
@@ -159,12 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=sorted(SCALES), default="reduced")
     args = parser.parse_args(argv)
     page = Report("seqlab results: how far back can each cell remember?")
-    page.paragraph(SCALES[args.scale])
+    page.paragraph(
+        "First the claims ledger: each claim of the course reports, the setting seqlab ran it at and the verdict. "
+        "Then the full-scale studies, each with its setting and command; the reduced-scale runs are in the appendix "
+        f"at the end. {SCALES[args.scale]}"
+    )
+    ledger_at = len(page.blocks)  # the ledger goes here once every study's tables are written
     notes = args.docs / "results_notes.md"
     if notes.exists():
         page.heading("Observations")
         page.paragraph(notes.read_text().strip())
     for study, title in STUDIES.items():
+        if study == REDUCED[0]:
+            page.heading("Appendix: reduced-scale studies (small step budgets and 2-3 seeds; not the course setting)")
         sweep, out = args.runs / study, args.docs / "results" / study
         training = sweep.is_dir() and next(filter(rundir.lock_holder, rundir.find_run_dirs(sweep)), None)
         if training:  # never publish half a study
@@ -180,8 +241,10 @@ def main(argv: list[str] | None = None) -> int:
             source = f"Compute: {compute}. Aggregate again: `seqlab-aggregate {sweep}`."
         elif (out / "summary.csv").exists():  # aggregated before, its run directories are elsewhere
             where = "is still training" if training else "is not on this machine"
-            source = (f"Not re-aggregated here: {sweep} {where}, so the tables and figures are the ones committed at "
-                      "the last aggregation (run the study again to regenerate them).")  # fmt: skip
+            compute = re.search(r"^- compute: (.*)$", (out / "report.md").read_text(), re.MULTILINE)
+            source = (f"Compute: {compute[1] if compute else 'not recorded'}. Not re-aggregated here: {sweep} {where}, "
+                      "so the tables and figures are the ones committed at the last aggregation (run the study "
+                      "again to regenerate them).")  # fmt: skip
         else:
             continue
         page.heading(title)
@@ -219,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             if leftover.name not in kept:
                 leftover.unlink()  # per-run tables stay with the run directories
         (out / "report.html").unlink(missing_ok=True)
+    page.blocks[ledger_at:ledger_at] = ledger_blocks(args.docs)
     (args.docs / "results.md").write_text(page.markdown())
     print(f"wrote {args.docs / 'results.md'}")
     return 0

@@ -39,6 +39,11 @@ elif [ "$scale" = ledger ]; then  # one core, Hydra's basic launcher: leaves the
     launcher=(threads=1)
     run +experiment=ledger_rrn_float64 hydra/sweeper=capacity
     run +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity
+    run +experiment=ledger_lstm_xavier
+    run +experiment=ledger_plateau hydra/sweeper=capacity
+    run +experiment=ledger_n01_streak
+    python -m seqlab.prepare grimm && run +experiment=ledger_text
+    scale=full  # the page keeps its other sections as they are
 elif [ "$scale" = full ]; then
     run sweep_name=grad_flow model=rnn,lstm,gru,rrn data.length=100 seed=1,2,3 grad_flow.enabled=true \
         train.early_stop.kind=none

@@ -1,0 +1,345 @@
+"""The claims ledger: each checkable claim of the course reports (docs/claims.md), the setting seqlab ran it at,
+a verdict and seqlab's number with k of n seeds, read from the tables the aggregator wrote for each study
+(docs/results/<study>/*.csv). The mapping from a claim to its study and statistic is `CLAIMS`, here and only here.
+
+A claim whose study has no tables yet is `open`, naming the runs that settle it (`bash scripts/run_studies.sh
+ledger`). A verdict is confirmed, refuted, partly (some parts hold) or open, with why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+COURSE = "scalar digits, hidden 128, batch 128, RMSprop lr 1e-3, clip 10"
+LEDGER_RUNS = "`bash scripts/run_studies.sh ledger`"
+
+
+@dataclass
+class Finding:
+    """What seqlab found for one claim."""
+
+    setting: str  # the setting seqlab ran, naming any difference from the report's
+    verdict: str  # confirmed | refuted | partly | open
+    why: str  # the number behind the verdict, with k of n seeds
+    study: str | None  # the results-page study (section and command) it comes from
+
+
+class Tables:
+    """The aggregator's tables of the studies under `results` (docs/results/)."""
+
+    def __init__(self, results: Path) -> None:
+        self.results = results
+
+    def read(self, study: str, table: str, **where: object) -> pd.DataFrame | None:
+        """Rows of `study`'s `table` (e.g. memory_capacity) where each key equals its value; None without it."""
+        path = self.results / study / f"{table}.csv"
+        if not path.exists():
+            return None
+        frame = pd.read_csv(path)
+        for key, value in where.items():
+            frame = frame[frame[key] == value]
+        return frame
+
+    def row(self, study: str, table: str, **where: object) -> dict | None:
+        frame = self.read(study, table, **where)
+        return None if frame is None or frame.empty else frame.iloc[0].to_dict()
+
+
+def solved_by_length(capacity_row: dict) -> dict[int, tuple[int, int]]:
+    """length -> (k, n) from a memory_capacity row's `solved (k/n) by data.length` ("5: 5/5, 10: 4/5")."""
+    text = next(v for k, v in capacity_row.items() if k.startswith("solved (k/n) by"))
+    return {int(float(m[0])): (int(m[1]), int(m[2])) for m in re.findall(r"([\d.]+): (\d+)/(\d+)", str(text))}
+
+
+def capacity_text(row: dict) -> str:
+    """`capacity 10 (5 to 20, 5 seeds)`, keeping censored values (`>= 200`, `< 50`); a table aggregated before the
+    median kept censoring gives its range only."""
+    if isinstance(row.get("median"), str):
+        return f"capacity {row['median']} ({row['range']}, {row['seeds']} seeds)"
+    low, high = (f"{v:g}" if pd.notna(v) else "below the shortest" for v in (row["capacity_min"], row["capacity_max"]))
+    spread = f"{low} in all {row['seeds']} seeds" if low == high else f"{low} to {high} over {row['seeds']} seeds"
+    return f"capacity {spread}" + (f" ({row['censored']} censored)" if row["censored"] else "")
+
+
+def counts(solved: dict[int, tuple[int, int]], lengths: list[int] | None = None) -> str:
+    """`L = 5: 5/5, L = 10: 4/5` for `lengths` (all tested when None)."""
+    return ", ".join(f"L = {length}: {k}/{n}" for length, (k, n) in solved.items() if not lengths or length in lengths)
+
+
+def open_finding(setting: str, runs: str, study: str | None = None) -> Finding:
+    return Finding(setting, "open", f"not run at this setting yet: {runs}", study)
+
+
+def c1(t: Tables) -> Finding:
+    setting = f"{COURSE}; N(0, 1e-4) weights; 5 seeds; solved: held-out accuracy >= 0.99 (capacity search)"
+    row = t.row("course_inits", "memory_capacity", **{"init.name": "normal", "model.name": "rnn"})
+    if row is None:
+        return open_finding(setting, LEDGER_RUNS, "course_inits")
+    solved = solved_by_length(row)
+    k5, n5 = solved.get(5, (0, 0))
+    perfect, falls = k5 == n5 > 0, row["capacity_median"] <= 5
+    verdict = "confirmed" if perfect and falls else "partly" if perfect else "refuted"
+    why = f"{capacity_text(row)}; {counts(solved, [5, 10, 15, 20])}: it does not fall right after L = 6"
+    return Finding(setting, verdict, why if not falls else f"{capacity_text(row)}; {counts(solved)}", "course_inits")
+
+
+def c2(t: Tables) -> Finding:
+    setting = f"{COURSE}; LSTM, Xavier-normal weights, lr 1e-3; 10,000 steps; 5 seeds; L = 5..50"
+    rows = t.read("ledger_lstm_xavier", "summary", **{"optimizer.lr": 1e-3})
+    if rows is None or rows.empty:
+        return open_finding(setting, LEDGER_RUNS + " (ledger_lstm_xavier)", "ledger_lstm_xavier")
+    mean = rows["mean"].mean()
+    verdict = "confirmed" if mean <= 0.15 else "refuted"
+    why = f"mean held-out accuracy over L = 5..50 and seeds {mean:.2f}; " + ", ".join(
+        f"L = {r['data.length']}: {r['mean']:.2f} ({r['solved (k/n)']})" for r in rows.to_dict("records")
+    )
+    return Finding(setting, verdict, why, "ledger_lstm_xavier")
+
+
+def c3(t: Tables) -> Finding:
+    grid = t.row("ledger_lstm_xavier", "memory_capacity", **{"optimizer.lr": 1e-4})
+    study = "ledger_lstm_xavier" if grid is not None else "course_lstm_xavier"
+    setting = (f"{COURSE} but lr 1e-4; LSTM with Xavier-normal weights; 10,000 steps; 5 seeds; "
+               f"{'a grid over L = 5..50' if grid is not None else 'capacity search'}; the RNN at lr 1e-3, default "
+               "init (course)")  # fmt: skip
+    lstm = grid if grid is not None else t.row("course_lstm_xavier", "memory_capacity", **{"model.name": "lstm"})
+    rnn = t.row("course", "memory_capacity", **{"model.name": "rnn"})
+    if lstm is None or rnn is None:
+        return open_finding(setting, LEDGER_RUNS, study)
+    beats = lstm["capacity_max"] > rnn["capacity_max"]
+    drops_after_35 = lstm["capacity_max"] >= 35
+    verdict = "confirmed" if beats and drops_after_35 else "partly" if beats else "refuted"
+    why = (f"LSTM {capacity_text(lstm)} vs RNN {capacity_text(rnn)}; LSTM {counts(solved_by_length(lstm))}: it "
+           f"drops after L = {lstm['capacity_max']:g}" + ("" if drops_after_35 else ", not 35"))  # fmt: skip
+    return Finding(setting, verdict, why, study)
+
+
+def c4(t: Tables) -> Finding:
+    setting = f"{COURSE}; 10,000 steps; 5 seeds; held-out accuracy (the report: last training batches)"
+    row = t.row("course", "summary", **{"model.name": "rnn", "data.length": 10})
+    if row is None:
+        return open_finding(setting, LEDGER_RUNS, "course")
+    verdict = "refuted" if row["mean"] > 0.5 else "confirmed"
+    why = (
+        f"RNN at L = 10: final held-out accuracy {row['mean']:.2f} (mean over seeds); {row['solved (k/n)']} "
+        "seeds reached >= 0.99"
+    )
+    return Finding(setting, verdict, why, "course")
+
+
+def c5(t: Tables) -> Finding:
+    setting = f"{COURSE}; 10,000 steps; 5 seeds"
+    row = t.row("course", "memory_capacity", **{"model.name": "rnn"})
+    if row is None:
+        return open_finding(setting, LEDGER_RUNS, "course")
+    solved = solved_by_length(row)
+    after_5 = solved.get(10, (0, 1))[0] == 0
+    none_from_20 = all(k == 0 for length, (k, n) in solved.items() if 20 <= length <= 40)
+    verdict = "confirmed" if after_5 and none_from_20 else "partly" if none_from_20 or after_5 else "refuted"
+    return Finding(setting, verdict, f"RNN {capacity_text(row)}; {counts(solved)}", "course")
+
+
+def c6(t: Tables) -> Finding:
+    setting = f"{COURSE}; 10,000 steps; 5 seeds"
+    capacity = t.row("course", "memory_capacity", **{"model.name": "lstm"})
+    steps = t.row("course", "convergence", **{"model.name": "lstm", "data.length": 10})
+    if capacity is None or steps is None:
+        return open_finding(setting, LEDGER_RUNS, "course")
+    early = not steps["median_is_bound"] and steps["median_steps"] <= 4000
+    drops = capacity["capacity_median"] <= 15
+    verdict = "confirmed" if early and drops else "partly" if early or drops else "refuted"
+    why = (f"LSTM at L = 10: converged {steps['converged (k/n)']}, median {steps['median_steps']:g} steps; "
+           f"{capacity_text(capacity)}; {counts(solved_by_length(capacity), [10, 15, 20])}")  # fmt: skip
+    return Finding(setting, verdict, why, "course")
+
+
+def c7(t: Tables) -> Finding:
+    setting = f"{COURSE}; 10,000 steps; 5 seeds (and one-hot digits, course_onehot)"
+    lstm, rnn = (t.row("course", "memory_capacity", **{"model.name": m}) for m in ("lstm", "rnn"))
+    if lstm is None or rnn is None:
+        return open_finding(setting, LEDGER_RUNS, "course")
+    verdict = "confirmed" if lstm["capacity_median"] > rnn["capacity_median"] else "refuted"
+    return Finding(setting, verdict, f"LSTM {capacity_text(lstm)} vs RNN {capacity_text(rnn)}", "course")
+
+
+def c8(t: Tables) -> Finding:
+    setting = f"{COURSE}; stop on a training-loss plateau, windows of 100 batches, epsilon 1e-6; 5 seeds"
+    rows = t.read("ledger_plateau", "memory_capacity")
+    course = t.read("course", "memory_capacity")
+    if rows is None or rows.empty or course is None:
+        return open_finding(setting, LEDGER_RUNS + " (ledger_plateau; course_stopping ran windows of 500, "
+                            "epsilon 1e-4)", "ledger_plateau")  # fmt: skip
+    parts, same = [], True
+    for row in rows.to_dict("records"):
+        without = course[course["model.name"] == row["model.name"]].iloc[0].to_dict()
+        same &= row["capacity_max"] >= without["capacity_max"]
+        parts.append(f"{row['model.name']}: {capacity_text(row)} (without the rule: {capacity_text(without)})")
+    verdict = "confirmed" if same else "partly"
+    return Finding(setting, verdict, "the rule keeps what training reaches: " * same + "; ".join(parts),
+                   "ledger_plateau")  # fmt: skip
+
+
+def c9(t: Tables) -> Finding:
+    setting = f"{COURSE}; 10,000 steps; 5 seeds; held-out accuracy (the report: best training batch of 128)"
+    rows = t.read("course", "summary")
+    if rows is None:
+        return open_finding(setting, LEDGER_RUNS, "course")
+    long = rows[rows["data.length"] > 25]
+    rnn, lstm = (long[long["model.name"] == m]["mean"] for m in ("rnn", "lstm"))
+    near_20 = 0.1 <= rnn.mean() <= 0.3
+    no_better = lstm.mean() <= rnn.mean() + 0.05
+    verdict = "confirmed" if near_20 and no_better else "partly" if near_20 or no_better else "refuted"
+    why = (
+        f"L = 30..50, mean held-out accuracy over lengths and 5 seeds: RNN {rnn.mean():.2f} "
+        f"({rnn.min():.2f}-{rnn.max():.2f}), LSTM {lstm.mean():.2f} ({lstm.min():.2f}-{lstm.max():.2f})"
+    )
+    return Finding(setting, verdict, why, "course")
+
+
+def c10(t: Tables) -> Finding:
+    setting = f"{COURSE}; 10,000 steps; 5 seeds; median steps to the first held-out evaluation >= 0.99"
+    rows = t.read("course", "convergence")
+    if rows is None:
+        return open_finding(setting, LEDGER_RUNS, "course")
+    both = rows[~rows["median_is_bound"]].pivot(index="data.length", columns="model.name", values="median_steps")
+    both = both.dropna()
+    faster = (both["lstm"] < both["rnn"]).sum()
+    verdict = "confirmed" if faster == len(both) > 0 else "refuted" if faster == 0 else "partly"
+    why = ", ".join(f"L = {length}: LSTM {r['lstm']:g} vs RNN {r['rnn']:g}" for length, r in both.iterrows())
+    return Finding(setting, verdict, f"median steps, {why}", "course")
+
+
+def rrn_float64(t: Tables) -> tuple[dict | None, dict | None, str]:
+    setting = (f"{COURSE}; RRN in float64 (float32 overflows from L = 200); 5,000 steps; 5 seeds; capacity "
+               "search over L = 50..450")  # fmt: skip
+    return t.row("ledger_rrn_float64", "memory_capacity"), t.row("ledger_rrn_float64", "capacity_steps"), setting
+
+
+def c11(t: Tables) -> Finding:
+    capacity, _, setting = rrn_float64(t)
+    if capacity is None:
+        return open_finding(setting, LEDGER_RUNS + " (ledger_rrn_float64)", "ledger_rrn_float64")
+    solved = solved_by_length(capacity)
+    k300, n300 = solved.get(300, (0, 0))
+    if not n300:
+        return Finding(setting, "open", f"L = 300 not tested yet: {capacity_text(capacity)}; {counts(solved)}",
+                       "ledger_rrn_float64")  # fmt: skip
+    verdict = "confirmed" if k300 == n300 else "refuted" if k300 == 0 else "partly"
+    return Finding(setting, verdict, f"{capacity_text(capacity)}; {counts(solved)}", "ledger_rrn_float64")
+
+
+def c12(t: Tables) -> Finding:
+    _, _, setting = rrn_float64(t)
+    rows = t.read("ledger_rrn_float64", "convergence")
+    if rows is None or rows.empty:
+        return open_finding(setting, LEDGER_RUNS + " (ledger_rrn_float64)", "ledger_rrn_float64")
+    converged = rows[~rows["median_is_bound"]]
+    slowest = converged["median_steps"].max()
+    verdict = "confirmed" if len(converged) and slowest < 2500 and len(converged) == len(rows) else "partly"
+    verdict = verdict if len(converged) else "refuted"
+    why = ", ".join(f"L = {r['data.length']}: {r['converged (k/n)']} converged, median {r['median_steps']:g}"
+                    + (" (bound)" if r["median_is_bound"] else "") for r in rows.to_dict("records"))  # fmt: skip
+    return Finding(setting, verdict, f"steps to the first held-out evaluation >= 0.99: {why}", "ledger_rrn_float64")
+
+
+def n01_study(t: Tables) -> tuple[str, str]:
+    """(study, setting) of the N(0, 1) claims: ledger_n01_streak (their stop) where it ran, else course_inits."""
+    if t.read("ledger_n01_streak", "summary") is not None:
+        return "ledger_n01_streak", f"{COURSE}; N(0, 1) weights; stop after 50 all-correct training batches; 5 seeds"
+    return "course_inits", (f"{COURSE}; N(0, 1) weights; 5 seeds; capacity search; without the report's stop after "
+                            "50 all-correct batches (ledger_n01_streak has it)")  # fmt: skip
+
+
+def where(study: str, model: str) -> dict[str, str]:
+    return {"model.name": model} | ({"init.name": "standard_normal"} if study == "course_inits" else {})
+
+
+def c13(t: Tables) -> Finding:
+    study, setting = n01_study(t)
+    rows = t.read(study, "summary", **where(study, "rnn"))
+    if rows is None or rows.empty:
+        return open_finding(setting, LEDGER_RUNS, study)
+    by_length = rows.set_index("data.length")["mean"]
+    at5, at10 = by_length.get(5), by_length.get(10)
+    ok5, ok10 = at5 is not None and at5 >= 0.99, at10 is not None and 0.3 <= at10 <= 0.5
+    beyond = by_length[by_length.index > 10]
+    ok_beyond = not beyond.empty and (beyond <= 0.3).all()
+    verdict = "confirmed" if ok5 and ok10 and ok_beyond else "partly" if ok5 or ok10 else "refuted"
+    why = ", ".join(f"L = {length}: {mean:.2f}" for length, mean in by_length.items())
+    untested = "; L > 10 not tested (the capacity search stopped at the first failure)" if beyond.empty else ""
+    return Finding(setting, verdict, f"RNN mean held-out accuracy over seeds, {why}{untested}", study)
+
+
+def c14(t: Tables) -> Finding:
+    study, setting = n01_study(t)
+    row = t.row(study, "memory_capacity", **where(study, "lstm"))
+    if row is None:
+        return open_finding(setting, LEDGER_RUNS, study)
+    solved = solved_by_length(row)
+    up_to_15 = all(k == n for length, (k, n) in solved.items() if length <= 15)
+    high_20 = solved.get(20, (0, 1))[0] > 0
+    verdict = "confirmed" if up_to_15 and high_20 else "partly" if up_to_15 else "refuted"
+    return Finding(setting, verdict, f"LSTM {capacity_text(row)}; {counts(solved, [5, 10, 15, 20, 25])}", study)
+
+
+def c15(t: Tables) -> Finding:
+    study, setting = n01_study(t)
+    rows = t.read(study, "convergence", **({"init.name": "standard_normal"} if study == "course_inits" else {}))
+    if rows is None or rows.empty or study != "ledger_n01_streak":
+        return open_finding(setting + "; steps per run", LEDGER_RUNS + " (ledger_n01_streak)", "ledger_n01_streak")
+    steps = rows.groupby("model.name")["median_steps"].mean()
+    ratio = steps["lstm"] / steps["rnn"]
+    verdict = "confirmed" if 2 <= ratio <= 3 else "refuted"
+    why = f"mean over L of the median steps: LSTM {steps['lstm']:.0f}, RNN {steps['rnn']:.0f}: {ratio:.1f}x"
+    return Finding(setting, verdict, why + " (a run that never stopped counts at its budget)", study)
+
+
+def c16(t: Tables) -> Finding:
+    return open_finding(
+        "2 x 128 LSTM, sequences of 30, batch 64, Adam lr 1e-3, 100,000 steps, 3 seeds",
+        LEDGER_RUNS + " (ledger_text; text_course ran RMSprop 2e-3, 1 seed)",
+        "text_course",
+    )
+
+
+def c17(t: Tables) -> Finding:
+    return open_finding(
+        "as C16; samples at temperatures 0, 0.5, 1 and 2 from samples.csv",
+        LEDGER_RUNS + " (ledger_text); a reading of the samples, not a number",
+        "text_course",
+    )
+
+
+CLAIMS: dict[str, Callable[[Tables], Finding]] = {
+    "C1": c1, "C2": c2, "C3": c3, "C4": c4, "C5": c5, "C6": c6, "C7": c7, "C8": c8, "C9": c9, "C10": c10,
+    "C11": c11, "C12": c12, "C13": c13, "C14": c14, "C15": c15, "C16": c16, "C17": c17,
+}  # fmt: skip
+
+
+def read_claims(path: Path) -> pd.DataFrame:
+    """docs/claims.md's table: id, report, claim, setting as stated."""
+    rows = [line.strip().strip("|").split("|") for line in path.read_text().splitlines()
+            if re.match(r"\|\s*C\d+\s*\|", line)]  # fmt: skip
+    return pd.DataFrame([[cell.strip() for cell in row] for row in rows],
+                        columns=["id", "report", "claim", "setting as stated"])  # fmt: skip
+
+
+def ledger(docs: Path, anchors: dict[str, str]) -> pd.DataFrame:
+    """One row per claim: id, report, claim, seqlab's setting, verdict, why (the number, k of n), and the section
+    it comes from (`anchors`: study -> link); also written to docs/results/ledger.csv."""
+    tables = Tables(docs / "results")
+    rows = []
+    for claim in read_claims(docs / "claims.md").to_dict("records"):
+        found = CLAIMS[claim["id"]](tables)
+        source = f"[{found.study}]({anchors[found.study]})" if found.study in anchors else (found.study or "")
+        rows.append({"id": claim["id"], "report": claim["report"], "claim": claim["claim"],
+                     "seqlab's setting": found.setting, "verdict": found.verdict, "seqlab's number": found.why,
+                     "section": source})  # fmt: skip
+    table = pd.DataFrame(rows)
+    table.to_csv(docs / "results" / "ledger.csv", index=False)
+    return table

@@ -1,0 +1,75 @@
+"""The claims ledger: one row per claim, verdicts computed from the aggregator's tables, open rows naming their runs."""
+
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from multirun_analysis.ledger import CLAIMS, ledger, read_claims
+
+VERDICTS = {"confirmed", "refuted", "partly", "open"}
+
+
+@pytest.fixture
+def docs(tmp_path):
+    shutil.copy(ROOT / "docs" / "claims.md", tmp_path / "claims.md")
+    (tmp_path / "results").mkdir()
+    return tmp_path
+
+
+def write(docs, study: str, table: str, frame: pd.DataFrame) -> None:
+    (docs / "results" / study).mkdir(parents=True, exist_ok=True)
+    frame.to_csv(docs / "results" / study / f"{table}.csv", index=False)
+
+
+def rrn_capacity(solved: str, median: str) -> pd.DataFrame:
+    return pd.DataFrame([{"model.name": "rrn", "seeds": 5, "median": median, "range": "all 5 seeds",
+                          "capacity_median": 300, "capacity_min": 300, "capacity_max": 300, "censored": 0,
+                          "non_monotone": 0, "solved (k/n) by data.length": solved}])  # fmt: skip
+
+
+def test_every_claim_has_one_row_and_without_tables_every_row_is_open(docs):
+    assert list(read_claims(docs / "claims.md")["id"]) == list(CLAIMS) == [f"C{i}" for i in range(1, 18)]
+    table = ledger(docs, {})
+    assert list(table["id"]) == list(CLAIMS) and set(table["verdict"]) == {"open"}
+    assert table["seqlab's number"].str.contains("run_studies.sh ledger").all()
+    assert (docs / "results" / "ledger.csv").exists()
+
+
+@pytest.mark.parametrize(("solved", "verdict"), [("50: 5/5, 100: 5/5, 200: 5/5, 300: 5/5, 400: 0/5", "confirmed"),
+                                                 ("50: 5/5, 100: 5/5, 200: 2/5, 300: 0/2", "refuted"),
+                                                 ("50: 5/5, 100: 5/5, 200: 5/5, 300: 3/5", "partly"),
+                                                 ("50: 5/5, 100: 5/5", "open")])  # fmt: skip
+def test_the_rrn_claim_is_settled_by_the_float64_searchs_table(docs, solved, verdict):
+    write(docs, "ledger_rrn_float64", "memory_capacity", rrn_capacity(solved, "300"))
+    row = ledger(docs, {"ledger_rrn_float64": "#the-rrn"}).set_index("id").loc["C11"]
+    assert row["verdict"] == verdict and "L = 50: 5/5, L = 100: 5/5" in row["seqlab's number"]
+    assert row["section"] == "[ledger_rrn_float64](#the-rrn)"
+
+
+def test_a_verdict_follows_its_table_not_a_typed_number(docs):
+    summary = pd.DataFrame({"model.name": ["rnn"], "data.length": [10], "n": [5], "mean": [0.18], "ci_low": [0.1],
+                            "ci_high": [0.2], "interval": [""], "solved (k/n)": ["0/5"]})  # fmt: skip
+    write(docs, "course", "summary", summary)
+    assert ledger(docs, {}).set_index("id").loc["C4", "verdict"] == "confirmed"
+    write(docs, "course", "summary", summary.assign(mean=0.97, **{"solved (k/n)": "5/5"}))
+    row = ledger(docs, {}).set_index("id").loc["C4"]
+    assert row["verdict"] == "refuted" and "0.97" in row["seqlab's number"] and "5/5" in row["seqlab's number"]
+
+
+def test_the_committed_tables_give_a_verdict_for_each_claim_they_cover():
+    table = ledger_on_repo()
+    assert set(table["verdict"]) <= VERDICTS
+    assert (table.set_index("id").loc[["C4", "C5", "C6", "C7"], "verdict"] != "open").all()
+
+
+def ledger_on_repo():
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as scratch:
+        docs = Path(scratch)
+        shutil.copytree(ROOT / "docs" / "results", docs / "results")
+        shutil.copy(ROOT / "docs" / "claims.md", docs / "claims.md")
+        return ledger(docs, {})
