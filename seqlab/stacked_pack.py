@@ -8,6 +8,8 @@ reads them (an evaluation, a sample, a gradient-flow record, a checkpoint) and b
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import time
 
 import torch
@@ -19,21 +21,34 @@ from seqlab.optim import StackedOptimizer
 from seqlab.packs import PACK_KEYS, shared_settings
 
 
-def stackable(runs: list[Run]) -> str | None:
-    """Why `runs` cannot train as one stacked model (None when they can)."""
+def stackable(runs: list[Run], fused: bool = False) -> str | None:
+    """Why `runs` cannot train as one stacked model (`fused`: with the Triton recurrences), None when they can."""
     if any(run.impl == "reference" for run in runs):
         return "the reference implementation trains its own loop"
     if len({shared_settings(run.flat_config) for run in runs}) > 1:
         return f"the runs differ in settings a pack shares ({', '.join(PACK_KEYS)})"
+    if fused:
+        return fused_unavailable(runs[0].device, runs[0].cfg.precision)
+    return None
+
+
+def fused_unavailable(device: torch.device, precision: str) -> str | None:
+    """Why the fused Triton recurrences cannot run here (None when they can)."""
+    if precision != "float32":
+        return f"the Triton recurrences compute in float32, not precision={precision}"
+    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        return "the Triton recurrences need a CUDA GPU (or TRITON_INTERPRET=1, Triton's interpreter, on the CPU)"
+    if importlib.util.find_spec("triton") is None:
+        return "triton is not installed (pip install 'seqlab[triton]')"
     return None
 
 
 class StackedPack:
     """The runs of a pack (one shape, one optimizer rule) trained as one stacked model."""
 
-    def __init__(self, runs: list[Run]) -> None:
+    def __init__(self, runs: list[Run], fused: bool = False) -> None:
         self.runs = runs
-        self.model = StackedModel([run.model for run in runs]).to(runs[0].device)
+        self.model = StackedModel([run.model for run in runs], fused).to(runs[0].device)
         self.optimizer = StackedOptimizer(list(self.model.parameters()), [run.optimizer for run in runs])
         self.max_norms = torch.tensor([run.cfg.train.max_norm for run in runs], device=runs[0].device)
 
@@ -48,8 +63,9 @@ class StackedPack:
             self.hand_back()  # the gradient-flow probe reads the weights before the step
         batches = [run.next_batch() for run in self.runs]
         tic = time.perf_counter()
-        inputs, targets = (torch.stack(parts) for parts in zip(*batches, strict=True))
-        logits = self.model(inputs)
+        inputs, lengths = padded([inputs for inputs, _ in batches])
+        targets = torch.stack([targets for _, targets in batches])
+        logits = self.model(inputs, lengths)
         losses = F.cross_entropy(logits.flatten(0, -2), targets.flatten(), reduction="none")
         losses = losses.view(len(self.runs), -1).mean(1)
         for param in self.model.parameters():
@@ -64,3 +80,14 @@ class StackedPack:
             self.hand_back()
         for p, run in enumerate(self.runs):
             run.after_step(losses[p].detach(), accuracies[p], grad_norms[p], seconds)
+
+
+def padded(inputs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The runs' input batches (B, T_p) as one (P, B, max T), each padded after its own last symbol, and the
+    lengths T_p (None when every run reads the same length)."""
+    lengths = [x.shape[-1] for x in inputs]
+    if len(set(lengths)) == 1:
+        return torch.stack(inputs), None
+    longest = max(lengths)
+    stacked = torch.stack([F.pad(x, (0, longest - x.shape[-1])) for x in inputs])
+    return stacked, torch.tensor(lengths, device=stacked.device)

@@ -120,7 +120,8 @@ def settle(run_dir: Path, flat_config: dict[str, Any], rerun: str, owner: bool =
 
 
 def train_together(
-    claims: list[Claim], stacked: bool = False, on_end: Callable[[int, dict[str, Any] | Exception], None] | None = None
+    claims: list[Claim], stacked: bool | str = False,
+    on_end: Callable[[int, dict[str, Any] | Exception], None] | None = None,
 ) -> list[dict[str, Any] | Exception]:  # fmt: skip
     """Train the claimed runs in one process, step by step, and return each one's result, or the exception that
     failed it (recorded as `status: failed` in its result.json; the others go on).
@@ -128,7 +129,8 @@ def train_together(
     Each run has its own model, optimizer, data streams, evaluations and early stop. By default each takes its own
     steps, in turn, and computes bit for bit what it computes alone. With `stacked` (runs of one shape and one
     optimizer rule, `seqlab.stacked_pack.stackable`) their steps are one step of a stacked model, which equals the
-    runs alone up to floating-point rounding. A run that ends writes its result and leaves while the others go
+    runs alone up to floating-point rounding; `stacked="fused"` computes each layer's recurrence in one Triton
+    kernel (`seqlab.kernels.triton_recurrence`). A run that ends writes its result and leaves while the others go
     on; `on_end(i, outcome)` is called as run i ends. Log records of a run's own work are marked as its own
     (`seqlab.runlog`). A stop signal checkpoints every run still training, records it as interrupted and raises
     RunInterrupted (or hands the signal on).
@@ -164,7 +166,7 @@ def train_together(
             except Exception as error:
                 record_failure(claimed.cfg, claimed.run_dir, None, error)
                 end(i, error)
-        if stacked and (why := stackable(list(active.values()))):
+        if stacked and (why := stackable(list(active.values()), fused=stacked == "fused")):
             log.warning("the pack trains run by run, not stacked: %s", why)
             stacked = False
         for run in active.values() if len(claims) > 1 or stacked else ():
@@ -185,7 +187,7 @@ def train_together(
                         end(i, result)
                     engine = None
                 if stacked and engine is None and active:
-                    engine = StackedPack(list(active.values()))
+                    engine = StackedPack(list(active.values()), fused=stacked == "fused")
                 for i, run in list(active.items()) if not engine else []:
                     try:
                         with working_on(run.run_dir):

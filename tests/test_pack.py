@@ -212,8 +212,65 @@ def test_the_slurm_packed_launcher_has_the_slurm_launchers_settings():
 
 
 def test_runs_of_different_shapes_asked_to_stack_train_each_on_its_own(make_cfg, tmp_path, caplog):
-    members = {"short": ["model=rnn", "data.length=4"], "long": ["model=rnn", "data.length=6"]}
+    members = {"narrow": ["model=rnn", "model.hidden_size=8"], "wide": ["model=rnn", "model.hidden_size=12"]}
     with ExitStack() as locks:
         outcomes = train_together(claims(make_cfg, tmp_path, members, locks), stacked=True)
     assert [o["pack"] for o in outcomes] == [{"runs": 2, "stacked": False}] * 2
     assert "the pack trains run by run, not stacked: the runs differ in settings a pack shares" in caplog.text
+
+
+def stacked_of(models, fused=False):
+    from seqlab.models.stacked import StackedModel
+
+    return StackedModel(models, fused)
+
+
+def test_a_runs_logits_and_gradients_depend_only_on_its_own_inputs_in_a_pack_across_lengths():
+    from seqlab.models import build_model
+    from seqlab.stacked_pack import padded
+
+    torch.manual_seed(0)
+    lengths = [4, 9, 6]
+    models = [build_model("lstm", 16, 1, "onehot", "fused") for _ in lengths]
+    inputs = [torch.randint(0, 10, (8, length)) for length in lengths]
+    stacked = stacked_of(models)
+
+    def run_0(batches):
+        symbols, sizes = padded(batches)
+        stacked.zero_grad()
+        logits = stacked(symbols, sizes)
+        logits[0].sum().backward()
+        return logits[0].detach(), [p.grad[0].clone() for p in stacked.parameters()]
+
+    logits, grads = run_0(inputs)
+    others = [inputs[0], torch.randint(0, 10, (8, 9)), torch.randint(0, 10, (8, 3))]  # other runs, other lengths
+    logits_again, grads_again = run_0(others)
+    torch.testing.assert_close(logits_again, logits, rtol=0, atol=0)
+    for a, b in zip(grads, grads_again, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for p, model in enumerate(models):  # and each run's logits are its own model's on its own, unpadded inputs
+        symbols, sizes = padded(inputs)
+        torch.testing.assert_close(stacked(symbols, sizes)[p], model(inputs[p]), rtol=1e-5, atol=1e-6)
+
+
+def test_a_stacked_pack_across_lengths_trains_each_run_as_alone_up_to_rounding(make_cfg, tmp_path):
+    shared = ["model=rnn", "threads=1", "device=cpu"]
+    members = {"short": ["seed=1", "data.length=4"], "long": ["seed=2", "data.length=9"],
+               "middle": ["seed=3", "data.length=6", "train.max_steps=10"]}  # fmt: skip
+    for name, overrides in members.items():
+        train(make_cfg(*shared, *overrides), tmp_path / "alone" / name)
+    with ExitStack() as locks:
+        claimed = [claim(make_cfg(*shared, *o), tmp_path / "stacked" / n, locks) for n, o in members.items()]
+        outcomes = train_together(claimed, stacked=True)
+    assert all(o["pack"] == {"runs": 3, "stacked": True} for o in outcomes)
+    for name in members:
+        np.testing.assert_allclose(metrics(tmp_path / "stacked" / name), metrics(tmp_path / "alone" / name),
+                                   rtol=2e-4, atol=2e-5)  # fmt: skip
+
+
+def test_runs_of_different_lengths_share_a_pack():
+    from seqlab.packs import shared_settings
+
+    config = {"model.name": "rnn", "data.name": "palindrome", "data.encoding": "onehot", "train.batch_size": 8}
+    assert shared_settings(config | {"data.length": 5}) == shared_settings(config | {"data.length": 50})
+    assert shared_settings(config | {"data.encoding": "scalar"}) != shared_settings(config)

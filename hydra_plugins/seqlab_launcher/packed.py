@@ -32,7 +32,7 @@ from seqlab.runlog import RunLogRouter
 
 log = logging.getLogger(__name__)
 
-STACKED = ("auto", True, False)  # auto: stacked where the pack trains on a GPU
+STACKED = ("auto", True, False, "fused")  # auto: stacked where the pack trains on a GPU; fused: Triton (opt-in)
 SEQLAB_RUN_KEYS = ("model", "data", "threads")  # a config without them is not a seqlab run's
 
 
@@ -68,7 +68,7 @@ def check_settings(max_runs: Any, stacked: Any) -> None:
     if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
         refuse(f"hydra.launcher.max_runs={max_runs!r} is invalid: expected an integer >= 1")
     if stacked not in STACKED or (stacked in (0, 1) and not isinstance(stacked, bool)):
-        refuse(f"hydra.launcher.stacked={stacked!r} is invalid: expected auto, true or false")
+        refuse(f"hydra.launcher.stacked={stacked!r} is invalid: expected auto, true, false or fused")
 
 
 class NoCallbacks:
@@ -99,9 +99,10 @@ def train_pack(
     hydra_context: HydraContext, task_function: TaskFunction, configs: list[DictConfig], stacked: str | bool
 ) -> list[JobReturn]:  # fmt: skip
     """Claim each member's run directory (Hydra writes its `.hydra/` and job log as for any job), train the claimed
-    ones together (`stacked`: true, false, or auto: on a GPU) and return each member's JobReturn. Hydra's callbacks
-    hear `on_job_start` for each run before training and `on_job_end` as it ends, with its real status and return
-    value (a run skipped or running elsewhere: around its claim, as any job); each run's lines go to its own log."""
+    ones together (`stacked`: true, false, auto: on a GPU, or fused: the Triton recurrences) and return each
+    member's JobReturn. Hydra's callbacks hear `on_job_start` for each run before training and `on_job_end` as it
+    ends, with its real status and return value (a run skipped or running elsewhere: around its claim, as any job);
+    each run's lines go to its own log."""
     from seqlab.signals import RunInterrupted  # noqa: PLC0415
     from seqlab.train import Claim, train_together  # noqa: PLC0415
 
@@ -136,8 +137,8 @@ def train_pack(
         router = route_run_logs({i: c.run_dir for i, c in claimed.items()}, configs)
         on_gpu = next(iter(claimed.values())).device.type == "cuda"
         try:
-            train_together(list(claimed.values()), stacked=stacked is True or (stacked == "auto" and on_gpu),
-                           on_end=ended)  # fmt: skip
+            how = "fused" if stacked == "fused" else stacked is True or (stacked == "auto" and on_gpu)
+            train_together(list(claimed.values()), stacked=how, on_end=ended)
         except RunInterrupted as error:
             fail(f"seqlab: {error}: every run of the pack checkpointed; run the same command again to resume", 130)
         finally:

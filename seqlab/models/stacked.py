@@ -18,8 +18,9 @@ from seqlab.models.base import FusedLayout, SequenceClassifier
 class StackedModel(nn.Module):
     """P classifiers of one cell and shape (fast cores, fused layout) as one: parameter `name` (P, *shape)."""
 
-    def __init__(self, models: list[SequenceClassifier]) -> None:
+    def __init__(self, models: list[SequenceClassifier], fused: bool = False) -> None:
         super().__init__()
+        self.fused = fused  # each layer's time loop in one Triton kernel (seqlab.kernels.triton_recurrence)
         first: FusedLayout = models[0].core
         self.cell_name, self.per_step = first.cell, models[0].per_step
         self.num_layers, self.hidden_size, self.hidden_biases = first.num_layers, first.hidden_size, first.hidden_biases
@@ -40,8 +41,9 @@ class StackedModel(nn.Module):
             for name, param in model.named_parameters():
                 param.copy_(self.stacked(name)[p])
 
-    def forward(self, symbols: torch.Tensor) -> torch.Tensor:
-        """Symbols (P, B, T) -> logits (P, B, V), or with `per_step` (P, B, T, V)."""
+    def forward(self, symbols: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Symbols (P, B, T) -> logits (P, B, V), or with `per_step` (P, B, T, V). With `lengths` (P,), run p reads
+        its first lengths[p] symbols (the rest is padding after them) and is read out after its own last one."""
         update = cell(self.cell_name).update
         runs, batch, _ = symbols.shape
         sequence: torch.Tensor = symbols
@@ -53,6 +55,12 @@ class StackedModel(nn.Module):
             else:
                 projections = torch.baddbmm(b_ih.unsqueeze(1), sequence.flatten(1, 2), w_ih.mT)
                 projections = projections.view(runs, batch, -1, w_ih.shape[1])
+            if self.fused:
+                from seqlab.kernels.triton_recurrence import TritonRecurrence  # noqa: PLC0415 - triton is optional
+
+                b_hh = self.stacked(f"core.b_hh_l{k}") if self.hidden_biases else None
+                sequence = TritonRecurrence.apply(self.cell_name, projections, w_hh, b_hh)
+                continue
             recurrent_bias = self.stacked(f"core.b_hh_l{k}").unsqueeze(1) if self.hidden_biases else None
             zeros = projections.new_zeros(runs, batch, self.hidden_size)
             state: tuple[torch.Tensor, ...] = (zeros,) * self.state_size
@@ -67,4 +75,5 @@ class StackedModel(nn.Module):
         if self.per_step:
             logits = torch.baddbmm(bias.unsqueeze(1), sequence.flatten(1, 2), weight.mT)
             return logits.view(runs, batch, -1, bias.shape[1])
-        return torch.baddbmm(bias.unsqueeze(1), sequence[:, :, -1], weight.mT)
+        last = sequence[:, :, -1] if lengths is None else sequence[torch.arange(runs), :, lengths - 1]
+        return torch.baddbmm(bias.unsqueeze(1), last, weight.mT)
