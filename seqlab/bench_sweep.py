@@ -9,13 +9,19 @@
 - `packed`: the same with `hydra/launcher=packed` (runs that share their shapes train together, each taking its
   own steps: bit for bit as alone);
 - `stacked`: packed with `hydra.launcher.stacked=true` (a pack's steps are one step of a stacked model; the
-  launcher's default on a GPU).
+  launcher's default on a GPU);
+- `fused`: packed with `hydra.launcher.stacked=fused` (the stacked step with each layer's recurrence in one Triton
+  kernel; needs a CUDA GPU and `seqlab[triton]`).
+
+Packs group runs across lengths, so a cell's whole signature sweep is one pack. `--packs` instead times training
+steps in one process, per cell and length: one run alone against a stacked pack of `--pack-size` runs (PyTorch ops
+and, with triton, fused), as run-steps per second.
 
 Every run trains exactly `--steps` steps (no early stop, one evaluation at the end, a checkpoint only there), one
 thread each. The sweeps: `signature` is the README's study (RNN, LSTM, RRN x L = 5..50 x seeds 1-3: 90 runs),
 `long` its long-length variant (L = 100, 200, 450: 27 runs). The report says, per sweep and way, the wall time,
-runs per hour and the speed-up over `per_process`, and whether every run's metrics.csv is byte-identical across
-the ways that promise it (all but `stacked`).
+runs per hour and the speed-up over the first way measured, and whether every run's metrics.csv is byte-identical
+across the ways that promise it (all but `stacked` and `fused`). `--markdown` writes the table beside the JSON.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ WAYS = {  # way -> launcher overrides (per_process: no sweep at all)
     "sweep": [],
     "packed": ["hydra/launcher=packed", "hydra.launcher.stacked=false"],
     "stacked": ["hydra/launcher=packed", "hydra.launcher.stacked=true"],
+    "fused": ["hydra/launcher=packed", "hydra.launcher.stacked=fused"],
 }
 BIT_FOR_BIT = ("per_process", "sweep", "packed")
 RUN_DIR = "${model.name}_L${data.length}_seed${seed}"  # Hydra's subdir of a run: the same name as `run_name`
@@ -90,18 +97,77 @@ def identical_metrics(roots: list[Path]) -> bool:
     return bool(runs) and all(len({(root / run / "metrics.csv").read_bytes() for root in roots}) == 1 for run in runs)
 
 
+def pack_rates(device: torch.device, cells: list[str], lengths: list[int], pack: int, steps: int) -> list[dict]:
+    """Run-steps per second of a training step's forward and backward (hidden 128, batch 128, one-hot digits): one
+    run alone (PyTorch's fused kernels: cuDNN on a GPU), and `pack` runs as one stacked model with PyTorch ops and,
+    where it can run, with the fused Triton recurrences. Each is timed after 3 warm-up steps, synchronised."""
+    from seqlab.models import build_model  # noqa: PLC0415
+    from seqlab.models.stacked import StackedModel  # noqa: PLC0415
+    from seqlab.stacked_pack import fused_unavailable  # noqa: PLC0415
+
+    def rate(model: torch.nn.Module, inputs: torch.Tensor, runs: int) -> float:
+        for i in range(3 + steps):
+            if i == 3:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                tic = time.perf_counter()
+            model.zero_grad(set_to_none=True)
+            model(inputs).float().square().mean().backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return runs * steps / (time.perf_counter() - tic)
+
+    rows = []
+    fused_why = fused_unavailable(device, "float32")
+    for name, length in itertools.product(cells, lengths):
+        models = [build_model(name, 128, 1, "onehot", "fused").to(device) for _ in range(pack)]
+        inputs = torch.randint(0, 10, (pack, 128, length - 1), device=device)
+        fused = None if fused_why else rate(StackedModel(models, fused=True).to(device), inputs, pack)
+        row = {"cell": name, "length": length, "pack": pack, "alone": rate(models[0], inputs[0], 1),
+               "stacked": rate(StackedModel(models).to(device), inputs, pack), "fused": fused}  # fmt: skip
+        rows.append(row)
+        shown = f"{fused:9.0f}" if fused else "        -"
+        print(f"{name:5} {length:5d} {row['alone']:9.0f} {row['stacked']:9.0f} {shown}", flush=True)
+    if fused_why:
+        print(f"fused: not measured ({fused_why})")
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    """A markdown table of report rows."""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(shown(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def shown(value: object) -> str:
+    """A table cell: floats to 3 significant digits, None as '-'."""
+    return f"{value:.3g}" if isinstance(value, float) else "-" if value is None else str(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sweeps", default="signature,long", help=f"any of {', '.join(SWEEPS)}")
-    parser.add_argument("--ways", default=",".join(WAYS), help=f"any of {', '.join(WAYS)} (per_process always)")
+    parser.add_argument("--ways", default=",".join(WAYS), help=f"any of {', '.join(WAYS)}; the first is the baseline")
     parser.add_argument("--steps", type=int, default=100, help="training steps of every run")
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
+    parser.add_argument("--packs", action="store_true", help="time one run against packs instead of sweeps")
+    parser.add_argument("--pack-size", type=int, default=16)
+    parser.add_argument("--lengths", default="10,50,450", help="--packs: the lengths")
+    parser.add_argument("--markdown", action="store_true", help="also write the table as markdown beside --out")
     parser.add_argument("--out", type=Path, default=Path("bench_results/sweep.json"))
     args = parser.parse_args(argv)
+    if args.packs:
+        print(f"run-steps/s, hidden 128, batch 128, packs of {args.pack_size}, device {args.device}")
+        print(f"{'cell':5} {'L':>5} {'alone':>9} {'stacked':>9} {'fused':>9}")
+        rows = pack_rates(torch.device(args.device), ["rnn", "lstm", "gru", "rrn"],
+                          [int(n) for n in args.lengths.split(",")], args.pack_size, args.steps)  # fmt: skip
+        return finish(args, {"device": args.device, "torch": torch.__version__, "steps": args.steps, "rows": rows})
     for option, names, known in (("--sweeps", args.sweeps, SWEEPS), ("--ways", args.ways, WAYS)):
         if unknown := sorted(set(names.split(",")) - set(known)):
             parser.error(f"{option} {','.join(unknown)} is invalid: expected any of {', '.join(known)}")
-    ways = ["per_process", *(way for way in WAYS if way in args.ways.split(",") and way != "per_process")]
+    ways = args.ways.split(",")
     settings = fixed_settings(args.steps, args.device)
     print(f"{args.steps} steps per run, one thread per run, runs one after another; device {args.device}")
     print(f"{'sweep':10} {'runs':>5} {'way':12} {'wall s':>9} {'runs/h':>9} {'speed-up':>9}")
@@ -112,18 +178,26 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             walls = {way: launch(way, sweep, settings, Path(tmp) / way) for way in ways}
             exact = [way for way in BIT_FOR_BIT if way in walls]
-            same = identical_metrics([Path(tmp) / way for way in exact])
+            same = identical_metrics([Path(tmp) / way for way in exact]) if len(exact) > 1 else None
         for way, wall in walls.items():
             row = {"sweep": sweep, "runs": runs, "way": way, "wall_s": wall, "runs_per_hour": runs * 3600 / wall,
-                   "speedup_vs_per_process": walls["per_process"] / wall,
+                   f"speedup_vs_{ways[0]}": walls[ways[0]] / wall,
                    "identical_metrics": same if way in BIT_FOR_BIT else None}  # fmt: skip
             rows.append(row)
             print(f"{sweep:10} {runs:5d} {way:12} {wall:9.1f} {row['runs_per_hour']:9.0f} "
-                  f"{row['speedup_vs_per_process']:8.2f}x", flush=True)  # fmt: skip
+                  f"{walls[ways[0]] / wall:8.2f}x", flush=True)  # fmt: skip
         print(f"{sweep}: every run's metrics.csv byte-identical across {', '.join(exact)}: {same}")
-    write_report(args.out, {"device": args.device, "torch": torch.__version__, "steps": args.steps,
-                            "threads_per_run": 1, "cpu_count": os.cpu_count(),
-                            "sweeps": {s: SWEEPS[s] for s in args.sweeps.split(",")}, "rows": rows})  # fmt: skip
+    return finish(args, {"device": args.device, "torch": torch.__version__, "steps": args.steps,
+                         "threads_per_run": 1, "cpu_count": os.cpu_count(),
+                         "sweeps": {s: SWEEPS[s] for s in args.sweeps.split(",")}, "rows": rows})  # fmt: skip
+
+
+def finish(args: argparse.Namespace, report: dict) -> int:
+    """Write the report (and, with --markdown, its table) under --out."""
+    write_report(args.out, report)
+    if args.markdown:
+        args.out.with_suffix(".md").write_text(markdown(report["rows"]))
+        print(f"wrote {args.out.with_suffix('.md')}")
     return 0
 
 
