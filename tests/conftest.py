@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.singleton import Singleton
 from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,12 +30,24 @@ TINY = [
 ]
 
 
+@contextmanager
+def seqlab_configs() -> Iterator[None]:
+    """Hydra's compose API on seqlab's configs; Hydra's singletons (its process-wide version base among them) are
+    restored after, so that Hydra's own test suites later in this process run as they would alone."""
+    state = copy.deepcopy(Singleton.get_state())
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            yield
+    finally:
+        Singleton.set_state(state)
+
+
 @pytest.fixture
 def make_cfg() -> Callable[..., DictConfig]:
     """Compose the project config with tiny sizes, then `overrides` on top."""
 
     def compose_cfg(*overrides: str) -> DictConfig:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        with seqlab_configs():
             return compose(config_name="config", overrides=[*TINY, *overrides])
 
     return compose_cfg

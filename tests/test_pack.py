@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TINY, run_cli
+from conftest import ROOT, TINY, run_cli, seqlab_configs
 from test_text import text_args, write_corpus
 
 import seqlab.loop as loop_module
@@ -198,9 +198,9 @@ def test_a_stop_signal_stops_the_whole_sweep(tmp_path, launcher):
 
 
 def test_the_slurm_packed_launcher_has_the_slurm_launchers_settings():
-    from hydra import compose, initialize_config_dir  # noqa: PLC0415
+    from hydra import compose  # noqa: PLC0415
 
-    with initialize_config_dir(config_dir=str(ROOT / "seqlab" / "conf"), version_base="1.3"):
+    with seqlab_configs():
         slurm, packed = (
             compose(config_name="config", overrides=[f"hydra/launcher={name}"], return_hydra_config=True).hydra.launcher
             for name in ("slurm", "slurm_packed")

@@ -2,8 +2,8 @@
 checks a run makes before training."""
 
 import pytest
-from conftest import CONF
-from hydra import compose, initialize_config_dir
+from conftest import CONF, seqlab_configs
+from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from test_text import write_corpus
 
@@ -20,7 +20,7 @@ def swept_values(params: dict[str, str]) -> list[str]:
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_composes_into_valid_runs_for_each_swept_value(preset, tmp_path):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with seqlab_configs():
         sweep = compose(config_name="config", overrides=[f"+experiment={preset}"], return_hydra_config=True)
         params = dict(sweep.hydra.sweeper.params)
         assert params, f"{preset} sweeps nothing"
