@@ -120,8 +120,9 @@ def aggregate(args: Options) -> Path:
         found = f"{len(data.problems)} run directories, none with a readable result.json" if data.problems else "none"
         raise UsageError(f"no runs to aggregate under {', '.join(map(str, args.dirs))} (found {found})")
     tasks = set(data.runs["data.name"].dropna()) if "data.name" in data.runs else set()
-    if len(tasks) > 1:
-        raise UsageError(f"these runs are of several tasks ({', '.join(sorted(tasks))}): aggregate each separately")
+    if "text" in tasks and len(tasks) > 1:  # bits per character and accuracy do not share a table
+        raise UsageError(f"these runs are of several tasks ({', '.join(sorted(tasks))}): aggregate the text runs "
+                         "apart")  # fmt: skip
     args.metric = args.metric or ("eval_bpc" if tasks == {"text"} else "eval_accuracy")
     if args.metric not in data.runs:
         raise UsageError(f"--metric {args.metric}: not a result key (try eval_accuracy, steps_to_converge, ...)")

@@ -149,7 +149,8 @@ def shown(value: object) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sweeps", default="signature,long", help=f"any of {', '.join(SWEEPS)}")
-    parser.add_argument("--ways", default=",".join(WAYS), help=f"any of {', '.join(WAYS)}; the first is the baseline")
+    parser.add_argument("--ways", default="per_process,sweep,packed,stacked",
+                        help=f"any of {', '.join(WAYS)}; the first is the baseline")  # fmt: skip
     parser.add_argument("--steps", type=int, default=100, help="training steps of every run")
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
     parser.add_argument("--packs", action="store_true", help="time one run against packs instead of sweeps")

@@ -9,7 +9,11 @@
 | xavier_normal   | Xavier per gate | Xavier per gate                              | 0       | Xavier, 0   |
 | orthogonal      | default         | orthogonal                                   | default | default     |
 | identity        | default         | identity (the IRNN recipe)                   | 0       | default     |
+| chrono          | default         | default                                      | chrono  | default     |
 
+chrono (Tallec and Ollivier 2018; LSTM and GRU only): for a characteristic time range up to `t_max`, the forget
+gate's bias is log(u), u ~ U(1, t_max - 1), and the LSTM's input gate bias its negative; the GRU's update gate
+(z, which keeps the state: h' = (1 - z) n + z h) gets the forget gate's. The other biases are zero.
 `forget_bias` (LSTM only) then sets the forget-gate bias, e.g. to 1.
 """
 
@@ -57,15 +61,41 @@ SCHEMES: dict[str, Callable[[float], tuple[Fill | None, Fill | None, bool]]] = {
     "orthogonal": lambda std: (None, nn.init.orthogonal_, False),
     "identity": lambda std: (None, _identity, True),
 }
-INIT_SCHEMES = tuple(SCHEMES)
+INIT_SCHEMES = (*SCHEMES, "chrono")
+
+
+CHRONO_GATES = {"lstm": ("f", "i"), "gru": ("z", None)}  # cell -> (the gate that keeps the state, its opposite)
+
+
+def _chrono(model: SequenceClassifier, t_max: float) -> None:
+    """The chrono biases (see the table's note) of every layer."""
+    core = model.core
+    n = core.hidden_size
+    keep, opposite = CHRONO_GATES[core.cell]
+    for k in range(core.num_layers):
+        p = core.layer(k)
+        for name in ("b_ih", "b_hh"):
+            if name in p:
+                p[name].zero_()
+        bias = torch.log(torch.empty(n).uniform_(1.0, t_max - 1.0))
+        keep_at = core.gates.index(keep)
+        p["b_ih"][keep_at * n : (keep_at + 1) * n] = bias
+        if opposite:
+            at = core.gates.index(opposite)
+            p["b_ih"][at * n : (at + 1) * n] = -bias
 
 
 @torch.no_grad()
-def apply_init(model: SequenceClassifier, name: str, std: float = 1e-4, forget_bias: float | None = None) -> None:
+def apply_init(
+    model: SequenceClassifier, name: str, std: float = 1e-4, forget_bias: float | None = None, t_max: float = 100.0
+) -> None:  # fmt: skip
     """Initialise `model` (fast core) in place with scheme `name`; optionally set the LSTM forget bias."""
-    if name not in SCHEMES:
-        raise ValueError(f"init.name={name!r} is invalid: expected one of {', '.join(SCHEMES)}")
-    _apply(model, *SCHEMES[name](std))
+    if name not in INIT_SCHEMES:
+        raise ValueError(f"init.name={name!r} is invalid: expected one of {', '.join(INIT_SCHEMES)}")
+    if name == "chrono":
+        _chrono(model, t_max)
+    else:
+        _apply(model, *SCHEMES[name](std))
     if forget_bias is not None:
         core = model.core
         n = core.hidden_size

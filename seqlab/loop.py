@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
 from seqlab import checkpoint, rundir
+from seqlab.data import IGNORE
 from seqlab.data.streams import TRAIN_STREAM, stream_generator
 from seqlab.grad_flow import GradientFlowProbe
 from seqlab.init import apply_init
@@ -67,29 +68,32 @@ def seed_everything(seed: int) -> None:
 
 def training_step(
     model: SequenceClassifier, optimizer: FlatOptimizer, inputs: torch.Tensor, targets: torch.Tensor, max_norm: float,
+    masked: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """One optimizer step with gradient-norm clipping; returns (loss, accuracy, gradient norm), unsynchronised. The
-    loss and accuracy are means over every prediction: one per sequence, or one per time step (per-step targets)."""
+    loss and accuracy are means over every prediction: one per sequence, or one per time step (per-step targets);
+    `masked`: over the targets that are not IGNORE."""
     logits = model(inputs)
-    loss = F.cross_entropy(logits.flatten(0, -2), targets.flatten())
+    loss = F.cross_entropy(logits.flatten(0, -2), targets.flatten(), ignore_index=IGNORE)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = optimizer.clip_grad_norm(max_norm)
     optimizer.step()
-    accuracy = (logits.argmax(-1) == targets).float().mean()
+    hits = logits.argmax(-1) == targets
+    accuracy = hits.sum() / (targets != IGNORE).sum() if masked else hits.float().mean()
     return loss.detach(), accuracy, grad_norm
 
 
 @torch.no_grad()
 def evaluate(model: SequenceClassifier, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over every prediction of the held-out batches."""
+    """Mean cross-entropy and accuracy over every prediction of the held-out batches (targets that are not IGNORE)."""
     model.eval()
     loss = correct = count = 0.0
     for inputs, targets in batches:
         logits = model(inputs)
-        loss += F.cross_entropy(logits.flatten(0, -2), targets.flatten(), reduction="sum").item()
+        loss += F.cross_entropy(logits.flatten(0, -2), targets.flatten(), reduction="sum", ignore_index=IGNORE).item()
         correct += (logits.argmax(-1) == targets).sum().item()
-        count += targets.numel()
+        count += (targets != IGNORE).sum().item()
     model.train()
     return loss / count, correct / count
 
@@ -116,7 +120,8 @@ class Run:
         build_impl = "fused" if impl == "reference" else impl
         self.model = build_model(m.name, m.hidden_size, m.num_layers, cfg.data.encoding, build_impl,
                                  self.task.num_symbols, self.task.per_step)  # fmt: skip
-        apply_init(self.model, cfg.init.name, cfg.init.get("std", 1e-4), cfg.init.forget_bias)
+        apply_init(self.model, cfg.init.name, cfg.init.get("std", 1e-4), cfg.init.forget_bias,
+                   cfg.init.get("t_max", 100.0))  # fmt: skip
         if impl == "reference":
             self.model = reference_twin(self.model, m.name)
         self.model.to(device, PRECISIONS[cfg.precision])
@@ -130,7 +135,7 @@ class Run:
         }
         self.metrics = rundir.CsvLog(self.run_dir / rundir.METRICS, rundir.METRIC_COLUMNS + self.task.metric_columns)
         self.probe = GradientFlowProbe(cfg, self.run_dir, device)
-        self.samples = TrainingSamples(cfg, self.run_dir, self.task) if self.task.per_step else None
+        self.samples = TrainingSamples(cfg, self.run_dir, self.task) if self.task.samples else None
         self.pack: dict[str, Any] | None = None  # a packed run: {runs: the pack's size, stacked: bool}
         self.overflow_reported = False  # the log says once per run (in this process) that the gradient norm overflowed
         if self.samples:
@@ -211,7 +216,8 @@ class Run:
         metrics row it wrote, if any."""
         inputs, targets = self.next_batch()
         tic = time.perf_counter()
-        loss, acc, gnorm = training_step(self.model, self.optimizer, inputs, targets, self.cfg.train.max_norm)
+        loss, acc, gnorm = training_step(self.model, self.optimizer, inputs, targets, self.cfg.train.max_norm,
+                                         self.task.masked)  # fmt: skip
         return self.after_step(loss, acc, gnorm, time.perf_counter() - tic)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:

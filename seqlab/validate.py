@@ -84,8 +84,14 @@ def check_config(cfg: DictConfig) -> None:
     _choice(cfg, "model.impl", IMPLS)
     if cfg.data.name == "text":
         _check_text(cfg)
+    elif cfg.data.name == "recall":
+        _integer(cfg, "data.pairs", 1)
+        _integer(cfg, "data.vocab_size", cfg.data.pairs)  # n distinct keys
     else:
-        _integer(cfg, "data.length", 2)
+        _integer(cfg, "data.length", 2 if cfg.data.name == "palindrome" else 1)
+    if cfg.grad_flow.enabled is True and cfg.data.name != "palindrome":
+        raise _fail("grad_flow.enabled", True, f"false with dataset={cfg.data.name} (the probe measures the "
+                    "palindrome task)")  # fmt: skip
     _choice(cfg, "optimizer.name", OPTIMIZERS)
     _positive(cfg, "optimizer.lr")
     _positive(cfg, "optimizer.weight_decay", allow_zero=True)
@@ -100,6 +106,11 @@ def check_config(cfg: DictConfig) -> None:
     _choice(cfg, "init.name", INIT_SCHEMES)
     if cfg.init.name == "normal":
         _positive(cfg, "init.std")
+    if cfg.init.name == "chrono":
+        if cfg.model.name not in ("lstm", "gru"):
+            raise _fail("init.name", "chrono", f"lstm or gru with init=chrono (model.name={cfg.model.name!r})")
+        if not _is_number(cfg.init.t_max) or cfg.init.t_max <= 2:
+            raise _fail("init.t_max", cfg.init.t_max, "a number > 2")
     forget_bias = OmegaConf.select(cfg, "init.forget_bias")
     if forget_bias is not None and (not _is_number(forget_bias) or cfg.model.name != "lstm"):
         raise _fail("init.forget_bias", forget_bias, "null, or a number with model=lstm")
@@ -150,8 +161,6 @@ def _check_text(cfg: DictConfig) -> None:
         raise _fail("data.sample_temperatures", temperatures, "a list of numbers >= 0 (0: greedy)")
     if not isinstance(cfg.data.sample_prompt, str):
         raise _fail("data.sample_prompt", cfg.data.sample_prompt, "a string (empty: a random first character)")
-    if cfg.grad_flow.enabled:
-        raise _fail("grad_flow.enabled", True, "false with dataset=text (the probe measures the palindrome task)")
     corpus = read_corpus(cfg.data.path)
     check_split(corpus, cfg.data.path, cfg.data.seq_length, cfg.data.heldout_fraction)
     if unknown := sorted(set(cfg.data.sample_prompt) - set(corpus.symbols)):
@@ -288,17 +297,19 @@ def _unknown_key(key: str, keys: set[str]) -> str:
 
 def check_memory(cfg: DictConfig, available: int) -> None:
     """Raise ConfigError, naming the key that weighs most, when one run would need more than `available` bytes."""
+    from seqlab.data import LENGTH_KEYS  # noqa: PLC0415
     from seqlab.data.palindrome import NUM_DIGITS  # noqa: PLC0415
     from seqlab.models import CELLS  # noqa: PLC0415
     from seqlab.models.base import input_size  # noqa: PLC0415
+    from seqlab.tasks import INPUT_STEPS  # noqa: PLC0415
 
-    length_key = "data.seq_length" if cfg.data.name == "text" else "data.length"
+    length_key, input_steps = LENGTH_KEYS[cfg.data.name], INPUT_STEPS[cfg.data.name]
     sizes = ("train.batch_size", length_key, "model.hidden_size", "model.num_layers", "eval.batches", "train.max_steps")
     if not all(_is_number(v := OmegaConf.select(cfg, k)) and v > 0 for k in sizes):
         return  # their own checks report them
-    batch, length, hidden = cfg.train.batch_size, OmegaConf.select(cfg, length_key), cfg.model.hidden_size
+    batch, length, hidden = cfg.train.batch_size, input_steps(cfg.data), cfg.model.hidden_size
     states = cfg.model.num_layers * hidden * (len(CELLS[cfg.model.name].gates) + 2)  # per time step and sequence
-    symbols = 256 if cfg.data.name == "text" else NUM_DIGITS  # one-hot inputs and (text) per-step logits, at most
+    symbols = 256 if cfg.data.name in ("text", "recall") else NUM_DIGITS  # one-hot inputs and per-step logits, about
     needs = {  # bytes: float32 activations kept for backward and their gradients; int64 held-out digits; step logs
         length_key: 2 * 4 * batch * length * (input_size(cfg.data.encoding, symbols) + states),
         "eval.batches": 8 * cfg.eval.batches * batch * length,

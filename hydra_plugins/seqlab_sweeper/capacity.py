@@ -21,6 +21,7 @@ from typing import Any
 from hydra_plugins.seqlab_sweeper.sweeper import SummarizingSweeper, grid
 from seqlab import rundir
 from seqlab.capacity import SOLVED_CRITERIA, Capacity, Search, describe_capacity, is_solved
+from seqlab.data import LENGTH_KEYS
 from seqlab.errors import ConfigError
 
 CAPACITY_CSV = "capacity.csv"
@@ -63,7 +64,7 @@ def candidates_of(key: str, values: list[str] | None) -> tuple[list[float], dict
 class CapacitySweeper(SummarizingSweeper):
     """Searches for each configuration's longest solved candidate; see the module docstring."""
 
-    def __init__(self, candidate_key: str = "data.length", solved: str = "converged", verify: int = 0,
+    def __init__(self, candidate_key: str = "auto", solved: str = "converged", verify: int = 0,
                  max_batch_size: int | None = None, params: dict[str, str] | None = None) -> None:  # fmt: skip
         super().__init__(max_batch_size, params)
         self.candidate_key, self.solved, self.verify = candidate_key, solved, verify
@@ -79,6 +80,8 @@ class CapacitySweeper(SummarizingSweeper):
         try:
             self.check_options()
             choices = self.swept(arguments)
+            if self.candidate_key == "auto":  # the task's length key
+                self.candidate_key = LENGTH_KEYS.get(str(self.config.data.name), "data.length")
             candidates, overrides = candidates_of(self.candidate_key, choices.pop(self.candidate_key, None))
         except ConfigError as error:
             self.refuse(error)

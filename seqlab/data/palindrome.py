@@ -44,7 +44,7 @@ def heldout_set(
 class PalindromeTask:
     """The palindrome task of length `length` as a run sees it: one prediction per sequence, over 10 digits."""
 
-    per_step = False
+    per_step, masked, samples = False, False, False
     metric_columns: tuple[str, ...] = ()
     num_symbols = NUM_DIGITS
 

@@ -27,7 +27,7 @@ def encode_text(text: str, symbols: str) -> torch.Tensor:
 class TextTask:
     """Next-character prediction on a corpus; inputs and targets are (B, seq_length) character indices."""
 
-    per_step = True
+    per_step, masked, samples = True, False, True
     metric_columns = ("eval_bpc",)
 
     def __init__(self, corpus: Corpus, seq_length: int, heldout_fraction: float, device: torch.device) -> None:
