@@ -254,6 +254,7 @@ CAPTION_KEYS = {  # the settings a figure's caption names, when they are the sam
     "data.encoding": "encoding", "init.name": "init", "model.hidden_size": "hidden", "model.num_layers": "layers",
     "optimizer.name": "optimizer", "optimizer.lr": "lr", "train.batch_size": "batch", "train.max_steps": "budget",
     "train.early_stop.kind": "early stop", "data.length": "L", "data.seq_length": "sequence length",
+    "data.name": "task", "precision": "precision", "init.std": "init std",
 }  # fmt: skip
 
 
@@ -327,7 +328,7 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     figures.setup_style()
 
     def figure(drawn: Figure, stem: str, caption: str) -> None:
-        report.image(figures.save(drawn, out, stem, args.formats), f"{caption}. Setting: {args.setting}")
+        report.image(figures.save(drawn, out, stem, args.formats, args.setting), f"{caption}. Setting: {args.setting}")
 
     chance = None if text else figures.CHANCE
     title = f"{figures.label(metric)} vs {figures.label(x)}\n(mean and 95% bootstrap interval over seeds; dots: seeds)"
@@ -352,6 +353,14 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     else:
         figure(figures.learning_curves(done_curves, x, hue, col, curve_metric, chance), "learning_curves",
                f"{figures.label(curve_metric)} during training")  # fmt: skip
+    overflowed = completed.loc[completed["grad_overflow_rows"] > 0, "run_dir"]
+    norms = done_curves[done_curves["run_dir"].isin(overflowed)] if "grad_norm" in done_curves else done_curves[:0]
+    norms = norms[np.isfinite(norms["grad_norm"])] if not norms.empty else norms
+    if not norms.empty:  # the overflow itself: how the gradient norm grew until it did
+        drawn = figures.learning_curves(norms, x, hue, col, "grad_norm", log=True,
+                                        title="Gradient norm over all weights, before clipping")  # fmt: skip
+        figure(drawn, "gradient_norm_curves", "gradient norm during training of the runs that overflowed (a line "
+               "ends where the norm became inf or NaN)")  # fmt: skip
     if not data.grad_flow.empty:
         flow = as_categories(data.grad_flow.merge(run_keys, on="run_dir", how="left"), roles)
         flow.to_csv(out / "grad_flow.csv", index=False)
@@ -359,14 +368,16 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
 
 
 def learning_curve_metric(curves: pd.DataFrame, text: bool) -> str | None:
-    """The held-out metric (text: bits per character; else accuracy) when the runs evaluated at least twice, else
-    the training one (runs shorter than train.eval_every evaluate only at their end); None without rows."""
+    """The held-out metric (text: bits per character; else accuracy) when the runs evaluated at least
+    MIN_CURVE_POINTS times, else the training one, logged more often (a short run evaluates a few times only, and
+    two points draw no curve); None without rows."""
     held_out, training = ("eval_bpc", "train_loss") if text else ("eval_accuracy", "train_accuracy")
-    if held_out in curves and curves.dropna(subset=[held_out]).groupby("run_dir").size().max() >= 2:
+    if held_out in curves and curves.dropna(subset=[held_out]).groupby("run_dir").size().max() >= MIN_CURVE_POINTS:
         return held_out
     return training if training in curves and curves[training].notna().any() else None
 
 
+MIN_CURVE_POINTS = 5  # held-out evaluations a run needs before its learning curve is drawn from them
 SAMPLE_CHARACTERS = 120  # of each sample, in the report (samples.csv has them whole)
 
 

@@ -40,8 +40,12 @@ LABELS = {
 }
 SHORT = {"data.length": "L", "model.name": "model", "optimizer.name": "optimizer", "init.name": "init"}
 MAX_PANELS = 4
-# One colour per model in every figure (seaborn's colour-blind palette); other hues take the palette in order.
-MODEL_COLOURS = dict(zip(("rnn", "lstm", "gru", "rrn"), sns.color_palette("colorblind", 4), strict=True))
+# One colour per model in every figure, from seaborn's colour-blind palette: blue, orange, green and purple (its
+# fourth colour, vermilion, is too close to the orange); other hues take the palette in order.
+MODEL_COLOURS = dict(zip(("rnn", "lstm", "gru", "rrn"), np.array(sns.color_palette("colorblind", 5))[[0, 1, 2, 4]],
+                         strict=True))  # fmt: skip
+# How a run ended, drawn as its marker wherever runs are dots: the kinds of `run_outcome`.
+OUTCOME_MARKERS = {"converged": "o", "never (at budget)": "^", "diverged (inf/NaN)": "X"}
 CHANCE = 0.1  # the palindrome task's chance accuracy: one of 10 digits
 
 
@@ -61,12 +65,28 @@ def setup_style() -> None:
     sns.set_theme(context="paper", style="whitegrid", font_scale=1.3, rc={"figure.dpi": 100, "svg.fonttype": "none"})
 
 
-def save(figure: plt.Figure, out: Path, stem: str, formats: list[str]) -> str:
-    """Write `stem` in each of `formats` into `out` and close the figure; the first file's name (for reports)."""
+def save(figure: plt.Figure, out: Path, stem: str, formats: list[str], setting: str | None = None) -> str:
+    """Write `stem` in each of `formats` into `out` and close the figure; the first file's name (for reports).
+    `setting` is written under the figure, in the image itself, so that a copied figure keeps it."""
+    if setting:
+        width = max(40, int(figure.get_figwidth() * 72 / (0.55 * 9)))
+        figure.text(0.01, 0, "\n".join(textwrap.wrap(f"Setting: {setting}", width)), ha="left", va="top",
+                    fontsize=9, color="dimgrey")  # fmt: skip
     for extension in formats:
-        figure.savefig(out / f"{stem}.{extension}", dpi=130 if extension == "png" else None)
+        figure.savefig(out / f"{stem}.{extension}", dpi=130 if extension == "png" else None, bbox_inches="tight")
     plt.close(figure)
     return f"{stem}.{formats[0]}"
+
+
+def run_outcome(runs: pd.DataFrame) -> pd.Series:
+    """Per run: converged, never (at budget), or diverged (inf/NaN): its gradient norm was inf or NaN through its
+    last evaluation interval (`diverged`) or in every metrics row (`grad_overflow_rows`) - a failure of float
+    arithmetic, not of memory."""
+    diverged = runs["diverged"].fillna(False).astype(bool) if "diverged" in runs else pd.Series(False, runs.index)
+    if "grad_overflow_rows" in runs:
+        diverged |= (runs["grad_overflow_rows"] > 0) & (runs["grad_overflow_rows"] == runs["metric_rows"])
+    never = np.where(diverged, "diverged (inf/NaN)", "never (at budget)")
+    return pd.Series(np.where(runs["steps_to_converge"].notna(), "converged", never), index=runs.index)
 
 
 def _ci95(values: pd.Series) -> tuple[float, float]:
@@ -123,12 +143,14 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     """Mean of `y` vs `x` per `hue` (a point at each tested `x`) with a 95% bootstrap interval over seeds, and
     every seed as a small dot; faceted by `col` and `row`."""
     data = runs.dropna(subset=[y])
+    data = data.assign(run=run_outcome(data) if "steps_to_converge" in data else "converged")
     colours = palette(data, hue)
     grid = sns.relplot(
         data=data, x=x, y=y, hue=hue, col=col, row=row, kind="line", marker="o", errorbar=_ci95, palette=colours,
         err_style="band", height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
     )  # fmt: skip
-    grid.map_dataframe(sns.scatterplot, x=x, y=y, hue=hue, palette=colours, s=12, alpha=0.5, legend=False)
+    grid.map_dataframe(sns.scatterplot, x=x, y=y, hue=hue, style="run", palette=colours, s=14,
+                       alpha=0.6, legend=False, markers=OUTCOME_MARKERS, style_order=list(OUTCOME_MARKERS))  # fmt: skip
     _facet_labels(grid, x, y, col, row, chance)
     _ticks_at_tested(grid, data[x])
     _title(grid, title)
@@ -138,22 +160,19 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
 def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row: str | None) -> plt.Figure:
     """Steps to converge per seed (dots) vs `x`, a run that never converged (stopped early or at its budget) drawn
     as ▲ at its budget; the line is the median over seeds with those runs counted at their budget."""
-    data = runs.assign(
-        y=steps_or_budget(runs),
-        run=np.where(runs["steps_to_converge"].notna(), "converged", "never (at budget)"),
-    )
+    data = runs.assign(y=steps_or_budget(runs), run=run_outcome(runs))
     colours = palette(data, hue)
     grid = sns.relplot(
         data=data, x=x, y="y", hue=hue, col=col, row=row, kind="line", estimator="median", errorbar=None,
         palette=colours, height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
     )  # fmt: skip
-    kinds = {"converged": "o", "never (at budget)": "^"}
     grid.map_dataframe(sns.scatterplot, x=x, y="y", hue=hue, style="run", palette=colours, s=30, legend=False,
-                       markers=kinds, style_order=list(kinds))  # fmt: skip
+                       markers=OUTCOME_MARKERS, style_order=list(OUTCOME_MARKERS))  # fmt: skip
     _facet_labels(grid, x, "steps_to_converge", col, row)
     _ticks_at_tested(grid, data[x])
     grid.set(ylim=(0, None))
-    _title(grid, "Steps to converge per seed (▲: never converged, drawn at its budget; line: median over seeds)")
+    _title(grid, "Steps to converge per seed (▲: never converged, ✕: diverged (gradient inf/NaN), both drawn at "
+                 "the budget; line: median over seeds)")  # fmt: skip
     return grid.figure
 
 
@@ -165,8 +184,8 @@ def evenly_spaced(values: np.ndarray, limit: int = MAX_PANELS) -> list:
     return list(values[np.unique(np.linspace(0, len(values) - 1, limit).round().astype(int))])
 
 
-def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: str,
-                    chance: float | None = None) -> plt.Figure:  # fmt: skip
+def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: str, chance: float | None = None,
+                    log: bool = False, title: str = "Learning curves") -> plt.Figure:  # fmt: skip
     """`y` vs training step, one panel per (a subset of) `x` values, one line per run: a mean over seeds would drop
     where the runs that converged stopped early and only the others go on."""
     data = curves.dropna(subset=[y])
@@ -182,7 +201,9 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
         ax.xaxis.set_major_formatter(
             matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}")
         )
-    _title(grid, "Learning curves (one line per run; a run that stopped early ends there)")
+    if log:
+        grid.set(yscale="log")
+    _title(grid, f"{title} (one line per run; a run that stopped early ends there)")
     return grid.figure
 
 

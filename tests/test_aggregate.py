@@ -340,3 +340,31 @@ def test_one_seed_gets_no_interval():
     lstm, rnn = table.set_index("model.name").loc["lstm"], table.set_index("model.name").loc["rnn"]
     assert lstm["interval"] == "n = 1: no interval" and math.isnan(lstm["ci_low"]) and math.isnan(lstm["ci_high"])
     assert rnn["n"] == 2 and 0.5 <= rnn["ci_low"] < rnn["ci_high"] <= 0.7
+
+
+def test_runs_that_diverged_are_told_apart_from_runs_that_did_not_remember():
+    from multirun_analysis.figures import run_outcome
+
+    runs = pd.DataFrame({"steps_to_converge": [500, None, None, None], "diverged": [False, False, True, None],
+                         "grad_overflow_rows": [0, 0, 0, 4], "metric_rows": [4, 4, 4, 4]})  # fmt: skip
+    assert run_outcome(runs).tolist() == ["converged", "never (at budget)", "diverged (inf/NaN)", "diverged (inf/NaN)"]
+
+
+def test_every_figure_carries_its_setting_in_the_image(tree):
+    assert main([str(tree)]) == 0
+    png = tree / "analysis" / "eval_accuracy_vs_data.length.png"
+    stamped = matplotlib.image.imread(png)
+    from multirun_analysis import figures
+
+    figures.setup_style()
+    import matplotlib.pyplot as plt
+
+    figure = plt.figure(figsize=(4, 3))
+    figure.add_subplot().plot([0, 1])
+    bare = figures.save(figure, tree, "bare", ["png"])
+    with_setting = plt.figure(figsize=(4, 3))
+    with_setting.add_subplot().plot([0, 1])
+    figures.save(with_setting, tree, "stamped", ["png"], "encoding onehot, hidden 8, seeds 1-3 (n=3)")
+    assert matplotlib.image.imread(tree / "stamped.png").shape[0] > matplotlib.image.imread(tree / bare).shape[0]
+    assert stamped.shape[0] > 0
+    assert "Setting: " in (tree / "analysis" / "report.md").read_text()
