@@ -115,3 +115,25 @@ def test_a_job_number_subdir_is_refused_in_one_line_and_leaves_nothing(tmp_path)
     assert proc.returncode == 2 and not sweep.exists()
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith("seqlab: error: hydra.sweep.subdir='${hydra.job.num}' is invalid: seqlab's sweepers")
+
+
+@pytest.mark.slow
+def test_packed_keeps_hydras_per_job_outputs_numbers_ids_and_multirun_yaml(tmp_path):
+    """The launcher suites' contract checks (`verify_dir_outputs`, job numbers and ids, overrides, multirun.yaml) on
+    seqlab's own app under the packed launcher."""
+    import yaml
+
+    proc, _ = packed_sweep(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sweep = tmp_path / "sweep"
+    assert (sweep / "multirun.yaml").exists()
+    jobs = []
+    for seed in (1, 2, 3):
+        hydra_dir = sweep / f"seed_{seed}" / ".hydra"
+        assert {p.name for p in hydra_dir.iterdir()} >= {"config.yaml", "hydra.yaml", "overrides.yaml"}
+        overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text())
+        assert f"seed={seed}" in overrides
+        job = yaml.safe_load((hydra_dir / "hydra.yaml").read_text())["hydra"]["job"]
+        assert yaml.safe_load((hydra_dir / "config.yaml").read_text())["seed"] == seed
+        jobs.append((job["num"], job["id"]))
+    assert sorted(num for num, _ in jobs) == [0, 1, 2] and len({job_id for _, job_id in jobs}) == 3
