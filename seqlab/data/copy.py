@@ -14,7 +14,7 @@ import math
 import torch
 
 from seqlab.data import IGNORE
-from seqlab.data.streams import EVAL_STREAM, stream_generator
+from seqlab.data.streams import heldout_batches
 
 SYMBOLS, DATA, COPIED, BLANK, DELIMITER = 10, 8, 10, 0, 9  # alphabet, data symbols 1..8, how many, blank, delimiter
 BASELINE_LOSS = math.log(DATA)  # nats per output position of a model that guesses each data symbol
@@ -46,8 +46,8 @@ class CopyTask:
         return copy_batch(self.length, batch_size, generator, self.device)
 
     def heldout_set(self, batch_size: int, batches: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        generator = stream_generator(seed, EVAL_STREAM, self.device)
-        return [copy_batch(self.length, batch_size, generator, self.device) for _ in range(batches)]
+        return heldout_batches(lambda g: copy_batch(self.length, batch_size, g, self.device), batches, seed,
+                               self.device)  # fmt: skip
 
     def extra_metrics(self, eval_loss: float) -> dict[str, float]:
         return {"baseline_loss": BASELINE_LOSS}

@@ -9,7 +9,7 @@ import functools
 
 import torch
 
-from seqlab.data.streams import EVAL_STREAM, stream_generator
+from seqlab.data.streams import heldout_batches
 
 NUM_DIGITS = 10
 
@@ -37,8 +37,8 @@ def heldout_set(
     length: int, batch_size: int, batches: int, seed: int, device: torch.device | str = "cpu"
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The fixed held-out batches of a run, drawn from the evaluation stream of `seed`."""
-    generator = stream_generator(seed, EVAL_STREAM, device)
-    return [palindrome_batch(length, batch_size, generator, device) for _ in range(batches)]
+    return heldout_batches(lambda generator: palindrome_batch(length, batch_size, generator, device), batches, seed,
+                           device)  # fmt: skip
 
 
 class PalindromeTask:

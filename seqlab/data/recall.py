@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from seqlab.data.streams import EVAL_STREAM, stream_generator
+from seqlab.data.streams import heldout_batches
 
 
 def recall_batch(pairs: int, vocab_size: int, batch_size: int, generator: torch.Generator,
@@ -38,8 +38,8 @@ class RecallTask:
         return recall_batch(self.pairs, self.vocab_size, batch_size, generator, self.device)
 
     def heldout_set(self, batch_size: int, batches: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        generator = stream_generator(seed, EVAL_STREAM, self.device)
-        return [recall_batch(self.pairs, self.vocab_size, batch_size, generator, self.device) for _ in range(batches)]
+        draw = lambda g: recall_batch(self.pairs, self.vocab_size, batch_size, g, self.device)  # noqa: E731
+        return heldout_batches(draw, batches, seed, self.device)
 
     def extra_metrics(self, eval_loss: float) -> dict[str, float]:
         return {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 # The held-out set never overlaps the training stream's draws; samples and probes never shift training.
@@ -13,3 +15,12 @@ def stream_generator(seed: int, stream: int, device: torch.device | str = "cpu")
     generator = torch.Generator(device=device)
     generator.manual_seed(seed * 8 + stream)
     return generator
+
+
+def heldout_batches(
+    draw: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]], batches: int, seed: int,
+    device: torch.device | str = "cpu",
+) -> list[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """A run's fixed held-out set: `batches` batches of `draw`, from the evaluation stream of `seed`."""
+    generator = stream_generator(seed, EVAL_STREAM, device)
+    return [draw(generator) for _ in range(batches)]

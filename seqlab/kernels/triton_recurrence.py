@@ -44,21 +44,29 @@ def _w(w_ptr, base, g, N, rj, rk, wmask):
 
 
 @triton.jit
+def _tile(B, N, sx_p, sx_b, sh_p, sh_b, G: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr):
+    """This program's run p and batch rows rb, the units rn, the masks of a (rows, units) tile and of a weight
+    block, the offset of run p's weights, and the offsets of its rows in projections (xrow) and states (hrow) at
+    t = 0."""
+    p = tl.program_id(0)
+    rb = tl.program_id(1) * BLOCK_B + tl.arange(0, BLOCK_B)
+    rn = tl.arange(0, BLOCK_N)
+    m2 = (rb < B)[:, None] & (rn < N)[None, :]
+    wmask = (rn < N)[:, None] & (rn < N)[None, :]
+    xrow = p * sx_p + rb[:, None] * sx_b + rn[None, :]
+    hrow = p * sh_p + rb[:, None] * sh_b + rn[None, :]
+    return p, rb, rn, m2, wmask, p * G * N * N, xrow, hrow
+
+
+@triton.jit
 def _forward(
     x_ptr, w_ptr, bh_ptr, h_ptr, c_ptr, a_ptr, hn_ptr,
     T, B, N,
     sx_p, sx_b, sx_t, sh_p, sh_b, sh_t,
     CELL: tl.constexpr, G: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
-    p, pb = tl.program_id(0), tl.program_id(1)
-    rb = pb * BLOCK_B + tl.arange(0, BLOCK_B)
-    rn = tl.arange(0, BLOCK_N)
-    m2 = (rb < B)[:, None] & (rn < N)[None, :]
-    wmask = (rn < N)[:, None] & (rn < N)[None, :]
+    p, rb, rn, m2, wmask, wbase, xrow, hrow = _tile(B, N, sx_p, sx_b, sh_p, sh_b, G, BLOCK_B, BLOCK_N)
     rk, rj = rn[:, None], rn[None, :]
-    wbase = p * G * N * N
-    xrow = p * sx_p + rb[:, None] * sx_b + rn[None, :]
-    hrow = p * sh_p + rb[:, None] * sh_b + rn[None, :]
     h = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
     c = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
     for t in range(T):
@@ -126,15 +134,8 @@ def _backward(
     sx_p, sx_b, sx_t, sh_p, sh_b, sh_t,
     CELL: tl.constexpr, G: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
-    p, pb = tl.program_id(0), tl.program_id(1)
-    rb = pb * BLOCK_B + tl.arange(0, BLOCK_B)
-    rn = tl.arange(0, BLOCK_N)
-    m2 = (rb < B)[:, None] & (rn < N)[None, :]
-    wmask = (rn < N)[:, None] & (rn < N)[None, :]
+    p, rb, rn, m2, wmask, wbase, xrow, hrow = _tile(B, N, sx_p, sx_b, sh_p, sh_b, G, BLOCK_B, BLOCK_N)
     rj, rk = rn[:, None], rn[None, :]
-    wbase = p * G * N * N
-    xrow = p * sx_p + rb[:, None] * sx_b + rn[None, :]
-    hrow = p * sh_p + rb[:, None] * sh_b + rn[None, :]
     dh_rec = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
     dc_rec = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
     for step in range(T):
