@@ -56,10 +56,11 @@ def resolve_impl(
 
 def build_model(
     name: str, hidden_size: int, num_layers: int, encoding: str, impl: str = "fast", num_symbols: int = NUM_DIGITS,
-    per_step: bool = False,
+    per_step: bool = False, outputs: int | None = None,
 ) -> SequenceClassifier:  # fmt: skip
     """A classifier around the `impl` core (fast, fused or reference) of cell `name`, over `num_symbols` symbols
-    (the palindrome's digits by default), predicting after the last input or, with `per_step`, after every one."""
+    (the palindrome's digits by default; real-valued channels with encoding `values`), predicting after the last
+    input or, with `per_step`, after every one: a score per symbol, or `outputs` numbers (a regression)."""
     spec = cell(name)
     if impl not in IMPLS[1:]:
         raise ValueError(f"impl={impl!r} is invalid: expected fast, fused or reference (resolve_impl settles auto)")
@@ -67,14 +68,14 @@ def build_model(
         core = spec.reference(hidden_size, num_layers, encoding, num_symbols)
     else:
         core = spec.fast(hidden_size, num_layers, encoding, num_symbols, native=impl == "fast" and spec.native)
-    return SequenceClassifier(core, per_step)
+    return SequenceClassifier(core, per_step, outputs)
 
 
 def reference_twin(model: SequenceClassifier, name: str) -> SequenceClassifier:
     """A reference-implementation copy of a fast `model` with the same weights."""
     core = model.core
     twin = build_model(name, core.hidden_size, core.num_layers, core.encoding, "reference", core.num_symbols,
-                       model.per_step)  # fmt: skip
+                       model.per_step, model.head.out_features)  # fmt: skip
     twin.head.load_state_dict(model.head.state_dict())
     if isinstance(core, ReferenceCore):
         twin.core.load_state_dict(core.state_dict())

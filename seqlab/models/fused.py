@@ -29,7 +29,7 @@ class FusedCore(FusedLayout):
         return like.new_zeros(self.num_layers, batch, self.hidden_size)
 
     def torch_forward(self, symbols: torch.Tensor, every_step: bool) -> torch.Tensor:
-        inputs = self.symbol_codes[symbols.t()]  # (T, B, d) encoded in the model's dtype, time-major for the kernels
+        inputs = self.encoded(symbols)  # (T, B, d) in the model's dtype, time-major for the kernels
         state = self.initial_state(symbols.shape[0], inputs)
         output = self.kernel(
             inputs, state, self.flat_weights(), True, self.num_layers, 0.0, self.training, False, False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from seqlab.models.base import FusedLayout
+from seqlab.models.base import FusedLayout, time_major
 from seqlab.models.reference import ReferenceCore
 from seqlab.models.registry import Cell, register
 
@@ -76,7 +76,7 @@ class FastRRN(FusedLayout):
     cell, gates = NAME, GATES
 
     def torch_forward(self, symbols: torch.Tensor, every_step: bool) -> torch.Tensor:
-        sequence = symbols.t()  # (T, B), time-major
+        sequence = time_major(symbols)  # (T, B[, d])
         for k in range(self.num_layers):
             sequence = RRNRecurrence.apply(self.input_projections(k, sequence), self.layer(k)["w_hh"])
         return sequence if every_step else sequence[-1]
