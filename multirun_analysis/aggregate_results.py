@@ -123,7 +123,7 @@ def aggregate(args: Options) -> Path:
     if "text" in tasks and len(tasks) > 1:  # bits per character and accuracy do not share a table
         raise UsageError(f"these runs are of several tasks ({', '.join(sorted(tasks))}): aggregate the text runs "
                          "apart")  # fmt: skip
-    args.metric = args.metric or ("eval_bpc" if tasks == {"text"} else "eval_accuracy")
+    args.metric = args.metric or {"text": "eval_bpc", "adding": "eval_loss"}.get(next(iter(tasks), ""), "eval_accuracy")
     if args.metric not in data.runs:
         raise UsageError(f"--metric {args.metric}: not a result key (try eval_accuracy, steps_to_converge, ...)")
     out.mkdir(parents=True, exist_ok=True)

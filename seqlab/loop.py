@@ -68,34 +68,46 @@ def seed_everything(seed: int) -> None:
 
 def training_step(
     model: SequenceClassifier, optimizer: FlatOptimizer, inputs: torch.Tensor, targets: torch.Tensor, max_norm: float,
-    masked: bool = False,
+    masked: bool = False, regression: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """One optimizer step with gradient-norm clipping; returns (loss, accuracy, gradient norm), unsynchronised. The
     loss and accuracy are means over every prediction: one per sequence, or one per time step (per-step targets);
-    `masked`: over the targets that are not IGNORE."""
-    logits = model(inputs)
-    loss = F.cross_entropy(logits.flatten(0, -2), targets.flatten(), ignore_index=IGNORE)
+    `masked`: over the targets that are not IGNORE; `regression`: the mean squared error, and no accuracy (NaN)."""
+    outputs = model(inputs)
+    loss = prediction_loss(outputs, targets, regression)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = optimizer.clip_grad_norm(max_norm)
     optimizer.step()
-    hits = logits.argmax(-1) == targets
+    if regression:
+        return loss.detach(), torch.full_like(loss, math.nan), grad_norm
+    hits = outputs.argmax(-1) == targets
     accuracy = hits.sum() / (targets != IGNORE).sum() if masked else hits.float().mean()
     return loss.detach(), accuracy, grad_norm
 
 
+def prediction_loss(outputs: torch.Tensor, targets: torch.Tensor, regression: bool, reduction: str = "mean"):
+    """Cross-entropy over the scored predictions (targets not IGNORE), or a regression's squared error."""
+    if regression:
+        return F.mse_loss(outputs.squeeze(-1), targets.to(outputs.dtype), reduction=reduction)
+    return F.cross_entropy(outputs.flatten(0, -2), targets.flatten(), reduction=reduction, ignore_index=IGNORE)
+
+
 @torch.no_grad()
-def evaluate(model: SequenceClassifier, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over every prediction of the held-out batches (targets that are not IGNORE)."""
+def evaluate(
+    model: SequenceClassifier, batches: list[tuple[torch.Tensor, torch.Tensor]], regression: bool = False
+) -> tuple[float, float]:  # fmt: skip
+    """Mean loss and accuracy over every prediction of the held-out batches (targets that are not IGNORE): the
+    cross-entropy, or for a `regression` the squared error and no accuracy (NaN)."""
     model.eval()
     loss = correct = count = 0.0
     for inputs, targets in batches:
-        logits = model(inputs)
-        loss += F.cross_entropy(logits.flatten(0, -2), targets.flatten(), reduction="sum", ignore_index=IGNORE).item()
-        correct += (logits.argmax(-1) == targets).sum().item()
+        outputs = model(inputs)
+        loss += prediction_loss(outputs, targets, regression, reduction="sum").item()
+        correct += 0 if regression else (outputs.argmax(-1) == targets).sum().item()
         count += (targets != IGNORE).sum().item()
     model.train()
-    return loss / count, correct / count
+    return loss / count, math.nan if regression else correct / count
 
 
 class Run:
@@ -119,7 +131,7 @@ class Run:
         # the reference starts from the fused layout's initial weights, so every impl starts from the same ones
         build_impl = "fused" if impl == "reference" else impl
         self.model = build_model(m.name, m.hidden_size, m.num_layers, cfg.data.encoding, build_impl,
-                                 self.task.num_symbols, self.task.per_step)  # fmt: skip
+                                 self.task.num_symbols, self.task.per_step, self.task.outputs)  # fmt: skip
         apply_init(self.model, cfg.init.name, cfg.init.get("std", 1e-4), cfg.init.forget_bias,
                    cfg.init.get("t_max", 100.0))  # fmt: skip
         if impl == "reference":
@@ -172,13 +184,16 @@ class Run:
     def evaluate(self) -> None:
         """Evaluate on the held-out set and update convergence and the solved streak."""
         p, cfg = self.progress, self.cfg
-        p.eval_loss, p.eval_accuracy = evaluate(self.model, self.heldout)
+        p.eval_loss, p.eval_accuracy = evaluate(self.model, self.heldout, self.task.regression)
         interval = self.buffers["gnorm"][max(p.last_eval_step, 0) : p.step]
         p.diverged = interval.numel() > 0 and not bool(torch.isfinite(interval).any())
         p.last_eval_step = p.step
         if not p.eval_accuracy <= p.best_eval_accuracy:  # also replaces the initial NaN
             p.best_eval_accuracy = p.eval_accuracy
-        solved = p.eval_accuracy >= cfg.eval.solved_accuracy
+        if self.task.regression:  # a regression is solved by its error
+            solved = p.eval_loss <= cfg.eval.solved_mse
+        else:
+            solved = p.eval_accuracy >= cfg.eval.solved_accuracy
         p.solved_streak = p.solved_streak + 1 if solved else 0
         if solved and p.steps_to_converge is None:
             p.steps_to_converge = p.step
@@ -217,7 +232,7 @@ class Run:
         inputs, targets = self.next_batch()
         tic = time.perf_counter()
         loss, acc, gnorm = training_step(self.model, self.optimizer, inputs, targets, self.cfg.train.max_norm,
-                                         self.task.masked)  # fmt: skip
+                                         self.task.masked, self.task.regression)  # fmt: skip
         return self.after_step(loss, acc, gnorm, time.perf_counter() - tic)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -46,7 +46,7 @@ NOT_DEFINING = ("sweep_name", "train.progress", "rerun")
 # every finished run into "another config".
 ADDED_KEYS: dict[str, Any] = {
     "train.early_stop.streak": 50, "train.lr_decay.factor": 1.0, "train.lr_decay.every": 0,
-    "precision": "float32", "train.stop_on_divergence": False,
+    "precision": "float32", "train.stop_on_divergence": False, "eval.solved_mse": 0.01,
 }  # fmt: skip
 NO_VALUE = object()
 RERUN = ("never", "changed")  # rerun=changed retrains a run whose recorded config differs, moving the old aside

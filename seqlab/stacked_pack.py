@@ -25,8 +25,8 @@ def stackable(runs: list[Run], fused: bool = False) -> str | None:
     """Why `runs` cannot train as one stacked model (`fused`: with the Triton recurrences), None when they can."""
     if any(run.impl == "reference" for run in runs):
         return "the reference implementation trains its own loop"
-    if runs[0].task.masked:
-        return "the stacked step averages every prediction, and this task scores only some (data.name)"
+    if runs[0].task.masked or runs[0].task.regression:
+        return "the stacked step scores every prediction by cross-entropy, and this task does not (data.name)"
     if len({shared_settings(run.flat_config) for run in runs}) > 1:
         return f"the runs differ in settings a pack shares ({', '.join(PACK_KEYS)})"
     if fused:

@@ -1,10 +1,11 @@
 """The tasks a run trains on, by `data.name`: palindrome and recall (a class per sequence), copy and text (a class
-per step; copy scores only its output steps).
+per step; copy scores only its output steps), adding (a number per sequence: a regression).
 
 A task gives a run its batches (`batch`), its fixed held-out set (`heldout_set`), its alphabet (`num_symbols`), and
 declares what the model and the loop do with it: `per_step` (the head reads every step, not only the last),
 `masked` (some targets are `seqlab.data.IGNORE`: loss and accuracy count the others), `samples` (the run writes
-text samples), and its extra metrics (`metric_columns`, `extra_metrics`).
+text samples), `regression` (a number per prediction, its `outputs` of them: squared error, no accuracy), and its
+extra metrics (`metric_columns`, `extra_metrics`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from collections.abc import Callable
 import torch
 from omegaconf import DictConfig
 
+from seqlab.data.adding import AddingTask
 from seqlab.data.copy import CopyTask
 from seqlab.data.corpus import read_corpus, resolve_digest
 from seqlab.data.palindrome import PalindromeTask
 from seqlab.data.recall import RecallTask
 from seqlab.data.text import TextTask
 
-Task = PalindromeTask | TextTask | CopyTask | RecallTask
+Task = PalindromeTask | TextTask | CopyTask | RecallTask | AddingTask
 
 
 def text_task(data: DictConfig, device: torch.device) -> TextTask:
@@ -33,6 +35,7 @@ BUILDERS: dict[str, Callable[[DictConfig, torch.device], Task]] = {
     "text": text_task,
     "copy": lambda data, device: CopyTask(data.length, device),
     "recall": lambda data, device: RecallTask(data.pairs, data.vocab_size, device),
+    "adding": lambda data, device: AddingTask(data.length, device),
 }
 TASKS = tuple(BUILDERS)
 # Per task: the input length of its sequences (the memory check's estimate); its length key is LENGTH_KEYS'.
@@ -41,6 +44,7 @@ INPUT_STEPS: dict[str, Callable[[DictConfig], int]] = {
     "text": lambda data: data.seq_length,
     "copy": lambda data: data.length + 20,
     "recall": lambda data: 2 * data.pairs + 1,
+    "adding": lambda data: data.length,
 }
 
 

@@ -224,7 +224,8 @@ def complete(run: Run) -> dict[str, Any]:
     """Write the finished run's result.json; its result."""
     result = run.result("completed")
     rundir.write_result(run.run_dir, result)
-    log.info("done %s: eval accuracy %.4f after %d steps", run.run_dir, run.progress.eval_accuracy, run.progress.step)
+    p = run.progress
+    log.info("done %s: eval loss %.4g, accuracy %.4f after %d steps", run.run_dir, p.eval_loss, p.eval_accuracy, p.step)
     return result
 
 

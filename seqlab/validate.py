@@ -66,13 +66,14 @@ def check_config(cfg: DictConfig) -> None:
 
     from seqlab.init import INIT_SCHEMES
     from seqlab.models import CELLS, IMPLS
-    from seqlab.models.base import ENCODINGS
+    from seqlab.models.base import ENCODINGS, VALUES
     from seqlab.optim import OPTIMIZERS
     from seqlab.tasks import TASKS
 
     _choice(cfg, "model.name", sorted(CELLS))
     _choice(cfg, "data.name", TASKS)
-    _choice(cfg, "data.encoding", ENCODINGS if cfg.data.name == "palindrome" else ("onehot",))
+    encodings = {"palindrome": ENCODINGS, "adding": (VALUES,)}.get(cfg.data.name, ("onehot",))
+    _choice(cfg, "data.encoding", encodings)
     _choice(cfg, "device", DEVICES)
     _choice(cfg, "precision", PRECISIONS)
     gpu = torch.cuda.is_available()
@@ -136,6 +137,10 @@ def check_config(cfg: DictConfig) -> None:
     _positive(cfg, "train.early_stop.epsilon", allow_zero=True)
     _integer(cfg, "eval.batches", 1)
     _positive(cfg, "eval.solved_accuracy", maximum=1.0)
+    _positive(cfg, "eval.solved_mse")
+    if cfg.data.name == "adding" and cfg.train.early_stop.kind == "train_streak":
+        raise _fail("train.early_stop.kind", "train_streak", "none, accuracy (solved: eval.solved_mse) or "
+                    "loss_plateau with dataset=adding (a regression has no all-correct batches)")  # fmt: skip
     _choice(cfg, "grad_flow.enabled", (True, False))
     _integer(cfg, "grad_flow.batch_size", 1)
     for mark in cfg.grad_flow.steps:

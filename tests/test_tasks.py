@@ -99,7 +99,7 @@ def test_a_packed_sweep_of_the_new_tasks_trains_each_run_as_alone(tmp_path):
     args = [
         "-m",
         *TINY,
-        "dataset=copy,recall",
+        "dataset=copy,recall,adding",
         "model=rnn,gru",
         "threads=1",
         "hydra.sweep.subdir=${data.name}_${model.name}",
@@ -107,7 +107,7 @@ def test_a_packed_sweep_of_the_new_tasks_trains_each_run_as_alone(tmp_path):
     alone = run_cli(*args, f"hydra.sweep.dir={tmp_path / 'alone'}")
     packed = run_cli(*args, "hydra/launcher=packed", f"hydra.sweep.dir={tmp_path / 'packed'}")
     assert alone.returncode == 0 and packed.returncode == 0, packed.stderr[-2000:]
-    for run in ("copy_rnn", "copy_gru", "recall_rnn", "recall_gru"):
+    for run in ("copy_rnn", "copy_gru", "recall_rnn", "recall_gru", "adding_rnn", "adding_gru"):
         metrics = [(tmp_path / way / run / rundir.METRICS).read_bytes() for way in ("alone", "packed")]
         assert metrics[0] == metrics[1], run
 
@@ -118,6 +118,8 @@ def test_a_packed_sweep_of_the_new_tasks_trains_each_run_as_alone(tmp_path):
     (["dataset=copy", "data.length=0"], "data.length=0 is invalid: expected an integer >= 1"),
     (["dataset=recall", "data.pairs=4", "data.vocab_size=2"], "data.vocab_size=2 is invalid: expected an integer >= 4"),
     (["init=chrono", "model=rrn"], "init.name='chrono' is invalid: expected lstm or gru"),
+    (["dataset=adding", "data.encoding=onehot"], "data.encoding='onehot' is invalid: expected one of values"),
+    (["dataset=adding", "train.early_stop.kind=train_streak"], "train.early_stop.kind='train_streak' is invalid"),
 ])  # fmt: skip
 def test_bad_task_input_is_one_line(tmp_path, overrides, message):
     proc = run_cli(*TINY, *overrides, cwd=tmp_path)
@@ -138,3 +140,44 @@ def test_chrono_init_sets_the_gates_that_keep_the_state_for_a_time_range(name):
             torch.testing.assert_close(bias[core.gates.index("i")], -keep)
         others = [g for g in core.gates if g not in ("f", "i", "z")]
         assert all((bias[core.gates.index(g)] == 0).all() for g in others)
+
+
+def test_adding_sequences_sum_the_two_marked_values():
+    from seqlab.data.adding import adding_batch
+
+    inputs, targets = adding_batch(10, 64, torch.Generator().manual_seed(0))
+    assert inputs.shape == (64, 10, 2) and targets.shape == (64,)
+    for x, y in zip(inputs.tolist(), targets.tolist(), strict=True):
+        marked = [t for t, (_, marker) in enumerate(x) if marker == 1.0]
+        assert len(marked) == 2 and marked[0] < 5 <= marked[1] and all(0 <= v < 1 for v, _ in x)
+        assert y == pytest.approx(sum(x[t][0] for t in marked))
+
+
+@pytest.mark.parametrize("impl", ["fast", "fused"])
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "rrn"])
+def test_real_valued_inputs_and_a_regression_head_match_the_reference(impl, name):
+    from seqlab.models import reference_twin
+
+    torch.manual_seed(0)
+    fast = build_model(name, 16, 2, "values", impl, num_symbols=2, outputs=1)
+    reference = reference_twin(fast, name)
+    inputs, targets = torch.rand(9, 7, 2), torch.rand(9)
+    outputs = [model(inputs) for model in (fast, reference)]
+    assert outputs[0].shape == (9, 1)
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-4, atol=1e-5)
+    for out in outputs:
+        F.mse_loss(out.squeeze(-1), targets).backward()
+    torch.testing.assert_close(fast.head.weight.grad, reference.head.weight.grad, rtol=1e-4, atol=1e-5)
+    fused_grads = reference.core.fused_gradients()
+    for key, grad in fused_grads.items():
+        torch.testing.assert_close(dict(fast.core.named_parameters())[key].grad, grad, rtol=1e-3, atol=1e-5)
+
+
+def test_an_adding_run_is_scored_by_its_squared_error_and_solved_below_the_threshold(make_cfg, tmp_path):
+    from seqlab.data.adding import BASELINE_MSE
+
+    result = train(make_cfg("dataset=adding", "data.length=6", "model=gru", "eval.solved_mse=0.5"), tmp_path / "a")
+    assert result["baseline_mse"] == pytest.approx(1 / 6) == BASELINE_MSE
+    assert math.isnan(result["eval_accuracy"]) and result["eval_loss"] < 0.5 and result["converged"]
+    strict = train(make_cfg("dataset=adding", "data.length=6", "model=gru", "eval.solved_mse=1e-9"), tmp_path / "b")
+    assert not strict["converged"]

@@ -35,7 +35,8 @@ def copy_batch(delay: int, batch_size: int, generator: torch.Generator, device: 
 class CopyTask:
     """The copy task with delay `length` (T): a prediction at every step, scored at the last 10."""
 
-    per_step, masked, samples = True, True, False
+    per_step, masked, samples, regression = True, True, False, False
+    outputs: int | None = None  # the head scores every symbol
     metric_columns = ("baseline_loss",)
     num_symbols = SYMBOLS
 

@@ -44,7 +44,8 @@ def heldout_set(
 class PalindromeTask:
     """The palindrome task of length `length` as a run sees it: one prediction per sequence, over 10 digits."""
 
-    per_step, masked, samples = False, False, False
+    per_step, masked, samples, regression = False, False, False, False
+    outputs: int | None = None  # the head scores every symbol
     metric_columns: tuple[str, ...] = ()
     num_symbols = NUM_DIGITS
 

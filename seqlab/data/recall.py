@@ -27,7 +27,8 @@ def recall_batch(pairs: int, vocab_size: int, batch_size: int, generator: torch.
 class RecallTask:
     """Associative recall of `pairs` pairs over `vocab_size` keys and values: one prediction per sequence."""
 
-    per_step, masked, samples = False, False, False
+    per_step, masked, samples, regression = False, False, False, False
+    outputs: int | None = None  # the head scores every symbol
     metric_columns: tuple[str, ...] = ()
 
     def __init__(self, pairs: int, vocab_size: int, device: torch.device) -> None:

@@ -27,7 +27,8 @@ def encode_text(text: str, symbols: str) -> torch.Tensor:
 class TextTask:
     """Next-character prediction on a corpus; inputs and targets are (B, seq_length) character indices."""
 
-    per_step, masked, samples = True, False, True
+    per_step, masked, samples, regression = True, False, True, False
+    outputs: int | None = None  # the head scores every symbol
     metric_columns = ("eval_bpc",)
 
     def __init__(self, corpus: Corpus, seq_length: int, heldout_fraction: float, device: torch.device) -> None:
