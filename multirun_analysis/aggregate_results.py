@@ -330,7 +330,7 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     def figure(drawn: Figure, stem: str, caption: str) -> None:
         report.image(figures.save(drawn, out, stem, args.formats, args.setting), f"{caption}. Setting: {args.setting}")
 
-    chance = None if text else figures.CHANCE
+    chance = None if text else figures.chance_level(completed)
     title = f"{figures.label(metric)} vs {figures.label(x)}\n(mean and 95% bootstrap interval over seeds; dots: seeds)"
     drawn = figures.metric_vs_x(completed, x, metric, hue, col, row, title, chance)
     figure(drawn, f"{metric}_vs_{x}", f"{metric} vs {x} by {hue}")

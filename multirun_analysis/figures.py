@@ -46,7 +46,15 @@ MODEL_COLOURS = dict(zip(("rnn", "lstm", "gru", "rrn"), np.array(sns.color_palet
                          strict=True))  # fmt: skip
 # How a run ended, drawn as its marker wherever runs are dots: the kinds of `run_outcome`.
 OUTCOME_MARKERS = {"converged": "o", "never (at budget)": "^", "diverged (inf/NaN)": "X"}
-CHANCE = 0.1  # the palindrome task's chance accuracy: one of 10 digits
+
+
+def chance_level(runs: pd.DataFrame) -> float | None:
+    """The accuracy of guessing, drawn on accuracy axes: one of 10 digits (palindrome), of 8 symbols (copy), of
+    data.vocab_size values (recall, when it is the same in every run); None where there is none to draw."""
+    tasks = set(runs["data.name"].dropna()) if "data.name" in runs else {"palindrome"}
+    if tasks == {"recall"} and runs["data.vocab_size"].nunique() == 1:
+        return 1 / float(runs["data.vocab_size"].iloc[0])
+    return {"palindrome": 0.1, "copy": 1 / 8}.get(next(iter(tasks)), None) if len(tasks) == 1 else None
 
 
 def palette(data: pd.DataFrame, hue: str) -> dict | None:

@@ -41,6 +41,8 @@ STUDIES = {
     "ledger_n01_streak": "N(0, 1) weights with the 50-perfect-batches stop (claims C13-C15)",
     "ledger_text": "The text LSTM as report 000 ran it: Adam 1e-3, batch 64, 100,000 steps, 3 seeds (C16, C17)",
     "text_course": "Character-level language model: the course's two-layer LSTM on Grimms' Fairy Tales",
+    "copy_reduced": "The copy task at reduced scale: hidden 64, 1,500 steps, 3 seeds",
+    "recall_reduced": "Associative recall at reduced scale: hidden 64, 1,500 steps, 3 seeds",
     "rnn_vs_lstm": "Vanilla RNN vs LSTM at reduced scale: one-hot digits, 2,000 steps, 3 seeds",
     "rrn_long": "Long palindromes: RNN, LSTM and RRN",
     "optimizers": "Optimizers",
@@ -104,6 +106,15 @@ SETTINGS = {  # studies run at their preset's full setting, whatever the page's 
     "all-correct training batches; RNN and LSTM, seeds 1-5, a grid over L = 5..40).",
     "ledger_text": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m +experiment=ledger_text "
     "threads=1` (in `bash scripts/run_studies.sh ledger`; text_course with Adam lr 1e-3 and no decay, seeds 1-3).",
+    "copy_reduced": "Reduced scale: `python -m seqlab.run -m +experiment=copy_capacity hydra/sweeper=capacity "
+    "model.hidden_size=64 train.max_steps=1500 seed=1,2,3 data.length=1,2,5,10,20,50 sweep_name=copy_reduced "
+    "threads=1` (copy_capacity - RNN, LSTM, GRU, RRN, one-hot symbols, batch 128, RMSprop 1e-3, clip 10, stop once "
+    "solved - at hidden 64 and a 1,500-step budget, 3 seeds; solved: held-out accuracy over the 10 copied symbols "
+    ">= 0.99). The full preset (hidden 128, 10,000 steps, 5 seeds, T up to 500) has not run here.",
+    "recall_reduced": "Reduced scale: `python -m seqlab.run -m +experiment=recall_capacity hydra/sweeper=capacity "
+    "model.hidden_size=64 train.max_steps=1500 seed=1,2,3 data.pairs=1,2,4,8,16 sweep_name=recall_reduced "
+    "threads=1` (recall_capacity - 32 keys and 32 values, RNN, LSTM, GRU, RRN, RMSprop 1e-3, stop once solved - at "
+    "hidden 64 and 1,500 steps, 3 seeds; solved: held-out accuracy >= 0.99; chance 1/32).",
     "text_course": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m +experiment=text_course "
     "threads=1` (the preset as defined: two-layer LSTM of 128, sequences of 30, batch 64, RMSprop 2e-3 decayed by "
     "0.96 every 5,000 steps, clip 5, 100,000 steps, seed 1; the last 5% of the book held out).",
@@ -118,7 +129,15 @@ KEPT_TABLES = (
 # Studies of the training signal, not of memory capacity: their sections show no capacity table, and of the
 # figures only DIAGNOSTIC_FIGURES.
 DIAGNOSTICS = ("grad_flow", "course_rrn_overflow", "course_rrn_overflow_lr1e-4")
-REDUCED = ("rnn_vs_lstm", "rrn_long", "optimizers", "inits", "grad_flow")  # the appendix: small budgets and seeds
+REDUCED = (
+    "copy_reduced",
+    "recall_reduced",
+    "rnn_vs_lstm",
+    "rrn_long",
+    "optimizers",
+    "inits",
+    "grad_flow",
+)  # the appendix: small budgets and seeds
 DIAGNOSTIC_FIGURES = ("gradient_flow.png", "learning_curves.png")
 TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv")  # a text study's section is drawn from these
 TEXT_STEPS_SHOWN = 4  # sampled steps of the text run shown on the page (first, last and evenly between)

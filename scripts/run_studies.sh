@@ -22,6 +22,10 @@ if [ "$scale" = reduced ]; then
     run +experiment=inits model.hidden_size=64 train.max_steps=1000 data.length=5,10,20 seed=1,2 \
         model=lstm init=default init.forget_bias=1.0
     run +experiment=rrn_long model.hidden_size=64 train.max_steps=500 data.length=50,100,200 seed=1,2
+    run +experiment=copy_capacity hydra/sweeper=capacity model.hidden_size=64 train.max_steps=1500 seed=1,2,3 \
+        data.length=1,2,5,10,20,50 sweep_name=copy_reduced
+    run +experiment=recall_capacity hydra/sweeper=capacity model.hidden_size=64 train.max_steps=1500 seed=1,2,3 \
+        data.pairs=1,2,4,8,16 sweep_name=recall_reduced
 elif [ "$scale" = course ]; then  # the commands of the page's full-scale sections (threads=1 under this launcher)
     run +experiment=course
     run +experiment=course hydra/sweeper=capacity data.encoding=onehot sweep_name=course_onehot
