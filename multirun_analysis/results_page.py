@@ -138,7 +138,16 @@ REDUCED = (
     "inits",
     "grad_flow",
 )  # the appendix: small budgets and seeds
-DIAGNOSTIC_FIGURES = ("gradient_flow.png", "learning_curves.png")
+DIAGNOSTIC_FIGURES = ("gradient_flow.png", "learning_curves.png", "gradient_norm_curves.png")
+FIGURE_ORDER = (
+    "eval_",
+    "steps_to_converge_vs_",
+    "memory_capacity.",
+    "memory_capacity_heatmap.",
+    "gradient_flow.",
+    "gradient_norm_curves.",
+    "learning_curves.",
+)  # a study's figures on the page, in this order
 TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv")  # a text study's section is drawn from these
 TEXT_STEPS_SHOWN = 4  # sampled steps of the text run shown on the page (first, last and evenly between)
 SCALES = {
@@ -290,10 +299,10 @@ def main(argv: list[str] | None = None) -> int:
             table = pd.read_csv(capacity)
             page.table(table.drop(columns=[c for c in CAPACITY_NUMBERS if c in table and "median" in table]))
         captions = figure_captions(out / "report.md")
-        for figure in ("eval_accuracy_vs_data.length.png", "steps_to_converge_vs_data.length.png",
-                       "memory_capacity.png", "memory_capacity_heatmap.png", "gradient_flow.png",
-                       "learning_curves.png"):  # fmt: skip
-            if (out / figure).exists() and (study not in DIAGNOSTICS or figure in DIAGNOSTIC_FIGURES):
+        drawn = sorted((f.name for f in out.glob("*.png")), key=lambda name: next(
+            (i for i, start in enumerate(FIGURE_ORDER) if name.startswith(start)), len(FIGURE_ORDER)))  # fmt: skip
+        for figure in drawn:
+            if study not in DIAGNOSTICS or figure in DIAGNOSTIC_FIGURES:
                 caption = captions.get(figure, figure.removesuffix(".png").replace("_", " "))
                 page.image(f"results/{study}/{figure}", f"{study}: {caption}")
         kept = KEPT_TABLES + (TEXT_TABLES if (out / "samples.csv").exists() else ())
