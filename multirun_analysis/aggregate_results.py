@@ -273,7 +273,9 @@ def fixed_settings(runs: pd.DataFrame, config_keys: list[str], factors: list[str
 def setting(fixed: dict[str, object], runs: pd.DataFrame) -> str:
     """The caption's setting: the fixed values of CAPTION_KEYS and the seeds."""
     seeds = sorted(runs["seed"].dropna().astype(int).unique()) if "seed" in runs else []
-    named = [f"{name} {figures.number(fixed[key])}" for key, name in CAPTION_KEYS.items() if key in fixed]
+    task = str(fixed.get("data.name", "palindrome"))
+    names = CAPTION_KEYS | {key: name for key, (_, name) in figures.TASK_KEYS.get(task, {}).items()}
+    named = [f"{name} {figures.number(fixed[key])}" for key, name in names.items() if key in fixed]
     span = f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)) else (
         ",".join(map(str, seeds)))  # fmt: skip
     return ", ".join([*named, f"seeds {span} (n={len(seeds)})"])
@@ -325,7 +327,7 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
         add_samples(report, data.samples[data.samples["run_dir"].isin(completed["run_dir"])], run_keys, out)
 
     report.heading("Figures")
-    figures.setup_style()
+    figures.setup_style(str(completed["data.name"].iloc[0]) if "data.name" in completed else "palindrome")
 
     def figure(drawn: Figure, stem: str, caption: str) -> None:
         report.image(figures.save(drawn, out, stem, args.formats, args.setting), f"{caption}. Setting: {args.setting}")

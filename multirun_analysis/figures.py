@@ -38,7 +38,15 @@ LABELS = {
     "init.name": "init",
     "capacity": "largest L solved (digits)",
 }
-SHORT = {"data.length": "L", "model.name": "model", "optimizer.name": "optimizer", "init.name": "init"}
+SHORT = {"data.length": "L", "model.name": "model", "optimizer.name": "optimizer", "init.name": "init",
+         "data.pairs": "pairs"}  # fmt: skip
+# What a task's length keys mean, where not the palindrome's: (axis label, short name).
+TASK_KEYS = {
+    "copy": {"data.length": ("delay T (blanks before the delimiter)", "T")},
+    "adding": {"data.length": ("sequence length T (steps)", "T")},
+    "recall": {"data.pairs": ("key-value pairs", "pairs")},
+}
+_task = {"name": "palindrome"}  # the task whose figures are drawn (setup_style)
 MAX_PANELS = 4
 # One colour per model in every figure, from seaborn's colour-blind palette: blue, orange, green and purple (its
 # fourth colour, vermilion, is too close to the orange); other hues take the palette in order.
@@ -66,10 +74,18 @@ def palette(data: pd.DataFrame, hue: str) -> dict | None:
 
 
 def label(key: str) -> str:
-    return LABELS.get(key, key)
+    """An axis label for `key`, in the current task's words."""
+    return TASK_KEYS.get(_task["name"], {}).get(key, (LABELS.get(key, key),))[0]
 
 
-def setup_style() -> None:
+def short(key: str) -> str:
+    """A short name for `key` (facet titles, captions), in the current task's words."""
+    return TASK_KEYS.get(_task["name"], {}).get(key, (None, SHORT.get(key, key)))[1]
+
+
+def setup_style(task: str = "palindrome") -> None:
+    """seaborn's theme for the figures, and the task whose keys they name."""
+    _task["name"] = task
     sns.set_theme(context="paper", style="whitegrid", font_scale=1.3, rc={"figure.dpi": 100, "svg.fonttype": "none"})
 
 
@@ -120,8 +136,8 @@ def _facet_labels(
     """Axis labels, facet titles, the legend's title; accuracy axes at [0, 1] with the `chance` level dotted."""
     grid.set_axis_labels(label(x), label(y))
     grid.set_titles(
-        row_template=f"{SHORT.get(row, row)} = {{row_name}}" if row else "",
-        col_template=f"{SHORT.get(col, col)} = {{col_name}}" if col else "",
+        row_template=f"{short(row)} = {{row_name}}" if row else "",
+        col_template=f"{short(col)} = {{col_name}}" if col else "",
     )
     if grid.legend is not None:
         grid.legend.set_title(label(grid.legend.get_title().get_text()))
@@ -252,13 +268,13 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
 
     grid.map_dataframe(panel)
     _facet_labels(grid, hue, "capacity", col, row)
-    grid.set_ylabels(f"capacity: longest {SHORT.get(x, x)} solved")
+    grid.set_ylabels(f"capacity: longest {short(x)} solved")
     for ax in grid.axes.flat:
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     _title(
         grid,
-        f"Memory capacity per seed (bar: median over seeds): the longest {SHORT.get(x, x)} with every "
-        f"shorter tested {SHORT.get(x, x)} solved",
+        f"Memory capacity per seed (bar: median over seeds): the longest {short(x)} with every "
+        f"shorter tested {short(x)} solved",
     )
     handles = [plt.Line2D([], [], marker=m, linestyle="", color="grey", markeredgecolor="black", label=k)
                for k, m in markers.items()]  # fmt: skip
@@ -291,11 +307,11 @@ def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> p
     notes = [[text.get((r, c), "") for c in columns] for r in rows]
     figure, ax = plt.subplots(figsize=(2.4 + 1.6 * len(columns), 1.6 + 0.7 * len(rows)))
     sns.heatmap(pd.DataFrame(grid, index=rows, columns=columns), annot=np.array(notes), fmt="", cmap="viridis",
-                ax=ax, cbar_kws={"label": f"median capacity ({SHORT.get(x, x)})"})  # fmt: skip
+                ax=ax, cbar_kws={"label": f"median capacity ({short(x)})"})  # fmt: skip
     ax.tick_params(axis="y", rotation=0)
     ax.set_xlabel(label(hue))
     ax.set_ylabel(label(factor))
-    title = f"Memory capacity: median over seeds and its range (longest {SHORT.get(x, x)} solved)"
+    title = f"Memory capacity: median over seeds and its range (longest {short(x)} solved)"
     figure.suptitle("\n".join(textwrap.wrap(title, int(figure.get_figwidth() * 9))), fontsize="medium")
     figure.tight_layout()
     return figure
