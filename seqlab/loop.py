@@ -136,12 +136,12 @@ class Run:
                    cfg.init.get("t_max", 100.0))  # fmt: skip
         if impl == "reference":
             self.model = reference_twin(self.model, m.name)
-        self.model.to(device, PRECISIONS[cfg.precision])
+        dtype = PRECISIONS[cfg.precision]
+        self.model.to(device, dtype)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         self.generator = stream_generator(cfg.seed, TRAIN_STREAM, device)
         self.heldout = self.task.heldout_set(cfg.train.batch_size, cfg.eval.batches, cfg.seed)
         self.progress = Progress()
-        dtype = PRECISIONS[cfg.precision]
         self.buffers = {
             k: torch.zeros(cfg.train.max_steps, device=device, dtype=dtype) for k in ("loss", "acc", "gnorm")
         }
