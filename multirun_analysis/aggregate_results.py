@@ -321,6 +321,14 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
         report.heading("Steps to converge: median over seeds, runs that never converged counted at their budget")
         report.paragraph("A median marked as a bound is 'more than' it: half or more of the seeds never converged.")
         report.table(converged)
+        if "train_accuracy" in curves and "best_train_accuracy" in completed:
+            trained = training_accuracy(completed, curves, keys)
+            trained.to_csv(out / "training_accuracy.csv", index=False)
+            report.heading("Training-batch accuracy, as some course reports measured it")
+            report.paragraph("Mean over seeds of each run's last metrics row's training accuracy (the mean over its "
+                             "last `train.log_every` batches) and of its best single training batch; a best batch "
+                             "of 128 at chance is well above chance.")  # fmt: skip
+            report.table(trained)
     configuration = [f for f in dict.fromkeys([k for k in (col, row, hue) if k] + factors) if f != x]
     per_seed = None if text else add_capacity(report, args, completed, x, configuration, out)
     if text and not data.samples.empty:
@@ -367,6 +375,18 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
         flow = as_categories(data.grad_flow.merge(run_keys, on="run_dir", how="left"), roles)
         flow.to_csv(out / "grad_flow.csv", index=False)
         figure(figures.gradient_flow(flow, x, hue), "gradient_flow", "gradient norm through time")
+
+
+def training_accuracy(completed: pd.DataFrame, curves: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per group of `keys`: runs, the mean over seeds of the final training accuracy (each run's last metrics row)
+    and of the best training-batch accuracy (result.json's best_train_accuracy)."""
+    last = curves.dropna(subset=["train_accuracy"]).sort_values("step").groupby("run_dir")["train_accuracy"].last()
+    runs = completed.assign(final_train_accuracy=completed["run_dir"].map(last))
+    table = runs.groupby(keys, dropna=False, sort=True).agg(
+        n=("run_dir", "size"), final_train_accuracy=("final_train_accuracy", "mean"),
+        best_train_accuracy=("best_train_accuracy", "mean"),
+    )  # fmt: skip
+    return table.reset_index()
 
 
 def learning_curve_metric(curves: pd.DataFrame, text: bool) -> str | None:

@@ -120,15 +120,17 @@ def c3(t: Tables) -> Finding:
 
 
 def c4(t: Tables) -> Finding:
-    setting = f"{COURSE}; 10,000 steps; 5 seeds; held-out accuracy (the report: last training batches)"
-    row = t.row("course", "summary", **{"model.name": "rnn", "data.length": 10})
+    where = {"model.name": "rnn", "data.length": 10}
+    trained, row = t.row("course", "training_accuracy", **where), t.row("course", "summary", **where)
+    measured = "the final training-batch accuracy, as the report" if trained else (
+        "held-out accuracy (the report: the last training batches)")  # fmt: skip
+    setting = f"{COURSE}; 10,000 steps; 5 seeds; {measured}"
     if row is None:
         return open_finding(setting, LEDGER_RUNS, "course")
-    verdict = "refuted" if row["mean"] > 0.5 else "confirmed"
-    why = (
-        f"RNN at L = 10: final held-out accuracy {row['mean']:.2f} (mean over seeds); {row['solved (k/n)']} "
-        "seeds reached >= 0.99"
-    )
+    accuracy = trained["final_train_accuracy"] if trained else row["mean"]
+    verdict = "refuted" if accuracy > 0.5 else "confirmed"
+    why = (f"RNN at L = 10: final {'training' if trained else 'held-out'} accuracy {accuracy:.2f} (mean over "
+           f"seeds); {row['solved (k/n)']} seeds reached >= 0.99 held out")  # fmt: skip
     return Finding(setting, verdict, why, "course")
 
 

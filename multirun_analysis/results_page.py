@@ -124,6 +124,7 @@ KEPT_TABLES = (
     "memory_capacity.csv",
     "capacity_per_seed.csv",
     "convergence.csv",
+    "training_accuracy.csv",
     "overflow.csv",
 )  # committed with figures
 # Studies of the training signal, not of memory capacity: their sections show no capacity table, and of the

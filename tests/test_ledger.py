@@ -73,3 +73,27 @@ def ledger_on_repo():
         shutil.copytree(ROOT / "docs" / "results", docs / "results")
         shutil.copy(ROOT / "docs" / "claims.md", docs / "claims.md")
         return ledger(docs, {})
+
+
+def test_c4_uses_the_reports_own_accuracy_where_the_aggregator_wrote_it(docs):
+    summary = pd.DataFrame({"model.name": ["rnn"], "data.length": [10], "n": [5], "mean": [0.97], "ci_low": [0.9],
+                            "ci_high": [1.0], "interval": [""], "solved (k/n)": ["5/5"]})  # fmt: skip
+    write(docs, "course", "summary", summary)
+    write(docs, "course", "training_accuracy", pd.DataFrame({"model.name": ["rnn"], "data.length": [10], "n": [5],
+                                                             "final_train_accuracy": [0.18],
+                                                             "best_train_accuracy": [0.3]}))  # fmt: skip
+    row = ledger(docs, {}).set_index("id").loc["C4"]
+    assert row["verdict"] == "confirmed" and "final training accuracy 0.18" in row["seqlab's number"]
+    assert "final training-batch accuracy, as the report" in row["seqlab's setting"]
+
+
+def test_the_aggregator_writes_the_training_batch_accuracies(make_cfg, tmp_path):
+    from multirun_analysis.aggregate_results import main
+    from seqlab.train import train
+
+    for seed in (1, 2):
+        train(make_cfg("model=rnn", f"seed={seed}"), tmp_path / "runs" / f"s{seed}")
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "training_accuracy.csv")
+    assert table["n"].tolist() == [2]
+    assert 0 <= table["final_train_accuracy"].iloc[0] <= table["best_train_accuracy"].iloc[0] <= 1
