@@ -222,3 +222,15 @@ def test_dataset_is_chosen_as_dataset_equals_option(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     config = rundir.read_result(tmp_path)["config"]
     assert config["data.name"] == "palindrome" and config["data.length"] == 5 and "dataset.name" not in config
+
+
+def test_pack_benchmark_smoke(tmp_path):
+    out = tmp_path / "packs.json"
+    proc = subprocess.run([sys.executable, "-m", "seqlab.bench", "--sweep", "--packs", "--device", "cpu", "--lengths",
+                           "5", "--steps", "1", "--pack-size", "2", "--out", str(out), "--markdown"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["cell"], r["length"], r["pack"]) for r in rows] == [(c, 5, 2) for c in ("rnn", "lstm", "gru", "rrn")]
+    assert all(r["alone"] > 0 and r["stacked"] > 0 and r["fused"] is None for r in rows)  # no GPU: fused not timed
+    assert out.with_suffix(".md").read_text().startswith("| cell | length | pack | alone | stacked | fused |")
