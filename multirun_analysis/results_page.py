@@ -208,6 +208,16 @@ def figure_captions(report: Path) -> dict[str, str]:
     return {path: caption for caption, path in re.findall(r"!\[(.*?)\]\((.*?)\)", text)}
 
 
+def unfinished_grid(sweep: Path) -> str | None:
+    """`k of n runs completed` for a grid sweep that planned more runs than have completed (a capacity search,
+    whose plan is open, is published as far as it went: its tables say what is censored), else None."""
+    plan = rundir.read_plan(sweep)
+    if not plan or not plan["planned_runs"]:
+        return None
+    done = sum(1 for d in rundir.find_run_dirs(sweep) if (rundir.read_result(d) or {}).get("status") == "completed")
+    return f"{done} of {plan['planned_runs']} runs completed" if done < plan["planned_runs"] else None
+
+
 def anchor(title: str) -> str:
     """The link to a section of results.md, as GitHub names a heading's anchor."""
     return "#" + re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
@@ -256,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         if study == REDUCED[0]:
             page.heading("Appendix: reduced-scale studies (small step budgets and 2-3 seeds; not the course setting)")
         sweep, out = args.runs / study, args.docs / "results" / study
-        training = sweep.is_dir() and next(filter(rundir.lock_holder, rundir.find_run_dirs(sweep)), None)
+        training = sweep.is_dir() and (
+            next(filter(rundir.lock_holder, rundir.find_run_dirs(sweep)), None) or unfinished_grid(sweep)
+        )  # fmt: skip
         if training:  # never publish half a study
             print(f"results_page: {study} is still training ({training}): its committed section, if any, is kept",
                   file=sys.stderr)  # fmt: skip

@@ -368,3 +368,18 @@ def test_every_figure_carries_its_setting_in_the_image(tree):
     assert matplotlib.image.imread(tree / "stamped.png").shape[0] > matplotlib.image.imread(tree / bare).shape[0]
     assert stamped.shape[0] > 0
     assert "Setting: " in (tree / "analysis" / "report.md").read_text()
+
+
+def test_results_page_keeps_a_grid_sweep_that_has_not_finished_out(tmp_path):
+    from multirun_analysis.results_page import main as results_page
+    from seqlab import rundir
+
+    runs, docs = tmp_path / "multirun", tmp_path / "docs"
+    make_tree(runs / "rnn_vs_lstm", known_accuracy, model__name=["rnn", "lstm"], data__length=[5, 10, 15])
+    rundir.write_plan(runs / "rnn_vs_lstm", 20, 20)  # 18 of 20 completed
+    docs.mkdir()
+    assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    assert "Vanilla RNN vs LSTM" not in (docs / "results.md").read_text()
+    rundir.write_plan(runs / "rnn_vs_lstm", 18, 18)
+    assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    assert "Vanilla RNN vs LSTM" in (docs / "results.md").read_text()
