@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import statistics
 import time
 
 import torch
@@ -93,3 +94,40 @@ def padded(inputs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | Non
     longest = max(lengths)
     stacked = torch.stack([F.pad(x, (0, longest - x.shape[-1])) for x in inputs])
     return stacked, torch.tensor(lengths, device=stacked.device)
+
+
+class Calibration:
+    """Which is faster for a pack, stacked or run by run, measured on its first rounds (a round: one step of every
+    run): WARMUP + ROUNDS rounds run by run, then as many stacked, the warm-up rounds not counted; then the faster
+    (median seconds a round) for the rest. Both modes train the runs for real while they are timed."""
+
+    WARMUP, ROUNDS = 1, 5
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.seconds: dict[bool, list[float]] = {False: [], True: []}
+        self.choice: bool | None = None  # stacked or not, once measured
+
+    def stacked_turn(self) -> bool:
+        """Whether the coming round is stacked."""
+        if self.choice is not None:
+            return self.choice
+        return len(self.seconds[False]) >= self.WARMUP + self.ROUNDS
+
+    def start(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def record(self, stacked: bool, started: float) -> None:
+        """Count a round that began at `started`; settle once both modes have their rounds."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.seconds[stacked].append(time.perf_counter() - started)
+        if len(self.seconds[True]) == self.WARMUP + self.ROUNDS:
+            stacked_s, alone_s = self.medians()
+            self.choice = stacked_s < alone_s
+
+    def medians(self) -> tuple[float, float]:
+        """(stacked, run by run): median seconds a round, after the warm-up."""
+        return tuple(statistics.median(self.seconds[mode][self.WARMUP :]) for mode in (True, False))  # type: ignore

@@ -30,7 +30,7 @@ from seqlab.loop import Run, select_device
 from seqlab.models import count_parameters, resolve_impl
 from seqlab.runlog import working_on
 from seqlab.signals import RunInterrupted, SignalGuard
-from seqlab.stacked_pack import StackedPack, stackable
+from seqlab.stacked_pack import Calibration, StackedPack, stackable
 from seqlab.threads import resolve_threads
 from seqlab.validate import check_config
 
@@ -130,10 +130,11 @@ def train_together(
     steps, in turn, and computes bit for bit what it computes alone. With `stacked` (runs of one shape and one
     optimizer rule, `seqlab.stacked_pack.stackable`) their steps are one step of a stacked model, which equals the
     runs alone up to floating-point rounding; `stacked="fused"` computes each layer's recurrence in one Triton
-    kernel (`seqlab.kernels.triton_recurrence`). A run that ends writes its result and leaves while the others go
-    on; `on_end(i, outcome)` is called as run i ends. Log records of a run's own work are marked as its own
-    (`seqlab.runlog`). A stop signal checkpoints every run still training, records it as interrupted and raises
-    RunInterrupted (or hands the signal on).
+    kernel (`seqlab.kernels.triton_recurrence`); `stacked="measure"` times the pack's first rounds both ways and
+    goes on with the faster (`seqlab.stacked_pack.Calibration`). A run that ends writes its result and leaves while
+    the others go on; `on_end(i, outcome)` is called as run i ends. Log records of a run's own work are marked as
+    its own (`seqlab.runlog`). A stop signal checkpoints every run still training, records it as interrupted and
+    raises RunInterrupted (or hands the signal on).
     """
     outcomes: list[dict[str, Any] | Exception | None] = [None] * len(claims)
     active: dict[int, Run] = {}
@@ -169,8 +170,10 @@ def train_together(
         if stacked and (why := stackable(list(active.values()), fused=stacked == "fused")):
             log.warning("the pack trains run by run, not stacked: %s", why)
             stacked = False
+        calibration = Calibration(claims[0].device) if stacked == "measure" and len(active) > 1 else None
+        stacked = bool(calibration) if stacked == "measure" else stacked
         for run in active.values() if len(claims) > 1 or stacked else ():
-            run.pack = {"runs": len(claims), "stacked": stacked}
+            run.pack = {"runs": len(claims), "stacked": "measuring" if calibration else stacked}
         bar = _progress_bar(claims[0].cfg.train, active[0].progress.step) if list(active) == [0] else None
         with bar or nullcontext():
             while active:
@@ -186,8 +189,13 @@ def train_together(
                     else:
                         end(i, result)
                     engine = None
-                if stacked and engine is None and active:
+                stack_now = bool(stacked) and (calibration is None or calibration.stacked_turn())
+                if stack_now and engine is None and active:
                     engine = StackedPack(list(active.values()), fused=stacked == "fused")
+                if engine and not stack_now:  # measured: run by run is faster
+                    engine.hand_back()
+                    engine = None
+                timed = calibration.start() if calibration and calibration.choice is None else None
                 for i, run in list(active.items()) if not engine else []:
                     try:
                         with working_on(run.run_dir):
@@ -204,9 +212,28 @@ def train_together(
                     except Exception as error:  # one step of every run: all of them fail
                         for i in list(active):
                             fail(i, error)
+                if timed is not None:
+                    calibration.record(stack_now, timed)
+                    if calibration.choice is not None:
+                        measured(calibration, list(active.values()))
                 if guard.received is not None:
                     guard.handle(before_exit=interrupted)
     return outcomes
+
+
+def measured(calibration: Calibration, runs: list[Run]) -> None:
+    """Record in each run's `pack` how the pack trains from now on, and the median seconds a round both ways."""
+    stacked_s, alone_s = calibration.medians()
+    log.info(
+        "the pack trains %s: a round took %.1f ms stacked, %.1f ms run by run (medians of %d)",
+        "stacked" if calibration.choice else "run by run",
+        1e3 * stacked_s,
+        1e3 * alone_s,
+        calibration.ROUNDS,
+    )
+    for run in runs:
+        run.pack = {**(run.pack or {}), "stacked": calibration.choice,
+                    "measured_ms": {"stacked": 1e3 * stacked_s, "run_by_run": 1e3 * alone_s}}  # fmt: skip
 
 
 def start_run(claimed: Claim) -> Run:

@@ -274,3 +274,34 @@ def test_runs_of_different_lengths_share_a_pack():
     config = {"model.name": "rnn", "data.name": "palindrome", "data.encoding": "onehot", "train.batch_size": 8}
     assert shared_settings(config | {"data.length": 5}) == shared_settings(config | {"data.length": 50})
     assert shared_settings(config | {"data.encoding": "scalar"}) != shared_settings(config)
+
+
+@pytest.mark.parametrize("faster", [None, "stacked", "run_by_run"])  # None: as measured here
+def test_a_measured_pack_settles_on_the_faster_way_and_trains_each_run_as_alone(
+    make_cfg, tmp_path, caplog, monkeypatch, faster
+):
+    import logging
+
+    from seqlab.stacked_pack import Calibration
+
+    if faster:
+        monkeypatch.setattr(Calibration, "medians", lambda self: (0.001, 0.002) if faster == "stacked" else (2, 1))
+
+    shared = ["model=lstm", "threads=1", "device=cpu", "train.max_steps=30"]
+    members = {"a": ["seed=1", "data.length=5"], "b": ["seed=2", "data.length=8"], "c": ["seed=3"]}
+    for name, overrides in members.items():
+        train(make_cfg(*shared, *overrides), tmp_path / "alone" / name)
+    with ExitStack() as locks, caplog.at_level(logging.INFO):
+        claimed = [claim(make_cfg(*shared, *o), tmp_path / "measured" / n, locks) for n, o in members.items()]
+        outcomes = train_together(claimed, stacked="measure")
+    rounds = 2 * (Calibration.WARMUP + Calibration.ROUNDS)
+    for outcome in outcomes:
+        pack = outcome["pack"]
+        assert pack["runs"] == 3 and isinstance(pack["stacked"], bool)
+        assert faster is None or pack["stacked"] == (faster == "stacked")
+        assert set(pack["measured_ms"]) == {"stacked", "run_by_run"} and min(pack["measured_ms"].values()) > 0
+    assert "the pack trains" in caplog.text and "ms stacked" in caplog.text
+    for name in members:  # both ways trained it for real: equal to alone up to the stacked steps' rounding
+        expected, got = metrics(tmp_path / "alone" / name), metrics(tmp_path / "measured" / name)
+        assert expected.shape == got.shape and rounds < 30
+        np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-5)

@@ -32,7 +32,7 @@ from seqlab.runlog import RunLogRouter
 
 log = logging.getLogger(__name__)
 
-STACKED = ("auto", True, False, "fused")  # auto: stacked where the pack trains on a GPU; fused: Triton (opt-in)
+STACKED = ("auto", True, False, "fused")  # auto: on a GPU the faster, measured; fused: Triton (opt-in)
 SEQLAB_RUN_KEYS = ("model", "data", "threads")  # a config without them is not a seqlab run's
 
 
@@ -99,7 +99,8 @@ def train_pack(
     hydra_context: HydraContext, task_function: TaskFunction, configs: list[DictConfig], stacked: str | bool
 ) -> list[JobReturn]:  # fmt: skip
     """Claim each member's run directory (Hydra writes its `.hydra/` and job log as for any job), train the claimed
-    ones together (`stacked`: true, false, auto: on a GPU, or fused: the Triton recurrences) and return each
+    ones together (`stacked`: true, false, auto: on a GPU the faster of the two, measured on the pack's first
+    rounds, or fused: the Triton recurrences) and return each
     member's JobReturn. Hydra's callbacks hear `on_job_start` for each run before training and `on_job_end` as it
     ends, with its real status and return value (a run skipped or running elsewhere: around its claim, as any job);
     each run's lines go to its own log."""
@@ -137,7 +138,7 @@ def train_pack(
         router = route_run_logs({i: c.run_dir for i, c in claimed.items()}, configs)
         on_gpu = next(iter(claimed.values())).device.type == "cuda"
         try:
-            how = "fused" if stacked == "fused" else stacked is True or (stacked == "auto" and on_gpu)
+            how = stacked if stacked in (True, "fused") else "measure" if stacked == "auto" and on_gpu else False
             train_together(list(claimed.values()), stacked=how, on_end=ended)
         except RunInterrupted as error:
             fail(f"seqlab: {error}: every run of the pack checkpointed; run the same command again to resume", 130)
