@@ -4,7 +4,7 @@
 # recurrences against the stacked PyTorch steps), then the benchmarks, as JSON and markdown tables:
 #   packs_gpu.*  run-steps/s per cell at L = 10, 50, 450: one run alone, a stacked pack of 16, a fused pack of 16
 #   sweep_gpu.*  the signature sweep (90 runs) and the long one (L = 100, 200, 450) one at a time, packed
-#                stacked and packed fused, STEPS steps a run (the whole 10,000-step sweep scales from there)
+#                stacked, packed auto (measured) and packed fused, STEPS steps a run (the whole 10,000-step sweep scales from there)
 #   bash scripts/gpu_check.sh [OUT_DIR]      (default docs/bench; needs seqlab[triton] and a CUDA build of torch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +18,5 @@ python -m pytest -q -m "not slow" -p no:cacheprovider tests/test_triton.py tests
     2>&1 | tee "$out/gpu_tests.log"
 python -m seqlab.bench --sweep --packs --device cuda --lengths 10,50,450 --pack-size 16 --steps 20 \
     --out "$out/packs_gpu.json" --markdown
-python -m seqlab.bench --sweep --device cuda --sweeps signature,long --ways sweep,stacked,fused --steps "$steps" \
+python -m seqlab.bench --sweep --device cuda --sweeps signature,long --ways sweep,stacked,auto,fused --steps "$steps" \
     --out "$out/sweep_gpu.json" --markdown

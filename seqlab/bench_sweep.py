@@ -11,7 +11,8 @@
 - `stacked`: packed with `hydra.launcher.stacked=true` (a pack's steps are one step of a stacked model; the
   launcher's default on a GPU);
 - `fused`: packed with `hydra.launcher.stacked=fused` (the stacked step with each layer's recurrence in one Triton
-  kernel; needs a CUDA GPU and `seqlab[triton]`).
+  kernel; needs a CUDA GPU and `seqlab[triton]`);
+- `auto`: packed with the launcher's default (on a GPU the faster of stacked and run by run, measured per pack).
 
 Packs group runs across lengths, so a cell's whole signature sweep is one pack. `--packs` instead times training
 steps in one process, per cell and length: one run alone against a stacked pack of `--pack-size` runs (PyTorch ops
@@ -50,6 +51,7 @@ WAYS = {  # way -> launcher overrides (per_process: no sweep at all)
     "packed": ["hydra/launcher=packed", "hydra.launcher.stacked=false"],
     "stacked": ["hydra/launcher=packed", "hydra.launcher.stacked=true"],
     "fused": ["hydra/launcher=packed", "hydra.launcher.stacked=fused"],
+    "auto": ["hydra/launcher=packed", "hydra.launcher.stacked=auto"],
 }
 BIT_FOR_BIT = ("per_process", "sweep", "packed")
 RUN_DIR = "${model.name}_L${data.length}_seed${seed}"  # Hydra's subdir of a run: the same name as `run_name`
