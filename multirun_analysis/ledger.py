@@ -224,15 +224,18 @@ def rrn_float64(t: Tables) -> tuple[dict | None, dict | None, str]:
 
 def c11(t: Tables) -> Finding:
     capacity, _, setting = rrn_float64(t)
-    if capacity is None:
+    seeds = t.read("ledger_rrn_float64", "capacity_per_seed")
+    if capacity is None or seeds is None:
         return open_finding(setting, LEDGER_RUNS + " (ledger_rrn_float64)", "ledger_rrn_float64")
-    solved = solved_by_length(capacity)
-    k300, n300 = solved.get(300, (0, 0))
-    if not n300:
-        return Finding(setting, "open", f"L = 300 not tested yet: {capacity_text(capacity)}; {counts(solved)}",
-                       "ledger_rrn_float64")  # fmt: skip
-    verdict = "confirmed" if k300 == n300 else "refuted" if k300 == 0 else "partly"
-    return Finding(setting, verdict, f"{capacity_text(capacity)}; {counts(solved)}", "ledger_rrn_float64")
+    holds = (seeds["capacity"] >= 300).sum()  # solved 300 or a longer length with every tested length below solved
+    fails = (seeds["first_failure"] <= 300).sum()
+    undecided = len(seeds) - holds - fails
+    verdict = "open" if undecided else "confirmed" if not fails else "refuted" if not holds else "partly"
+    why = (f"{holds} of {len(seeds)} seeds remember L >= 300, {fails} fail at or below it"
+           + (f", {undecided} not yet searched that far" if undecided else "")
+           + f" (the search assumes solving is monotone in L); {capacity_text(capacity)}; "
+           f"{counts(solved_by_length(capacity))}")  # fmt: skip
+    return Finding(setting, verdict, why, "ledger_rrn_float64")
 
 
 def c12(t: Tables) -> Finding:

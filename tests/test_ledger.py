@@ -37,14 +37,19 @@ def test_every_claim_has_one_row_and_without_tables_every_row_is_open(docs):
     assert (docs / "results" / "ledger.csv").exists()
 
 
-@pytest.mark.parametrize(("solved", "verdict"), [("50: 5/5, 100: 5/5, 200: 5/5, 300: 5/5, 400: 0/5", "confirmed"),
-                                                 ("50: 5/5, 100: 5/5, 200: 2/5, 300: 0/2", "refuted"),
-                                                 ("50: 5/5, 100: 5/5, 200: 5/5, 300: 3/5", "partly"),
-                                                 ("50: 5/5, 100: 5/5", "open")])  # fmt: skip
-def test_the_rrn_claim_is_settled_by_the_float64_searchs_table(docs, solved, verdict):
-    write(docs, "ledger_rrn_float64", "memory_capacity", rrn_capacity(solved, "300"))
+@pytest.mark.parametrize(("capacities", "failures", "verdict"), [
+    ([450, 300, 400], [None, 350, 450], "confirmed"),
+    ([200, 250, 100], [250, 300, 150], "refuted"),
+    ([450, 200, 300], [None, 250, 350], "partly"),
+    ([450, 200, 100], [None, None, 150], "open"),  # seed 2 solved 200 and was not searched further yet
+])  # fmt: skip
+def test_the_rrn_claim_is_settled_by_each_seeds_capacity(docs, capacities, failures, verdict):
+    write(docs, "ledger_rrn_float64", "memory_capacity", rrn_capacity("50: 3/3, 100: 3/3", "200"))
+    write(docs, "ledger_rrn_float64", "capacity_per_seed", pd.DataFrame({
+        "model.name": "rrn", "seed": [1, 2, 3], "capacity": capacities,
+        "first_failure": [float("nan") if f is None else f for f in failures]}))  # fmt: skip
     row = ledger(docs, {"ledger_rrn_float64": "#the-rrn"}).set_index("id").loc["C11"]
-    assert row["verdict"] == verdict and "L = 50: 5/5, L = 100: 5/5" in row["seqlab's number"]
+    assert row["verdict"] == verdict and "L = 50: 3/3, L = 100: 3/3" in row["seqlab's number"]
     assert row["section"] == "[ledger_rrn_float64](#the-rrn)"
 
 
