@@ -306,9 +306,10 @@ def main(argv: list[str] | None = None) -> int:
             page.paragraph(
                 "Memory capacity per seed: the longest L with every tested L up to it solved (converged: "
                 "held-out accuracy >= 0.99); its lower median and range over seeds (`>= v`: no tested L failed, "
-                "`< v`: the shortest tested L failed), and k/n seeds solving each tested L. Per seed: "
-                f"[capacity_per_seed.csv](results/{study}/capacity_per_seed.csv)."
-            )
+                "`< v`: the shortest tested L failed), and k/n seeds solving each tested L."
+                + (f" Per seed: [capacity_per_seed.csv](results/{study}/capacity_per_seed.csv)."
+                   if (out / "capacity_per_seed.csv").exists() else "")
+            )  # fmt: skip
             table = pd.read_csv(capacity)
             page.table(table.drop(columns=[c for c in CAPACITY_NUMBERS if c in table and "median" in table]))
         captions = figure_captions(out / "report.md")
