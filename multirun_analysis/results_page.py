@@ -259,11 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ledger_at = len(page.blocks)  # the ledger goes here once every study's tables are written
     notes = args.docs / "results_notes.md"
-    if notes.exists():
-        page.heading("Observations")
-        page.paragraph(notes.read_text().strip())
     for study, title in STUDIES.items():
-        if study == REDUCED[0]:
+        if study == REDUCED[0]:  # after the full-scale studies: the observations, then the appendix
+            if notes.exists():
+                page.heading("Observations")
+                page.paragraph(notes.read_text().strip())
             page.heading("Appendix: reduced-scale studies (small step budgets and 2-3 seeds; not the course setting)")
         sweep, out = args.runs / study, args.docs / "results" / study
         training = sweep.is_dir() and (
