@@ -26,6 +26,8 @@ if [ "$scale" = reduced ]; then
         data.length=1,2,5,10,20,50 sweep_name=copy_reduced
     run +experiment=recall_capacity hydra/sweeper=capacity model.hidden_size=64 train.max_steps=1500 seed=1,2,3 \
         data.pairs=1,2,4,8,16 sweep_name=recall_reduced
+    run +experiment=adding_capacity hydra/sweeper=capacity model.hidden_size=64 train.max_steps=1500 seed=1,2,3 \
+        data.length=10,25,50,100,200 sweep_name=adding_reduced
 elif [ "$scale" = course ]; then  # the commands of the page's full-scale sections (threads=1 under this launcher)
     run +experiment=course
     run +experiment=course hydra/sweeper=capacity data.encoding=onehot sweep_name=course_onehot
