@@ -309,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             page.table(overflow_table(pd.read_csv(out / "overflow.csv")))
         if capacity.exists() and study not in DIAGNOSTICS:
+            solved = "held-out MSE <= 0.01" if study.startswith("adding") else "held-out accuracy >= 0.99"
             page.paragraph(
-                "Memory capacity per seed: the longest L with every tested L up to it solved (converged: "
-                f"{'held-out MSE <= 0.01' if study.startswith('adding') else 'held-out accuracy >= 0.99'}); its lower median and range over seeds (`>= v`: no tested L failed, "
+                f"Memory capacity per seed: the longest L with every tested L up to it solved (converged: {solved}); "
+                "its lower median and range over seeds (`>= v`: no tested L failed, "
                 "`< v`: the shortest tested L failed), and k/n seeds solving each tested L."
                 + (f" Per seed: [capacity_per_seed.csv](results/{study}/capacity_per_seed.csv)."
                    if (out / "capacity_per_seed.csv").exists() else "")
