@@ -103,9 +103,9 @@ def pack_rates(device: torch.device, cells: list[str], lengths: list[int], pack:
     """Run-steps per second of a training step's forward and backward (hidden 128, batch 128, one-hot digits): one
     run alone (PyTorch's fused kernels: cuDNN on a GPU), and `pack` runs as one stacked model with PyTorch ops and,
     where it can run, with the fused Triton recurrences. Each is timed after 3 warm-up steps, synchronised."""
+    from seqlab.engines import fused_unavailable  # noqa: PLC0415
+    from seqlab.engines.stacked_model import StackedModel  # noqa: PLC0415
     from seqlab.models import build_model  # noqa: PLC0415
-    from seqlab.models.stacked import StackedModel  # noqa: PLC0415
-    from seqlab.stacked_pack import fused_unavailable  # noqa: PLC0415
 
     def rate(model: torch.nn.Module, inputs: torch.Tensor, runs: int) -> float:
         for i in range(3 + steps):

@@ -113,7 +113,7 @@ def evaluate(
 class Run:
     """The state of one training run and the steps that change it.
 
-    `impl` is the implementation that runs (fast, fused or reference; see `seqlab.models.resolve_impl`) and
+    `impl` is the implementation that runs (fast, fused or reference; see `seqlab.engines.resolve_impl`) and
     `impl_fallback` why it is not the one the config asked for (None when it is).
     """
 

@@ -2,7 +2,7 @@
 `train_together` trains several claimed runs in one process (a pack: `hydra/launcher=packed`).
 
 The story of a run, one module per chapter: the config is checked (`validate`); the implementation that will
-run is settled (`models.resolve_impl`); the process takes the run directory's lock, and a run completed under the
+run is settled (`engines.resolve_impl`); the process takes the run directory's lock, and a run completed under the
 same config is skipped, one of another config refused or moved aside (`rundir`); the run is set up and resumes
 from its checkpoint (`loop`, `checkpoint`); it trains, turning signals into checkpoints (`signals`); and its
 result, with where and how it ran (`provenance`), is written atomically.
@@ -25,12 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqlab import checkpoint, rundir
 from seqlab.data.corpus import resolve_digest
+from seqlab.engines import resolve_impl, stackable
+from seqlab.engines.pack import Calibration, StackedPack
 from seqlab.errors import ConfigError
 from seqlab.loop import Run, select_device
-from seqlab.models import count_parameters, resolve_impl
+from seqlab.models import count_parameters
 from seqlab.runlog import working_on
 from seqlab.signals import RunInterrupted, SignalGuard
-from seqlab.stacked_pack import Calibration, StackedPack, stackable
 from seqlab.threads import resolve_threads
 from seqlab.validate import check_config
 
@@ -128,10 +129,10 @@ def train_together(
 
     Each run has its own model, optimizer, data streams, evaluations and early stop. By default each takes its own
     steps, in turn, and computes bit for bit what it computes alone. With `stacked` (runs of one shape and one
-    optimizer rule, `seqlab.stacked_pack.stackable`) their steps are one step of a stacked model, which equals the
+    optimizer rule, `seqlab.engines.stackable`) their steps are one step of a stacked model, which equals the
     runs alone up to floating-point rounding; `stacked="fused"` computes each layer's recurrence in one Triton
-    kernel (`seqlab.kernels.triton_recurrence`); `stacked="measure"` times the pack's first rounds both ways and
-    goes on with the faster (`seqlab.stacked_pack.Calibration`). A run that ends writes its result and leaves while
+    kernel (`seqlab.engines.triton_recurrence`); `stacked="measure"` times the pack's first rounds both ways and
+    goes on with the faster (`seqlab.engines.pack.Calibration`). A run that ends writes its result and leaves while
     the others go on; `on_end(i, outcome)` is called as run i ends. Log records of a run's own work are marked as
     its own (`seqlab.runlog`). A stop signal checkpoints every run still training, records it as interrupted and
     raises RunInterrupted (or hands the signal on).

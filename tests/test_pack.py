@@ -220,14 +220,14 @@ def test_runs_of_different_shapes_asked_to_stack_train_each_on_its_own(make_cfg,
 
 
 def stacked_of(models, fused=False):
-    from seqlab.models.stacked import StackedModel
+    from seqlab.engines.stacked_model import StackedModel
 
     return StackedModel(models, fused)
 
 
 def test_a_runs_logits_and_gradients_depend_only_on_its_own_inputs_in_a_pack_across_lengths():
+    from seqlab.engines.pack import padded
     from seqlab.models import build_model
-    from seqlab.stacked_pack import padded
 
     torch.manual_seed(0)
     lengths = [4, 9, 6]
@@ -282,7 +282,7 @@ def test_a_measured_pack_settles_on_the_faster_way_and_trains_each_run_as_alone(
 ):
     import logging
 
-    from seqlab.stacked_pack import Calibration
+    from seqlab.engines.pack import Calibration
 
     if faster:
         monkeypatch.setattr(Calibration, "medians", lambda self: (0.001, 0.002) if faster == "stacked" else (2, 1))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seqlab import rundir
-from seqlab.models import ImplUnavailable, resolve_impl
+from seqlab.engines import ImplUnavailable, resolve_impl
 from seqlab.train import train
 
 

@@ -10,14 +10,14 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 pytest.importorskip("triton", reason="triton is not installed (pip install -e '.[triton]')")
 
-from seqlab.kernels.triton_recurrence import GATES, TritonRecurrence  # noqa: E402
+from seqlab.engines.triton_recurrence import GATES, TritonRecurrence  # noqa: E402
 from seqlab.models import cell  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def torch_layer(name, x, w, b_hh):
-    """The stacked PyTorch path (seqlab.models.stacked): a batched matmul and the cell's update per step."""
+    """The stacked PyTorch path (seqlab.engines.stacked_model): a batched matmul and the cell's update per step."""
     runs, batch, steps, _ = x.shape
     hidden = w.shape[-1]
     state = (x.new_zeros(runs, batch, hidden),) * cell(name).reference.state_size

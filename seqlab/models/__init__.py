@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from seqlab import kernels
 from seqlab.data.palindrome import NUM_DIGITS
-from seqlab.errors import ConfigError
 from seqlab.models.base import SequenceClassifier
 from seqlab.models.reference import ReferenceCore
 from seqlab.models.registry import CELLS, Cell, load_cells
@@ -16,12 +13,8 @@ load_cells()
 
 # auto: fast where it can run, else fused (the reason is recorded); fast: seqlab's C++ kernels on CPU (PyTorch's
 # fused kernels on GPU); fused: PyTorch's fused kernels (the RRN: PyTorch ops) everywhere; reference: the plain
-# per-step loop
+# per-step loop. seqlab.engines.resolve_impl decides.
 IMPLS = ("auto", "fast", "fused", "reference")
-
-
-class ImplUnavailable(ConfigError):
-    """model.impl=fast was asked for where seqlab's kernels cannot run; the message is one line."""
 
 
 def cell(name: str) -> Cell:
@@ -29,29 +22,6 @@ def cell(name: str) -> Cell:
     if name not in CELLS:
         raise ValueError(f"model.name={name!r} is invalid: expected one of {', '.join(sorted(CELLS))}")
     return CELLS[name]
-
-
-def resolve_impl(
-    requested: str, name: str, device: torch.device, precision: str = "float32"
-) -> tuple[str, str | None]:  # fmt: skip
-    """The implementation that will run for `requested` on `device` at `precision`: (fast | fused | reference, why
-    it is not what was asked, or None). `fast` on a GPU is PyTorch's fused kernels (cuDNN) by definition, not a
-    fallback. Raises ImplUnavailable for `fast` where seqlab's CPU kernels cannot run (they compute in float32)."""
-    if requested in ("fused", "reference"):
-        return requested, None
-    if device.type != "cpu":
-        return "fused", None
-    if precision != "float32":
-        why = f"seqlab's C++ kernels compute in float32, not precision={precision}"
-    elif not cell(name).native:
-        why = f"seqlab's C++ kernels have no {name} cell"
-    else:
-        why = kernels.load()
-    if why is None:
-        return "fast", None
-    if requested == "fast":
-        raise ImplUnavailable(f"model.impl=fast is unavailable here ({why}); use model.impl=auto or fused")
-    return "fused", f"seqlab's CPU kernels are unavailable ({why})"
 
 
 def build_model(

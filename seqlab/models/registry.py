@@ -31,7 +31,7 @@ class Cell:
     reference: type[ReferenceCore]  # one parameter per gate matrix, a Python loop over time: the oracle
     native: bool  # seqlab/kernels/recurrent.cpp knows this cell by `name`
     # one step on the fused projections (x W_ih^T + b_ih, h W_hh^T [+ b_hh]) and the state -> the new state, for
-    # any leading dimensions (a stacked pack's runs): seqlab.models.stacked
+    # any leading dimensions (a stacked pack's runs): seqlab.engines.stacked_model
     update: Callable[[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]], tuple[torch.Tensor, ...]]
 
     @property

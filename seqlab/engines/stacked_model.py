@@ -20,7 +20,7 @@ class StackedModel(nn.Module):
 
     def __init__(self, models: list[SequenceClassifier], fused: bool = False) -> None:
         super().__init__()
-        self.fused = fused  # each layer's time loop in one Triton kernel (seqlab.kernels.triton_recurrence)
+        self.fused = fused  # each layer's time loop in one Triton kernel (seqlab.engines.triton_recurrence)
         first: FusedLayout = models[0].core
         self.cell_name, self.per_step = first.cell, models[0].per_step
         self.num_layers, self.hidden_size, self.hidden_biases = first.num_layers, first.hidden_size, first.hidden_biases
@@ -56,7 +56,7 @@ class StackedModel(nn.Module):
                 projections = torch.baddbmm(b_ih.unsqueeze(1), sequence.flatten(1, 2), w_ih.mT)
                 projections = projections.view(runs, batch, -1, w_ih.shape[1])
             if self.fused:
-                from seqlab.kernels.triton_recurrence import TritonRecurrence  # noqa: PLC0415 - triton is optional
+                from seqlab.engines.triton_recurrence import TritonRecurrence  # noqa: PLC0415 - triton is optional
 
                 b_hh = self.stacked(f"core.b_hh_l{k}") if self.hidden_biases else None
                 sequence = TritonRecurrence.apply(self.cell_name, projections, w_hh, b_hh)

@@ -1,4 +1,4 @@
-"""The stacked engine of a pack: its runs' training steps as one step of a stacked model (seqlab.models.stacked).
+"""The stacked engine of a pack: its runs' training steps as one step of a stacked model (stacked_model.py).
 
 Each run keeps everything that is its own - data stream, learning-rate schedule, gradient clip, evaluations,
 logs, early stop, checkpoints - in its `Run`; only the forward, backward and update are done for all runs at once.
@@ -8,42 +8,15 @@ reads them (an evaluation, a sample, a gradient-flow record, a checkpoint) and b
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
 
+from seqlab.engines.stacked_model import StackedModel
 from seqlab.loop import Run
-from seqlab.models.stacked import StackedModel
 from seqlab.optim import StackedOptimizer
-from seqlab.packs import PACK_KEYS, shared_settings
-
-
-def stackable(runs: list[Run], fused: bool = False) -> str | None:
-    """Why `runs` cannot train as one stacked model (`fused`: with the Triton recurrences), None when they can."""
-    if any(run.impl == "reference" for run in runs):
-        return "the reference implementation trains its own loop"
-    if runs[0].task.masked or runs[0].task.regression:
-        return "the stacked step scores every prediction by cross-entropy, and this task does not (data.name)"
-    if len({shared_settings(run.flat_config) for run in runs}) > 1:
-        return f"the runs differ in settings a pack shares ({', '.join(PACK_KEYS)})"
-    if fused:
-        return fused_unavailable(runs[0].device, runs[0].cfg.precision)
-    return None
-
-
-def fused_unavailable(device: torch.device, precision: str) -> str | None:
-    """Why the fused Triton recurrences cannot run here (None when they can)."""
-    if precision != "float32":
-        return f"the Triton recurrences compute in float32, not precision={precision}"
-    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        return "the Triton recurrences need a CUDA GPU (or TRITON_INTERPRET=1, Triton's interpreter, on the CPU)"
-    if importlib.util.find_spec("triton") is None:
-        return "triton is not installed (pip install 'seqlab[triton]')"
-    return None
 
 
 class StackedPack:
