@@ -226,9 +226,10 @@ def test_dataset_is_chosen_as_dataset_equals_option(tmp_path):
 
 def test_pack_benchmark_smoke(tmp_path):
     out = tmp_path / "packs.json"
+    no_interpreter = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # test_triton.py sets it
     proc = subprocess.run([sys.executable, "-m", "seqlab.bench", "--sweep", "--packs", "--device", "cpu", "--lengths",
                            "5", "--steps", "1", "--pack-size", "2", "--out", str(out), "--markdown"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+                          capture_output=True, text=True, timeout=300, env=no_interpreter)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(out.read_text())["rows"]
     assert [(r["cell"], r["length"], r["pack"]) for r in rows] == [(c, 5, 2) for c in ("rnn", "lstm", "gru", "rrn")]
