@@ -13,7 +13,8 @@ from seqlab import rundir
 from seqlab.errors import ConfigError
 from seqlab.train import train
 
-LONG = [*TINY, "model=lstm", "model.hidden_size=16", "data.length=12", "train.max_steps=3000",
+LONG_STEPS = 8000  # long enough that a second process starts (about 2 s) while the first still trains
+LONG = [*TINY, "model=lstm", "model.hidden_size=16", "data.length=12", f"train.max_steps={LONG_STEPS}",
         "train.checkpoint_every=20", "train.early_stop.kind=none"]  # fmt: skip
 
 
@@ -83,7 +84,7 @@ def test_two_launches_racing_on_one_directory_train_it_once(tmp_path):
     assert len(lines) == 1 and str(run_dir) in lines[0] and f"host {socket.gethostname()} pid {first.pid}" in lines[0]
     assert first.wait(timeout=600) == 0
     steps = [line.split(",")[0] for line in (run_dir / rundir.METRICS).read_text().splitlines()[1:]]
-    assert len(steps) == len(set(steps)) == 3000 // 5  # every row once (log_every=5)
+    assert len(steps) == len(set(steps)) == LONG_STEPS // 5  # every row once (log_every=5)
 
 
 @pytest.mark.slow
