@@ -71,6 +71,11 @@ def counts(solved: dict[int, tuple[int, int]], lengths: list[int] | None = None)
     return ", ".join(f"L = {length}: {k}/{n}" for length, (k, n) in solved.items() if not lengths or length in lengths)
 
 
+def verdict_of(*parts: bool) -> str:
+    """A claim of several parts: confirmed when every part holds, partly when some do, refuted when none does."""
+    return "confirmed" if all(parts) else "partly" if any(parts) else "refuted"
+
+
 def open_finding(setting: str, runs: str, study: str | None = None) -> Finding:
     return Finding(setting, "open", f"not run at this setting yet: {runs}", study)
 
@@ -142,7 +147,7 @@ def c5(t: Tables) -> Finding:
     solved = solved_by_length(row)
     after_5 = solved.get(10, (0, 1))[0] == 0
     none_from_20 = all(k == 0 for length, (k, n) in solved.items() if 20 <= length <= 40)
-    verdict = "confirmed" if after_5 and none_from_20 else "partly" if none_from_20 or after_5 else "refuted"
+    verdict = verdict_of(after_5, none_from_20)
     return Finding(setting, verdict, f"RNN {capacity_text(row)}; {counts(solved)}", "course")
 
 
@@ -154,7 +159,7 @@ def c6(t: Tables) -> Finding:
         return open_finding(setting, LEDGER_RUNS, "course")
     early = not steps["median_is_bound"] and steps["median_steps"] <= 4000
     drops = capacity["capacity_median"] <= 15
-    verdict = "confirmed" if early and drops else "partly" if early or drops else "refuted"
+    verdict = verdict_of(early, drops)
     why = (f"LSTM at L = 10: converged {steps['converged (k/n)']}, median {steps['median_steps']:g} steps; "
            f"{capacity_text(capacity)}; {counts(solved_by_length(capacity), [10, 15, 20])}")  # fmt: skip
     return Finding(setting, verdict, why, "course")
@@ -198,7 +203,7 @@ def c9(t: Tables) -> Finding:
     rnn, lstm = (long[long["model.name"] == m][column] for m in ("rnn", "lstm"))
     near_20 = 0.1 <= rnn.mean() <= 0.3
     no_better = lstm.mean() <= rnn.mean() + 0.05
-    verdict = "confirmed" if near_20 and no_better else "partly" if near_20 or no_better else "refuted"
+    verdict = verdict_of(near_20, no_better)
     why = (f"L = 30..50, mean over lengths and 5 seeds: RNN {rnn.mean():.2f} ({rnn.min():.2f}-{rnn.max():.2f}), "
            f"LSTM {lstm.mean():.2f} ({lstm.min():.2f}-{lstm.max():.2f})")  # fmt: skip
     return Finding(setting, verdict, why, "course")
