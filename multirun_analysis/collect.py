@@ -70,6 +70,8 @@ def _flat_result(result: dict, run_dir: Path, root: Path) -> dict:
     for key, value in result.items():
         if key not in ("config", "traceback", "versions", "slurm"):
             row[f"result.{key}" if key in row else key] = value
+    if config:  # today's fingerprint: the recorded one may predate an ADDED_KEYS key
+        row["fingerprint"] = rundir.fingerprint(rundir.result_config(result))
     row["run_dir"], row["sweep"] = str(run_dir), str(root)
     return row
 

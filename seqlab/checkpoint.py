@@ -74,7 +74,7 @@ def restore(run: Run) -> bool:
             log_file.truncate(lambda step: False)
         return False
     state = load(path)
-    if state.get("fingerprint") != run.fingerprint:  # fingerprint.json said otherwise: never mix two configs
+    if state.get("fingerprint") not in rundir.fingerprints(run.flat_config):  # never mix two configs
         raise ValueError(f"{path} belongs to config {state.get('fingerprint')}, not {run.fingerprint}")
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])

@@ -13,6 +13,7 @@ import csv
 import fcntl
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -59,8 +60,8 @@ PLAN = "plan.json"  # at a sweep's root: how many runs it plans (seqlab status)
 RUNNING_ELSEWHERE = "running elsewhere"  # a sweep's job whose directory another process was training
 RESULT_KEYS = (
     "status", "config", "eval_accuracy", "eval_loss", "steps", "converged", "steps_to_converge",
-    "best_eval_accuracy", "best_train_accuracy", "num_params", "wall_time_s", "steps_per_s", "device", "versions",
-    "git_commit", "error",
+    "best_eval_accuracy", "best_train_accuracy", "min_train_loss", "num_params", "wall_time_s", "steps_per_s",
+    "device", "versions", "git_commit", "error",
 )  # fmt: skip
 
 
@@ -229,8 +230,20 @@ def discard_if_unused(run_dir: str | Path) -> bool:
 
 def fingerprint(flat_config: Mapping[str, Any]) -> str:
     """A short hash of the defining config."""
-    text = json.dumps(defining_config(flat_config), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _hash(defining_config(flat_config))
+
+
+def fingerprints(flat_config: Mapping[str, Any]) -> set[str]:
+    """Every fingerprint `flat_config` has had: today's, and those from before an ADDED_KEYS key that it holds at
+    the neutral value was left out of fingerprints (a checkpoint written then still belongs to this config)."""
+    defining = {k: flat_config[k] for k in sorted(flat_config) if k not in NOT_DEFINING}
+    neutral = [k for k, v in defining.items() if ADDED_KEYS.get(k, NO_VALUE) == v]
+    return {_hash({k: v for k, v in defining.items() if k not in neutral or k in kept})
+            for n in range(len(neutral) + 1) for kept in itertools.combinations(neutral, n)}  # fmt: skip
+
+
+def _hash(defining: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(defining, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def differences(recorded: Mapping[str, Any], current: Mapping[str, Any], limit: int = 3) -> str:
@@ -250,12 +263,17 @@ def recorded(run_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
     except ValueError:
         result = None
     if result is not None and "config" in result:
-        config = result["config"]
-        if config.get("threads") == "auto" and "threads" in result:  # recorded before threads were resolved
-            config = {**config, "threads": result["threads"]}
-        return result, config
+        return result, result_config(result)
     path = Path(run_dir) / FINGERPRINT
     return result, json.loads(path.read_text())["config"] if path.exists() else None
+
+
+def result_config(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The flattened config a result.json belongs to (`threads` as resolved, where it was recorded as "auto")."""
+    config = dict(result["config"])
+    if config.get("threads") == "auto" and "threads" in result:  # recorded before threads were resolved
+        config["threads"] = result["threads"]
+    return config
 
 
 def write_fingerprint(run_dir: Path, flat_config: Mapping[str, Any]) -> None:

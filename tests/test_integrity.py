@@ -33,6 +33,27 @@ def test_a_run_recorded_before_a_key_was_added_keeps_its_fingerprint(make_cfg, t
     assert changed[0] == "refuse" and "train.early_stop.streak: '<none>' -> 7" in changed[1]
 
 
+def test_a_checkpoint_written_before_a_key_joined_added_keys_resumes(make_cfg, tmp_path):
+    """A run that held a key at its neutral value while that value still counted in fingerprints (eval.solved_mse
+    before it joined ADDED_KEYS) resumes from its checkpoint, to the metrics it had."""
+    import torch
+
+    cfg = make_cfg("train.max_steps=40", "train.checkpoint_every=10", "threads=1")
+    train(cfg, tmp_path)
+    metrics = (tmp_path / rundir.METRICS).read_text()
+    (tmp_path / rundir.RESULT).unlink()  # as if killed after its last checkpoint
+    config = flat(cfg)
+    old = rundir._hash({k: v for k, v in sorted(config.items()) if k not in rundir.NOT_DEFINING
+                        and (k == "eval.solved_mse" or rundir.ADDED_KEYS.get(k, rundir.NO_VALUE) != v)})  # fmt: skip
+    assert old != rundir.fingerprint(config) and old in rundir.fingerprints(config)
+    state = torch.load(tmp_path / rundir.CHECKPOINT, weights_only=True)
+    torch.save({**state, "fingerprint": old}, tmp_path / rundir.CHECKPOINT)
+    resumed = train(cfg, tmp_path)
+    assert resumed["status"] == "completed" and resumed["resumes"] == 1
+    assert (tmp_path / rundir.METRICS).read_text() == metrics
+    assert old not in rundir.fingerprints(flat(make_cfg("train.max_steps=40", "optimizer.lr=0.002")))
+
+
 def flat(cfg) -> dict:
     return rundir.flatten(OmegaConf.to_container(cfg, resolve=True))
 

@@ -2,6 +2,7 @@
 root, the command line's help and one-line errors, the default thread count, a sweep's planned size in `seqlab
 status`, and an aggregator that never pools different configs or counts a copied run twice."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -111,6 +112,9 @@ def test_the_aggregator_counts_a_copied_run_once_and_lists_the_copy(tmp_path):
     make_tree(root / "a", lambda c: 0.5, seeds=(1, 2, 3), model__name=["rnn"], data__length=[10])
     original = sorted((root / "a").iterdir())[0]
     shutil.copytree(original, root / "b" / "copy")
+    result = json.loads((root / "b" / "copy" / "result.json").read_text())
+    result["fingerprint"] = "recorded-by-an-older-rule"  # the hash changed, the config did not: still a copy
+    (root / "b" / "copy" / "result.json").write_text(json.dumps(result))
     assert aggregate([str(root), "--out", str(tmp_path / "out")]) == 0
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert summary["n"].tolist() == [3]
