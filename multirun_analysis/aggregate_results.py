@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from multirun_analysis import figures
+from multirun_analysis import figures, sample_words
 from multirun_analysis.collect import NON_FACTORS, Collection, collect, varying_factors
 from multirun_analysis.report import Report
 from multirun_analysis.stats import (
@@ -332,7 +332,8 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     configuration = [f for f in dict.fromkeys([k for k in (col, row, hue) if k] + factors) if f != x]
     per_seed = None if text else add_capacity(report, args, completed, x, configuration, out)
     if text and not data.samples.empty:
-        add_samples(report, data.samples[data.samples["run_dir"].isin(completed["run_dir"])], run_keys, out)
+        add_samples(report, data.samples[data.samples["run_dir"].isin(completed["run_dir"])], run_keys, completed,
+                    out)  # fmt: skip
 
     report.heading("Figures")
     figures.setup_style(str(completed["data.name"].iloc[0]) if "data.name" in completed else "palindrome")
@@ -403,8 +404,10 @@ MIN_CURVE_POINTS = 5  # held-out evaluations a run needs before its learning cur
 SAMPLE_CHARACTERS = 120  # of each sample, in the report (samples.csv has them whole)
 
 
-def add_samples(report: Report, samples: pd.DataFrame, run_keys: pd.DataFrame, out: Path) -> None:
-    """samples.csv of every run, and in the report each run's samples at its first, middle and last sampled step."""
+def add_samples(report: Report, samples: pd.DataFrame, run_keys: pd.DataFrame, completed: pd.DataFrame,
+                out: Path) -> None:  # fmt: skip
+    """samples.csv of every run, and in the report each run's samples at its first, middle and last sampled step;
+    then how much of them is the book's words (sample_words.csv)."""
     keys = [k for k in run_keys.columns if k != "run_dir"]
     columns = [*keys, "step", "temperature", "prompt", "text", "run_dir"]
     table = samples.merge(run_keys, on="run_dir", how="left")[columns]
@@ -415,6 +418,22 @@ def add_samples(report: Report, samples: pd.DataFrame, run_keys: pd.DataFrame, o
         f"{SAMPLE_CHARACTERS} characters after the prompt, line ends shown as ⏎; all of them in samples.csv."
     )
     report.table(sample_excerpt(table, 3, SAMPLE_CHARACTERS).drop(columns="run_dir"))
+    add_sample_words(report, table, completed, out)
+
+
+def add_sample_words(report: Report, table: pd.DataFrame, completed: pd.DataFrame, out: Path) -> None:
+    """sample_words.csv (each sample's fraction of real and of distinct words) and its summary per temperature, for
+    the runs whose book is at its data.path with the digest they trained on."""
+    scores, missing = sample_words.score(table, completed)
+    report.heading("Words in the samples")
+    if missing:
+        report.paragraph(f"Not scored: the book at {', '.join(missing)} is missing here or is not the file those runs "
+                         "trained on (its sha256 differs from data.digest).")  # fmt: skip
+    if scores is None:
+        return
+    scores.to_csv(out / "sample_words.csv", index=False)
+    report.paragraph(sample_words.SUMMARY)
+    report.table(sample_words.summary_by_temperature(scores))
 
 
 def sample_excerpt(samples: pd.DataFrame, steps: int, characters: int) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Regenerate docs/results.md from the studies' run directories (see scripts/run_studies.sh).
 
-    seqlab-results-page [--runs outputs/multirun] [--docs docs] [--scale reduced]
+    seqlab-results-page [--runs outputs/multirun] [--docs docs]
 
 Aggregates each study's sweep directory with aggregate_results.py into docs/results/<study>/ (PNG figures and
 the summary and memory-capacity tables), and writes docs/results.md: the scale, the commands, the tables, the
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from multirun_analysis import figures
+from multirun_analysis import figures, sample_words
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
 from multirun_analysis.ledger import ledger
 from multirun_analysis.report import Report
@@ -155,16 +155,15 @@ FIGURE_ORDER = (
     "gradient_norm_curves.",
     "learning_curves.",
 )  # a study's figures on the page, in this order
-TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv")  # a text study's section is drawn from these
+TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv", "sample_words.csv")  # a text study's section comes from these
 TEXT_STEPS_SHOWN = 4  # sampled steps of the text run shown on the page (first, last and evenly between)
-SCALES = {
-    "reduced": "Reduced scale, run on a 2-core CPU machine with `bash scripts/run_studies.sh reduced` "
-    "(two single-threaded runs at a time): rnn_vs_lstm at the course setting but at most 2,000 steps; optimizers "
-    "and inits with hidden size 64, at most 1,000 steps, lengths 5, 10, 20 and 2 seeds; rrn_long with hidden size 64, "
-    "at most 500 steps, lengths 50, 100, 200 and 2 seeds; grad_flow 1,000 steps, 1 seed. Step budgets this small "
-    "favour fast learners: a model that fails here may still succeed with the full 10,000 steps.",
-    "full": "Full scale: `bash scripts/run_studies.sh full` (the presets as defined).",
-}
+REDUCED_SCALE = (
+    "Run on a 2-core CPU machine with `bash scripts/run_studies.sh reduced` (two single-threaded runs at a time): "
+    "rnn_vs_lstm at the course setting but at most 2,000 steps; optimizers and inits with hidden size 64, at most "
+    "1,000 steps, lengths 5, 10, 20 and 2 seeds; rrn_long with hidden size 64, at most 500 steps, lengths 50, 100, 200 "
+    "and 2 seeds; grad_flow 1,000 steps, 1 seed; copy, recall and adding as their sections say. Step budgets this "
+    "small favour fast learners: a model that fails here may still succeed with the full budget."
+)
 
 
 def text_study(page: Report, out: Path) -> None:
@@ -181,7 +180,9 @@ def text_study(page: Report, out: Path) -> None:
         rows.append({"model": run["model.name"], "layers": run["model.num_layers"], "seed": run["seed"],
                      "steps": run["steps"], "hours": round(run["wall_time_s"] / 3600, 2),
                      "steps/s": round(run["steps_per_s"], 1), "train loss (last 10 rows)": last["train_loss"].mean(),
-                     "train accuracy (last 10 rows)": last["train_accuracy"].mean(), "held-out loss": run["eval_loss"],
+                     "train accuracy (last 10 rows)": last["train_accuracy"].mean(),
+                     "lowest batch loss": run.get("min_train_loss", float("nan")),
+                     "best batch accuracy": run["best_train_accuracy"], "held-out loss": run["eval_loss"],
                      "held-out bpc": run["eval_bpc"], "held-out accuracy": run["eval_accuracy"],
                      "lowest held-out bpc": best["eval_bpc"], "at step": int(best["step"])})  # fmt: skip
     page.table(pd.DataFrame(rows))
@@ -189,6 +190,14 @@ def text_study(page: Report, out: Path) -> None:
     excerpt = sample_excerpt(samples[["run_dir", "step", "temperature", "prompt", "text"]], TEXT_STEPS_SHOWN, 150)
     page.paragraph("Samples during training (▸ after the starting character; temperature 0 is greedy; ⏎ a line end):")
     page.table(excerpt.drop(columns="run_dir").rename(columns={"prompt ▸ sample": "text"}))
+    scored = out / "sample_words.csv"
+    if not scored.exists():  # a study aggregated before the samples were scored: score its committed samples
+        scores, _ = sample_words.score(samples, runs)
+        if scores is not None:
+            scores.to_csv(scored, index=False)
+    if scored.exists():
+        page.paragraph(f"Words in the samples. {sample_words.SUMMARY}")
+        page.table(sample_words.summary_by_temperature(pd.read_csv(scored)))
 
 
 def overflow_table(overflow: pd.DataFrame) -> pd.DataFrame:
@@ -255,13 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("outputs/multirun"))
     parser.add_argument("--docs", type=Path, default=Path("docs"))
-    parser.add_argument("--scale", choices=sorted(SCALES), default="reduced")
     args = parser.parse_args(argv)
     page = Report("seqlab results: how far back can each cell remember?")
     page.paragraph(
         "First the claims ledger: each claim of the course reports, the setting seqlab ran it at and the verdict. "
         "Then the full-scale studies, each with its setting and command; the reduced-scale runs are in the appendix "
-        f"at the end. {SCALES[args.scale]}"
+        "at the end."
     )
     ledger_at = len(page.blocks)  # the ledger goes here once every study's tables are written
     notes = args.docs / "results_notes.md"
@@ -271,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                 page.heading("Observations")
                 page.paragraph(notes.read_text().strip())
             page.heading("Appendix: reduced-scale studies (small step budgets and 2-3 seeds; not the course setting)")
+            page.paragraph(REDUCED_SCALE)
         sweep, out = args.runs / study, args.docs / "results" / study
         training = sweep.is_dir() and (
             next(filter(rundir.lock_holder, rundir.find_run_dirs(sweep)), None) or unfinished_grid(sweep)

@@ -40,16 +40,15 @@ elif [ "$scale" = course ]; then  # the commands of the page's full-scale sectio
     run +experiment=course_rrn hydra/sweeper=capacity model=rrn init=normal,identity data.length=50,100,150,200 \
         optimizer.lr=1e-4 train.early_stop.kind=accuracy sweep_name=course_rrn_lr1e-4
     run +experiment=course_optimizers hydra/sweeper=capacity
-    scale=reduced  # the page's other sections stay as they are
 elif [ "$scale" = ledger ]; then  # one core, Hydra's basic launcher: leaves the other core free; rerun to resume
     launcher=(threads=1)
-    run +experiment=ledger_rrn_float64 hydra/sweeper=capacity
-    run +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity
-    run +experiment=ledger_lstm_xavier
+    run +experiment=ledger_rrn_float64 hydra/sweeper=capacity   # C11/C12, then C16/C17, C8, C13-C15, C2/C3
+    [ -f data/grimm.txt ] || python -m seqlab.prepare grimm || true  # offline: python -m seqlab.prepare grimm --from FILE
+    [ -f data/grimm.txt ] && run +experiment=ledger_text
     run +experiment=ledger_plateau hydra/sweeper=capacity
     run +experiment=ledger_n01_streak
-    python -m seqlab.prepare grimm && run +experiment=ledger_text
-    scale=full  # the page keeps its other sections as they are
+    run +experiment=ledger_lstm_xavier
+    run +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity
 elif [ "$scale" = full ]; then
     run sweep_name=grad_flow model=rnn,lstm,gru,rrn data.length=100 seed=1,2,3 grad_flow.enabled=true \
         train.early_stop.kind=none
@@ -62,4 +61,4 @@ else
     echo "usage: run_studies.sh reduced|course|ledger|full [overrides...]" >&2
     exit 2
 fi
-seqlab-results-page --scale "$scale"
+seqlab-results-page

@@ -314,6 +314,7 @@ class Run:
             "precision": self.cfg.precision,
             "best_eval_accuracy": p.best_eval_accuracy,
             "best_train_accuracy": self.buffers["acc"][: p.step].max().item() if p.step else float("nan"),
+            "min_train_loss": self.buffers["loss"][: p.step].min().item() if p.step else float("nan"),
             "stopped_early": p.stopped_early,
             "num_params": count_parameters(self.model),
             "wall_time_s": p.wall_time_s,

@@ -102,3 +102,44 @@ def test_the_aggregator_writes_the_training_batch_accuracies(make_cfg, tmp_path)
     table = pd.read_csv(tmp_path / "out" / "training_accuracy.csv")
     assert table["n"].tolist() == [2]
     assert 0 <= table["final_train_accuracy"].iloc[0] <= table["best_train_accuracy"].iloc[0] <= 1
+
+
+def text_runs(min_loss: list[float] | None) -> pd.DataFrame:
+    runs = pd.DataFrame({"seed": [1, 2, 3], "best_train_accuracy": [0.71, 0.69, 0.80], "eval_bpc": 2.0})
+    return runs if min_loss is None else runs.assign(min_train_loss=min_loss)
+
+
+@pytest.mark.parametrize(("min_loss", "verdict", "says"), [
+    ([0.95, 0.90, 0.93], "partly", "2 of 3 seeds within 10% of both"),  # seed 3's accuracy 0.80 is not close
+    ([0.50, 0.40, 0.30], "refuted", "0 of 3 seeds"),
+    (None, "open", "the lowest batch loss is not recorded"),  # only a bound: the 100-batch means of curves.csv
+])  # fmt: skip
+def test_c16_compares_each_seeds_lowest_batch_loss_and_best_batch_accuracy(docs, min_loss, verdict, says):
+    write(docs, "ledger_text", "runs", text_runs(min_loss))
+    write(docs, "ledger_text", "curves", pd.DataFrame({"seed": [1, 2, 3], "train_loss": [0.9, 1.0, 1.1]}))
+    row = ledger(docs, {}).set_index("id").loc["C16"]
+    assert row["verdict"] == verdict and says in row["seqlab's number"]
+    assert "Adam lr 1e-3" in row["seqlab's setting"] and "3 seeds" in row["seqlab's setting"]
+
+
+def samples_scored(real_at_2: float) -> pd.DataFrame:
+    """Two seeds, sampled steps 1..6: book words rise with training; greedy loops; T = 2 at `real_at_2`."""
+    rows = []
+    for seed in (1, 2):
+        for step in range(1, 7):
+            for temperature, real, distinct in ((0.0, 0.99, 0.4), (0.5, 0.97, 0.8), (1.0, 0.9, 0.9),
+                                                (2.0, real_at_2, 0.95)):  # fmt: skip
+                rows.append({"seed": seed, "step": step, "temperature": temperature, "distinct_words": distinct,
+                             "real_words": real if step > 1 else real - 0.2})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("real_at_2", "verdict"), [(0.3, "confirmed"), (0.7, "partly")])
+def test_c17_reads_the_samples_word_scores(docs, real_at_2, verdict):
+    write(docs, "ledger_text", "runs", text_runs([0.9, 0.9, 0.9]))
+    write(docs, "ledger_text", "sample_words", samples_scored(real_at_2))
+    row = ledger(docs, {}).set_index("id").loc["C17"]
+    assert row["verdict"] == verdict
+    assert "improves with training: 2 of 2 seeds" in row["seqlab's number"]
+    assert "T = 0.5 the most plausible: 2 of 2" in row["seqlab's number"]
+    assert f"T = 2 noise: {2 if real_at_2 < 0.5 else 0} of 2" in row["seqlab's number"]

@@ -234,6 +234,9 @@ def test_the_aggregator_reports_bits_per_character_curves_and_samples(make_cfg, 
 
     samples = pd.read_csv(tmp_path / "out" / "samples.csv", keep_default_na=False)
     assert len(samples) == 4 * 2 * 4 and set(samples["step"]) == {10, 20}  # runs x steps x temperatures
+    scores = pd.read_csv(tmp_path / "out" / "sample_words.csv")
+    assert len(scores) == len(samples) and scores["real_words"].dropna().between(0, 1).all()
+    assert "## Words in the samples" in report
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """In-process runs: learning, determinism, resume, skip, failure records."""
 
+import csv
 import json
 import os
 import signal
@@ -38,6 +39,9 @@ def test_result_json_has_the_contract_keys(make_cfg, tmp_path):
     assert on_disk["git_commit"] and isinstance(on_disk["git_dirty"], bool)  # the tests run in a checkout
     assert on_disk["git_diff_sha256"] is None or len(on_disk["git_diff_sha256"]) == 64
     assert on_disk["fingerprint"] == rundir.fingerprint(on_disk["config"])
+    rows = csv.DictReader((tmp_path / rundir.METRICS).open())
+    logged = [float(row["train_loss"]) for row in rows if row["train_loss"]]
+    assert 0 < on_disk["min_train_loss"] <= min(logged)  # one batch's loss; the rows are means over batches
     lines = (tmp_path / rundir.METRICS).read_text().splitlines()
     assert lines[0] == ",".join(rundir.METRIC_COLUMNS)
     assert [int(line.split(",")[0]) for line in lines[1:]] == [5, 10, 15, 20]
