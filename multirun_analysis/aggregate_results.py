@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +60,7 @@ class Options:
     setting: str = ""  # the runs' fixed setting in a few words, for the figures' captions (set by write_outputs)
 
 
+TASK_METRICS = {"text": "eval_bpc", "adding": "eval_loss"}  # a task not named here is scored by eval_accuracy
 CONFIG = "config"  # the column that combines the varying keys beyond the x, hue and column roles
 
 
@@ -119,21 +120,53 @@ def aggregate(args: Options) -> Path:
     if data.runs.empty:
         found = f"{len(data.problems)} run directories, none with a readable result.json" if data.problems else "none"
         raise UsageError(f"no runs to aggregate under {', '.join(map(str, args.dirs))} (found {found})")
-    tasks = set(data.runs["data.name"].dropna()) if "data.name" in data.runs else set()
-    if "text" in tasks and len(tasks) > 1:  # bits per character and accuracy do not share a table
-        raise UsageError(f"these runs are of several tasks ({', '.join(sorted(tasks))}): aggregate the text runs "
-                         "apart")  # fmt: skip
-    args.metric = args.metric or {"text": "eval_bpc", "adding": "eval_loss"}.get(next(iter(tasks), ""), "eval_accuracy")
-    if args.metric not in data.runs:
-        raise UsageError(f"--metric {args.metric}: not a result key (try eval_accuracy, steps_to_converge, ...)")
+    tasks = sorted(set(data.runs["data.name"].dropna())) if "data.name" in data.runs else []
+    if len(tasks) > 1:
+        return aggregate_per_task(args, data, out, tasks)
+    args.metric = args.metric or task_metric(tasks[0] if tasks else "")
+    check_metric(args.metric, data.runs)
     out.mkdir(parents=True, exist_ok=True)
     write_outputs(args, data, out)
+    return out
+
+
+def task_metric(task: str) -> str:
+    """A task's held-out metric: bits per character (text), squared error (adding), else accuracy."""
+    return TASK_METRICS.get(task, "eval_accuracy")
+
+
+def check_metric(metric: str, runs: pd.DataFrame) -> None:
+    if metric not in runs:
+        raise UsageError(f"--metric {metric}: not a result key (try eval_accuracy, steps_to_converge, ...)")
+
+
+def aggregate_per_task(args: Options, data: Collection, out: Path, tasks: list[str]) -> Path:
+    """Runs of several tasks: one aggregation per task in `out`/<task>/, each scored by its own metric, and an index
+    report.md in `out` that links them (runs of different tasks never share a table or a figure)."""
+    index = Report("seqlab aggregate report: runs of several tasks")
+    index.paragraph("Each task has its own metric and memory scale, so each is aggregated apart:")
+    parts = []
+    for task in tasks:
+        runs = data.runs[data.runs["data.name"] == task]
+        options = replace(args, out=out / task, metric=args.metric or task_metric(task))
+        check_metric(options.metric, runs)
+        (out / task).mkdir(parents=True, exist_ok=True)
+        write_outputs(options, data.of_runs(set(runs["run_dir"])), out / task)
+        parts.append(f"[{task}]({task}/report.md): {len(runs)} runs, {figures.label(options.metric)}")
+    index.bullets(parts)
+    if unassigned := [p for p in data.problems if str(p.run_dir) not in set(data.runs["run_dir"])]:
+        index.heading("Run directories without a result (of no known task)")
+        index.table(pd.DataFrame([{"run_dir": str(p.run_dir), "problem": p.kind, "detail": p.detail}
+                                  for p in unassigned]))  # fmt: skip
+    (out / "report.md").write_text(index.markdown())
+    (out / "report.html").write_text(index.html())
     return out
 
 
 def write_outputs(args: Options, data: Collection, out: Path) -> None:
     """Tables, figures and the report for the collected runs."""
     runs, copies = drop_copies(data.runs)
+    figures.setup_style(str(runs["data.name"].iloc[0]) if "data.name" in runs else "palindrome")  # names the keys
     runs = runs.assign(**overflow_rows(runs, data.curves))
     text = args.metric == "eval_bpc" or ("data.name" in runs and (runs["data.name"] == "text").all())
     factors = varying_factors(runs, data.config_keys)
@@ -321,7 +354,11 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
         report.heading("Steps to converge: median over seeds, runs that never converged counted at their budget")
         report.paragraph("A median marked as a bound is 'more than' it: half or more of the seeds never converged.")
         report.table(converged)
-        if "train_accuracy" in curves and "best_train_accuracy" in completed:
+        if (
+            "train_accuracy" in curves
+            and "best_train_accuracy" in completed
+            and completed["best_train_accuracy"].notna().any()
+        ):
             trained = training_accuracy(completed, curves, keys)
             trained.to_csv(out / "training_accuracy.csv", index=False)
             report.heading("Training-batch accuracy, as some course reports measured it")
@@ -336,7 +373,6 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
                     out)  # fmt: skip
 
     report.heading("Figures")
-    figures.setup_style(str(completed["data.name"].iloc[0]) if "data.name" in completed else "palindrome")
 
     def figure(drawn: Figure, stem: str, caption: str) -> None:
         report.image(figures.save(drawn, out, stem, args.formats, args.setting), f"{caption}. Setting: {args.setting}")

@@ -34,6 +34,17 @@ class Collection:
     config_keys: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
+    def of_runs(self, run_dirs: set[str]) -> Collection:
+        """The part of the collection that belongs to `run_dirs` (config keys: those its runs recorded)."""
+
+        def part(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame["run_dir"].isin(run_dirs)] if "run_dir" in frame else frame
+
+        runs = part(self.runs)
+        keys = [k for k in self.config_keys if k in runs and runs[k].notna().any()]
+        problems = [p for p in self.problems if str(p.run_dir) in run_dirs]
+        return Collection(runs, part(self.curves), part(self.grad_flow), part(self.samples), keys, problems)
+
 
 def _read_csv_rows(path: Path, run_dir: str, columns: dict[str, list]) -> None:
     """Append the rows of a numeric CSV to `columns` (column -> values, all of one length), tagged with `run_dir`.

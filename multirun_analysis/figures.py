@@ -43,9 +43,14 @@ SHORT = {"data.length": "L", "model.name": "model", "optimizer.name": "optimizer
 # What a task's length keys mean, where not the palindrome's: (axis label, short name).
 TASK_KEYS = {
     "copy": {"data.length": ("delay T (blanks before the delimiter)", "T")},
-    "adding": {"data.length": ("sequence length T (steps)", "T")},
+    "adding": {
+        "data.length": ("sequence length T (steps)", "T"),
+        "eval_loss": ("held-out mean squared error", "MSE"),
+        "train_loss": ("training mean squared error", "training MSE"),
+    },
     "recall": {"data.pairs": ("key-value pairs", "pairs")},
 }
+LOG_AXES = {"adding": ("eval_loss", "train_loss")}  # per task, metrics drawn on a log axis
 _task = {"name": "palindrome"}  # the task whose figures are drawn (setup_style)
 MAX_PANELS = 4
 # One colour per model in every figure, from seaborn's colour-blind palette: blue, orange, green and purple (its
@@ -57,11 +62,14 @@ OUTCOME_MARKERS = {"converged": "o", "never (at budget)": "^", "diverged (inf/Na
 
 
 def chance_level(runs: pd.DataFrame) -> float | None:
-    """The accuracy of guessing, drawn on accuracy axes: one of 10 digits (palindrome), of 8 symbols (copy), of
-    data.vocab_size values (recall, when it is the same in every run); None where there is none to draw."""
+    """The score of guessing, drawn on the metric's axis: the accuracy of one of 10 digits (palindrome), of 8
+    symbols (copy), of data.vocab_size values (recall, when it is the same in every run); the adding problem's
+    squared error of always predicting 1 (its runs' `baseline_mse`); None where there is none to draw."""
     tasks = set(runs["data.name"].dropna()) if "data.name" in runs else {"palindrome"}
     if tasks == {"recall"} and runs["data.vocab_size"].nunique() == 1:
         return 1 / float(runs["data.vocab_size"].iloc[0])
+    if tasks == {"adding"} and "baseline_mse" in runs and runs["baseline_mse"].nunique() == 1:
+        return float(runs["baseline_mse"].iloc[0])
     return {"palindrome": 0.1, "copy": 1 / 8}.get(next(iter(tasks)), None) if len(tasks) == 1 else None
 
 
@@ -143,11 +151,20 @@ def _facet_labels(
         grid.legend.set_title(label(grid.legend.get_title().get_text()))
     if "accuracy" in y:  # the axis shows the possible range
         grid.set(ylim=(-0.03, 1.03))
-        if chance is not None:
-            for ax in grid.axes.flat:
-                ax.axhline(chance, color="grey", linestyle=":", linewidth=1.2, zorder=1)
-                ax.annotate("chance", (1, chance), xycoords=("axes fraction", "data"), ha="right", va="bottom",
-                            fontsize="small", color="grey")  # fmt: skip
+        _level(grid, chance, "chance")
+    elif y in LOG_AXES.get(_task["name"], ()):  # an error that spans orders of magnitude
+        grid.set(yscale="log")
+        _level(grid, chance, "always 1")
+
+
+def _level(grid: sns.FacetGrid, level: float | None, text: str) -> None:
+    """A dotted line at the score of guessing, named `text`."""
+    if level is None:
+        return
+    for ax in grid.axes.flat:
+        ax.axhline(level, color="grey", linestyle=":", linewidth=1.2, zorder=1)
+        ax.annotate(text, (1, level), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                    fontsize="small", color="grey")  # fmt: skip
 
 
 MAX_TESTED_TICKS = 12  # up to this many tested x values, each gets a tick (and no tick falls between them)

@@ -18,7 +18,8 @@ from typing import Any
 
 # How a run counts as solved: criterion -> what it means (the config's eval.solved_accuracy is the bar).
 SOLVED_CRITERIA = {
-    "converged": "a held-out evaluation reached eval.solved_accuracy (result.json's converged)",
+    "converged": "a held-out evaluation reached eval.solved_accuracy, or for a regression eval.solved_mse "
+    "(result.json's converged)",
     "final_accuracy": "the final held-out accuracy >= eval.solved_accuracy",
     "best_train_accuracy": "the best training-batch accuracy >= eval.solved_accuracy (as some course reports measured)",
 }

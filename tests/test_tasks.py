@@ -181,3 +181,26 @@ def test_an_adding_run_is_scored_by_its_squared_error_and_solved_below_the_thres
     assert math.isnan(result["eval_accuracy"]) and result["eval_loss"] < 0.5 and result["converged"]
     strict = train(make_cfg("dataset=adding", "data.length=6", "model=gru", "eval.solved_mse=1e-9"), tmp_path / "b")
     assert not strict["converged"]
+
+
+def test_the_aggregator_scores_each_task_of_a_sweep_by_its_own_metric(make_cfg, tmp_path):
+    import pandas as pd
+
+    from multirun_analysis.aggregate_results import main as aggregate
+
+    losses = []
+    for task in ("copy", "adding"):
+        for seed in (1, 2):
+            cfg = make_cfg(f"dataset={task}", "data.length=5", "model=rnn", f"seed={seed}", "train.max_steps=20")
+            losses.append(train(cfg, tmp_path / "runs" / f"{task}{seed}")["eval_loss"])
+    assert aggregate([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    index = (tmp_path / "out" / "report.md").read_text()
+    assert "- [adding](adding/report.md): 2 runs, held-out mean squared error" in index
+    assert "- [copy](copy/report.md): 2 runs, held-out accuracy" in index
+    adding = pd.read_csv(tmp_path / "out" / "adding" / "summary.csv")
+    assert adding["n"].tolist() == [2] and adding["mean"].iloc[0] == pytest.approx(sum(losses[2:]) / 2)
+    assert pd.read_csv(tmp_path / "out" / "copy" / "summary.csv")["mean"].between(0, 1).all()
+    assert (tmp_path / "out" / "adding" / "eval_loss_vs_data.length.png").stat().st_size > 0
+    assert (tmp_path / "out" / "copy" / "eval_accuracy_vs_data.length.png").stat().st_size > 0
+    assert "## held-out mean squared error: mean" in (tmp_path / "out" / "adding" / "report.md").read_text()
+    assert not (tmp_path / "out" / "adding" / "training_accuracy.csv").exists()  # a regression has no accuracy
