@@ -65,7 +65,8 @@ def steps_or_budget(runs: pd.DataFrame) -> pd.Series:
 def convergence(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per group of `keys`: how many runs converged of how many, and the median steps to converge with each run that
     never converged counted at its budget (`steps_or_budget`): exact while more than half converged, else only
-    "the budget or more" (`median_is_bound`)."""
+    "the budget or more" (`median_is_bound`); and the slowest run's steps (`max_steps`: "in all cases"), a bound
+    when any run never converged."""
     runs = runs.assign(censored=steps_or_budget(runs), budget=budget(runs))
 
     def one_group(group: pd.DataFrame) -> pd.Series:
@@ -73,6 +74,7 @@ def convergence(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         return pd.Series({
             "converged (k/n)": f"{int(converged.sum())}/{len(group)}", "median_steps": group["censored"].median(),
             "median_is_bound": 2 * int(converged.sum()) <= len(group), "budget": int(group["budget"].max()),
+            "max_steps": group["censored"].max(), "max_is_bound": not converged.all(),
         })  # fmt: skip
 
     columns = ["steps_to_converge", "censored", "budget"]

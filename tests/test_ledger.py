@@ -143,3 +143,16 @@ def test_c17_reads_the_samples_word_scores(docs, real_at_2, verdict):
     assert "improves with training: 2 of 2 seeds" in row["seqlab's number"]
     assert "T = 0.5 the most plausible: 2 of 2" in row["seqlab's number"]
     assert f"T = 2 noise: {2 if real_at_2 < 0.5 else 0} of 2" in row["seqlab's number"]
+
+
+@pytest.mark.parametrize(("slowest", "lengths", "verdict"), [
+    ([2250, 2000], [50, 450], "confirmed"),
+    ([2250, 2000], [50, 400], "open"),  # holds so far; L = 450 not tested
+    ([2250, 3000], [50, 450], "partly"),  # one run at L = 450 took 3,000 steps: not "in all cases"
+])  # fmt: skip
+def test_c12_counts_the_slowest_run_not_the_median(docs, slowest, lengths, verdict):
+    write(docs, "ledger_rrn_float64", "convergence", pd.DataFrame({
+        "model.name": "rrn", "data.length": lengths, "converged (k/n)": "5/5", "median_steps": [1250, 1750],
+        "median_is_bound": False, "budget": 5000, "max_steps": slowest, "max_is_bound": False}))  # fmt: skip
+    row = ledger(docs, {}).set_index("id").loc["C12"]
+    assert row["verdict"] == verdict and f"slowest {slowest[1]}" in row["seqlab's number"]
