@@ -76,7 +76,7 @@ def _flat_result(result: dict, run_dir: Path, root: Path) -> dict:
     was used) becomes `result.<key>`."""
     config = result.get("config", {})
     if config:  # a run recorded before a key was added computed what the key's neutral value computes
-        config = {**rundir.ADDED_KEYS, **config}
+        config = rundir.with_added_keys(config)
     row = {k: json.dumps(v) if isinstance(v, list) else v for k, v in config.items()}
     for key, value in result.items():
         if key not in ("config", "traceback", "versions", "slurm"):

@@ -47,8 +47,19 @@ NOT_DEFINING = ("sweep_name", "train.progress", "rerun")
 # every finished run into "another config".
 ADDED_KEYS: dict[str, Any] = {
     "train.early_stop.streak": 50, "train.lr_decay.factor": 1.0, "train.lr_decay.every": 0,
-    "precision": "float32", "train.stop_on_divergence": False, "eval.solved_mse": 0.01,
+    "precision": "float32", "train.stop_on_divergence": False, "eval.solved_mse": 0.01, "data.queries": 1,
 }  # fmt: skip
+ADDED_TASK_KEYS = {"data.queries": "recall"}  # an added key of one task's config group: only that task has it
+
+
+def with_added_keys(flat_config: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded config with each ADDED_KEYS key it lacks at its neutral value (a task's own key for that task
+    only): what the run computed, in today's keys."""
+    task = flat_config.get("data.name")
+    added = {k: v for k, v in ADDED_KEYS.items() if ADDED_TASK_KEYS.get(k, task) == task}
+    return {**added, **flat_config}
+
+
 NO_VALUE = object()
 RERUN = ("never", "changed")  # rerun=changed retrains a run whose recorded config differs, moving the old aside
 METRIC_COLUMNS = ("step", "train_loss", "train_accuracy", "lr", "grad_norm", "eval_loss", "eval_accuracy")

@@ -1,5 +1,6 @@
-"""The tasks a run trains on, by `data.name`: palindrome and recall (a class per sequence), copy and text (a class
-per step; copy scores only its output steps), adding (a number per sequence: a regression).
+"""The tasks a run trains on, by `data.name`: palindrome and recall (a class per sequence; recall with several
+queries, per query step), copy and text (a class per step; copy scores only its output steps), adding (a number per
+sequence: a regression).
 
 A task gives a run its batches (`batch`), its fixed held-out set (`heldout_set`), its alphabet (`num_symbols`), and
 declares what the model and the loop do with it: `per_step` (the head reads every step, not only the last),
@@ -19,7 +20,7 @@ from seqlab.data.adding import AddingTask
 from seqlab.data.copy import CopyTask
 from seqlab.data.corpus import read_corpus, resolve_digest
 from seqlab.data.palindrome import PalindromeTask
-from seqlab.data.recall import RecallTask
+from seqlab.data.recall import RecallTask, query_count
 from seqlab.data.text import TextTask
 
 Task = PalindromeTask | TextTask | CopyTask | RecallTask | AddingTask
@@ -34,7 +35,9 @@ BUILDERS: dict[str, Callable[[DictConfig, torch.device], Task]] = {
     "palindrome": lambda data, device: PalindromeTask(data.length, device),
     "text": text_task,
     "copy": lambda data, device: CopyTask(data.length, device),
-    "recall": lambda data, device: RecallTask(data.pairs, data.vocab_size, device),
+    "recall": lambda data, device: RecallTask(
+        data.pairs, data.vocab_size, device, query_count(data.get("queries", 1), data.pairs)
+    ),
     "adding": lambda data, device: AddingTask(data.length, device),
 }
 TASKS = tuple(BUILDERS)
@@ -43,7 +46,7 @@ INPUT_STEPS: dict[str, Callable[[DictConfig], int]] = {
     "palindrome": lambda data: data.length - 1,
     "text": lambda data: data.seq_length,
     "copy": lambda data: data.length + 20,
-    "recall": lambda data: 2 * data.pairs + 1,
+    "recall": lambda data: 2 * data.pairs + query_count(data.get("queries", 1), data.pairs),
     "adding": lambda data: data.length,
 }
 

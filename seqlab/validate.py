@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from seqlab.data import ALL_QUERIES
 from seqlab.errors import ConfigError
 from seqlab.rundir import RERUN, check_sweep_name, flatten
 
@@ -88,6 +89,9 @@ def check_config(cfg: DictConfig) -> None:
     elif cfg.data.name == "recall":
         _integer(cfg, "data.pairs", 1)
         _integer(cfg, "data.vocab_size", cfg.data.pairs)  # n distinct keys
+        queries = OmegaConf.select(cfg, "data.queries", default=1)
+        if queries != ALL_QUERIES and not (_is_int(queries) and 1 <= queries <= cfg.data.pairs):
+            raise _fail("data.queries", queries, f"an integer from 1 to data.pairs ({cfg.data.pairs}), or all")
     else:
         _integer(cfg, "data.length", 2 if cfg.data.name == "palindrome" else 1)
     if cfg.grad_flow.enabled is True and cfg.data.name != "palindrome":

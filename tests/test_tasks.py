@@ -14,7 +14,7 @@ import seqlab.loop as loop_module
 from seqlab import rundir
 from seqlab.data import IGNORE
 from seqlab.data.copy import BASELINE_LOSS, DELIMITER, copy_batch
-from seqlab.data.recall import recall_batch
+from seqlab.data.recall import RecallTask, query_count, recall_batch
 from seqlab.init import apply_init
 from seqlab.loop import evaluate
 from seqlab.models import build_model
@@ -42,6 +42,33 @@ def test_recall_sequences_answer_the_query_keys_value(pairs, vocab):
         assert len(set(keys)) == pairs and all(0 <= k < vocab for k in keys)
         assert all(vocab <= v < 2 * vocab for v in values)
         assert y == dict(zip(keys, values, strict=True))[query]
+
+
+@pytest.mark.parametrize(("pairs", "queries"), [(4, 2), (6, 6)])
+def test_several_queries_ask_distinct_keys_and_score_only_the_query_steps(pairs, queries):
+    vocab = 8
+    inputs, targets = recall_batch(pairs, vocab, 64, torch.Generator().manual_seed(0), queries=queries)
+    assert inputs.shape == targets.shape == (64, 2 * pairs + queries)
+    for x, y in zip(inputs.tolist(), targets.tolist(), strict=True):
+        keys, values, asked = x[0 : 2 * pairs : 2], x[1 : 2 * pairs : 2], x[2 * pairs :]
+        assert len(set(keys)) == pairs and len(set(asked)) == queries and set(asked) <= set(keys)
+        assert y[: 2 * pairs] == [IGNORE] * (2 * pairs)
+        assert y[2 * pairs :] == [dict(zip(keys, values, strict=True))[k] for k in asked]
+    task = RecallTask(pairs, vocab, torch.device("cpu"), queries)
+    assert task.per_step and task.masked and task.num_symbols == 2 * vocab
+    assert not RecallTask(pairs, vocab, torch.device("cpu")).per_step  # one query: one prediction per sequence
+
+
+def test_all_queries_is_one_per_pair_and_a_recall_run_recorded_before_queries_keeps_its_fingerprint(make_cfg):
+    from omegaconf import OmegaConf
+
+    assert query_count("all", 5) == 5 and query_count(2, 5) == 2
+    flat = rundir.flatten(OmegaConf.to_container(make_cfg("dataset=recall", "data.pairs=3"), resolve=True))
+    assert flat["data.queries"] == 1
+    before = {k: v for k, v in flat.items() if k != "data.queries"}
+    assert rundir.fingerprint(before) == rundir.fingerprint(flat)
+    assert rundir.with_added_keys(before)["data.queries"] == 1
+    assert "data.queries" not in rundir.with_added_keys({"data.name": "palindrome", "data.length": 5})
 
 
 class FixedLogits(torch.nn.Module):
@@ -74,7 +101,8 @@ def test_a_copy_run_reports_its_baseline_and_is_solved_on_the_copied_symbols(mak
     assert BASELINE_LOSS == pytest.approx(math.log(8))
 
 
-@pytest.mark.parametrize("task", [["dataset=copy", "data.length=4"], ["dataset=recall", "data.pairs=3"]])
+@pytest.mark.parametrize("task", [["dataset=copy", "data.length=4"], ["dataset=recall", "data.pairs=3"],
+                                  ["dataset=recall", "data.pairs=3", "data.queries=all"]])  # fmt: skip
 def test_a_new_task_resumes_to_what_it_computes_uninterrupted(make_cfg, tmp_path, monkeypatch, task):
     cfg = make_cfg(*task, "model=lstm", "train.max_steps=30", "train.checkpoint_every=0")
     train(cfg, tmp_path / "whole")
@@ -117,6 +145,8 @@ def test_a_packed_sweep_of_the_new_tasks_trains_each_run_as_alone(tmp_path):
     (["dataset=sorting"], "dataset=sorting"),
     (["dataset=copy", "data.length=0"], "data.length=0 is invalid: expected an integer >= 1"),
     (["dataset=recall", "data.pairs=4", "data.vocab_size=2"], "data.vocab_size=2 is invalid: expected an integer >= 4"),
+    (["dataset=recall", "data.pairs=4", "data.queries=5"],
+     "data.queries=5 is invalid: expected an integer from 1 to data.pairs (4), or all"),
     (["init=chrono", "model=rrn"], "init.name='chrono' is invalid: expected lstm or gru"),
     (["dataset=adding", "data.encoding=onehot"], "data.encoding='onehot' is invalid: expected one of values"),
     (["dataset=adding", "train.early_stop.kind=train_streak"], "train.early_stop.kind='train_streak' is invalid"),
