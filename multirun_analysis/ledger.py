@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from multirun_analysis.sample_words import LAST_STEPS, by_temperature
+from multirun_analysis.stats import with_censoring_text
 
 COURSE = "scalar digits, hidden 128, batch 128, RMSprop lr 1e-3, clip 10"
 LEDGER_RUNS = "`bash scripts/run_studies.sh ledger`"
@@ -42,7 +43,9 @@ class Tables:
         path = self.results / study / f"{table}.csv"
         if not path.exists():
             return None
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype={"median": str, "range": str})
+        if table == "memory_capacity":
+            frame = with_censoring_text(frame)
         for key, value in where.items():
             frame = frame[frame[key] == value]
         return frame
@@ -59,13 +62,11 @@ def solved_by_length(capacity_row: dict) -> dict[int, tuple[int, int]]:
 
 
 def capacity_text(row: dict) -> str:
-    """`capacity 10 (5 to 20, 5 seeds)`, keeping censored values (`>= 200`, `< 50`); a table aggregated before the
-    median kept censoring gives its range only."""
-    if isinstance(row.get("median"), str):
-        return f"capacity {row['median']} ({row['range']}, {row['seeds']} seeds)"
-    low, high = (f"{v:g}" if pd.notna(v) else "below the shortest" for v in (row["capacity_min"], row["capacity_max"]))
-    spread = f"{low} in all {row['seeds']} seeds" if low == high else f"{low} to {high} over {row['seeds']} seeds"
-    return f"capacity {spread}" + (f" ({row['censored']} censored)" if row["censored"] else "")
+    """`capacity 10 (5 to 20, 5 seeds)`: the lower median and the range, keeping censored values (`>= 200`,
+    `< 50`)."""
+    if str(row["range"]).startswith("all "):
+        return f"capacity {row['median']} in {row['range']}"
+    return f"capacity {row['median']} ({row['range']}, {row['seeds']} seeds)"
 
 
 def counts(solved: dict[int, tuple[int, int]], lengths: list[int] | None = None) -> str:

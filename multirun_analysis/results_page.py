@@ -20,7 +20,7 @@ from multirun_analysis import figures, sample_words
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
 from multirun_analysis.ledger import ledger
 from multirun_analysis.report import Report
-from multirun_analysis.stats import CAPACITY_NUMBERS
+from multirun_analysis.stats import CAPACITY_NUMBERS, with_censoring_text
 from seqlab import rundir
 
 STUDIES = {
@@ -326,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                 + (f" Per seed: [capacity_per_seed.csv](results/{study}/capacity_per_seed.csv)."
                    if (out / "capacity_per_seed.csv").exists() else "")
             )  # fmt: skip
-            table = pd.read_csv(capacity)
-            page.table(table.drop(columns=[c for c in CAPACITY_NUMBERS if c in table and "median" in table]))
+            table = with_censoring_text(pd.read_csv(capacity, dtype={"median": str, "range": str}))
+            page.table(table.drop(columns=[c for c in CAPACITY_NUMBERS if c in table]))
         captions = figure_captions(out / "report.md")
         drawn = sorted((f.name for f in out.glob("*.png")), key=lambda name: next(
             (i for i, start in enumerate(FIGURE_ORDER) if name.startswith(start)), len(FIGURE_ORDER)))  # fmt: skip

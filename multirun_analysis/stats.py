@@ -5,6 +5,7 @@ converge with the runs that never converged censored at their budget, and memory
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -132,6 +133,40 @@ def capacity_over_seeds(per_seed: pd.DataFrame, group_keys: list[str]) -> pd.Dat
             for k, g in groups]  # fmt: skip
     table = pd.DataFrame(rows).replace(-math.inf, math.nan)
     return table.astype({"seeds": int, "censored": int, "non_monotone": int})
+
+
+def with_censoring_text(table: pd.DataFrame) -> pd.DataFrame:
+    """A memory-capacity table aggregated before it kept censoring (numbers only), with its `median` and `range` as
+    `capacity_over_seeds` writes them, rebuilt from its numbers and its `solved (k/n) by` column: a seed at the
+    longest tested length that some seed solved is `>= v`, a missing minimum `< v` of the shortest tested. The
+    lower median is known for 1, 2 or an odd number of seeds; otherwise it says so. A table that has them is
+    returned as it is."""
+    if "median" in table:
+        return table
+    solved = next(c for c in table.columns if c.startswith("solved (k/n) by"))
+
+    def one_row(row: pd.Series) -> pd.Series:
+        tested = {float(v): int(k) for v, k, _ in re.findall(r"([\d.]+): (\d+)/(\d+)", str(row[solved]))}
+        longest, shortest = max(tested), min(tested)
+
+        def label(value: float) -> str:
+            if math.isnan(value):
+                return f"< {shortest:g}"
+            return f">= {value:g}" if value == longest and tested[longest] > 0 else f"{value:g}"
+
+        low, high, seeds = row["capacity_min"], row["capacity_max"], int(row["seeds"])
+        if seeds <= 2:
+            median = label(low)  # the lower of two, or the one
+        elif seeds % 2 or row["capacity_median"] in tested:
+            median = label(row["capacity_median"])
+        else:
+            median = "not recorded (an even number of seeds, aggregated before lower medians)"
+        spread = f"all {seeds} seeds" if label(low) == label(high) else f"{label(low)} to {label(high)}"
+        return pd.Series({"median": median, "range": spread})
+
+    texts = table.apply(one_row, axis=1)
+    at = list(table.columns).index("seeds") + 1
+    return pd.concat([table.iloc[:, :at], texts, table.iloc[:, at:]], axis=1)
 
 
 def solved_counts(runs: pd.DataFrame, x: str, group_keys: list[str]) -> pd.DataFrame:

@@ -384,3 +384,20 @@ def test_results_page_keeps_a_grid_sweep_that_has_not_finished_out(tmp_path):
     rundir.write_plan(runs / "rnn_vs_lstm", 18, 18)
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     assert "Vanilla RNN vs LSTM" in (docs / "results.md").read_text()
+
+
+def test_a_capacity_table_from_before_censoring_text_gets_it_from_its_numbers():
+    from multirun_analysis.stats import with_censoring_text
+
+    old = pd.DataFrame({  # 2 seeds: 5 and 10 (median 7.5 then); 2 seeds at >= 20; 5 seeds, one below 5
+        "model.name": ["lstm", "rrn", "rnn"], "seeds": [2, 2, 5], "capacity_median": [7.5, 20.0, 10.0],
+        "capacity_min": [5.0, 20.0, math.nan], "capacity_max": [10.0, 20.0, 20.0], "censored": [0, 2, 2],
+        "non_monotone": 0, "solved (k/n) by data.length": ["5: 2/2, 10: 1/2, 20: 0/2", "5: 2/2, 10: 2/2, 20: 2/2",
+                                                         "5: 4/5, 10: 3/5, 20: 1/5"],
+    })  # fmt: skip
+    table = with_censoring_text(old).set_index("model.name")
+    assert table.loc["lstm", ["median", "range"]].tolist() == ["5", "5 to 10"]  # the lower median, a tested length
+    assert table.loc["rrn", ["median", "range"]].tolist() == [">= 20", "all 2 seeds"]
+    assert table.loc["rnn", ["median", "range"]].tolist() == ["10", "< 5 to >= 20"]
+    assert list(table.columns[:3]) == ["seeds", "median", "range"]
+    assert with_censoring_text(table) is table  # a table that has them stays as it is
