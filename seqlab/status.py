@@ -100,6 +100,8 @@ def sweep_size(sweep_dir: Path, states: list[tuple[Path, str, str]], counts: Cou
     if plan is None:
         return f"{len(states)} runs"
     planned = plan["planned_runs"]
+    if planned and len(states) > planned:  # several launches into one directory: the plan is the latest one's
+        return f"{len(states)} runs (the latest launch into this directory planned {planned})"
     text = f"{len(states)} of {planned} runs started" if planned else (
         f"{len(states)} runs started (a capacity search: at most {plan['at_most']})"
     )  # fmt: skip

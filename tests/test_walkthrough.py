@@ -105,6 +105,8 @@ def test_status_knows_the_sweeps_planned_size(tmp_path):
     plan.write_text(plan.read_text().replace('"planned_runs": 2', '"planned_runs": 5'))
     first = render(sweep).splitlines()[0]
     assert first.startswith(f"{sweep}: 2 of 5 runs started, ETA ") and "3 runs left" in first
+    plan.write_text(plan.read_text().replace('"planned_runs": 5', '"planned_runs": 1'))  # a second, smaller launch
+    assert render(sweep).splitlines()[0] == f"{sweep}: 2 runs (the latest launch into this directory planned 1)"
 
 
 def test_the_aggregator_counts_a_copied_run_once_and_lists_the_copy(tmp_path):
