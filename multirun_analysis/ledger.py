@@ -268,8 +268,12 @@ def c12(t: Tables) -> Finding:
         failed = others[others["model.name"].isin(["rnn", "lstm"])]
         why += "; " + ", ".join(f"{r['model.name']} (float32): {counts(solved_by_length(r))}"
                                 for r in failed.to_dict("records"))  # fmt: skip
-    return Finding(setting, verdict, f"{so_far}Steps to the first held-out evaluation >= 0.99: {why}",
-                   "ledger_rrn_float64")  # fmt: skip
+    over = rows[rows[slowest] >= 2500]
+    if verdict != "confirmed" and not over.empty:
+        so_far = ("not in all cases: the slowest run reaches 0.99 only after " + ", ".join(
+            f"{r[slowest]:g} steps at L = {r['data.length']}" for r in over.to_dict("records")) + ". ")  # fmt: skip
+    return Finding(setting, verdict, f"{so_far}Steps to the first held-out evaluation >= 0.99 (evaluated every 250 "
+                   f"steps): {why}", "ledger_rrn_float64")  # fmt: skip
 
 
 def n01_study(t: Tables) -> tuple[str, str]:
