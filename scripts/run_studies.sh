@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the studies behind docs/results.md, then regenerate the page.
-#   bash scripts/run_studies.sh reduced   # the scale used for docs/results.md on a 2-core machine (~40 min)
+#   bash scripts/run_studies.sh reduced   # what a 2-core machine fits: the appendix, and copy and adding at hidden 128 (~3 h)
 #   bash scripts/run_studies.sh course    # the full-scale course studies on docs/results.md (core-hours each)
 #   bash scripts/run_studies.sh full      # the presets as defined (course scale; use hydra/launcher=slurm)
 #   bash scripts/run_studies.sh ledger    # the claims ledger's runs, one after another on one core (resumable)
@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 scale=${1:-reduced}
 shift || true
 launcher=(hydra/launcher=local_parallel)
-run() { python -m seqlab.run -m "$@" "${launcher[@]}" "${extra[@]}" train.progress=false || true; }
+run() {  # one study, then the page: a study that finished is published whatever comes after it
+    python -m seqlab.run -m "$@" "${launcher[@]}" "${extra[@]}" train.progress=false || true
+    seqlab-results-page > /dev/null || true
+}
 extra=("$@")
 
 if [ "$scale" = reduced ]; then
@@ -28,6 +31,9 @@ if [ "$scale" = reduced ]; then
         data.pairs=1,2,4,8,16 sweep_name=recall_reduced
     run +experiment=adding_capacity hydra/sweeper=capacity model.hidden_size=64 train.max_steps=1500 seed=1,2,3 \
         data.length=10,25,50,100,200 sweep_name=adding_reduced
+    run +experiment=adding_capacity hydra/sweeper=capacity train.max_steps=3000 sweep_name=adding_h128  # ~2 h
+    run +experiment=copy_capacity hydra/sweeper=capacity train.max_steps=3000 data.length=1,2,5,10,20 \
+        sweep_name=copy_h128
 elif [ "$scale" = course ]; then  # the commands of the page's full-scale sections (threads=1 under this launcher)
     run +experiment=course
     run +experiment=course hydra/sweeper=capacity data.encoding=onehot sweep_name=course_onehot
@@ -61,4 +67,3 @@ else
     echo "usage: run_studies.sh reduced|course|ledger|full [overrides...]" >&2
     exit 2
 fi
-seqlab-results-page
