@@ -302,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             runs = pd.read_csv(out / "runs.csv")
             source = f"Compute: {compute_used(runs)}. Aggregate again: `seqlab-aggregate {sweep}`."
             if stopped := int((runs["status"] == "interrupted").sum()):  # a search stopped midway: published so far
-                source += (f" Unfinished: {stopped} run{'s' * (stopped > 1)} stopped midway (checkpointed); its "
-                           "command resumes them, and a capacity marked `>=` may still grow.")  # fmt: skip
+                source += (f" Unfinished: {stopped} run{'s' * (stopped > 1)} stopped midway (checkpointed; its "
+                           "command resumes them): a capacity may still grow where it is marked `>=`, or where a "
+                           "length between its longest solved and its first failure is not tested yet.")  # fmt: skip
         elif (out / "summary.csv").exists():  # aggregated before, its run directories are elsewhere
             where = "is still training" if training else "is not on this machine"
             compute = re.search(r"^- compute: (.*)$", (out / "report.md").read_text(), re.MULTILINE)

@@ -389,7 +389,8 @@ def test_results_page_keeps_a_grid_sweep_that_has_not_finished_out(tmp_path):
     first = next(iter(rundir.find_run_dirs(runs / "rnn_vs_lstm")))
     rundir.write_result(first, {**rundir.read_result(first), "status": "interrupted"})
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
-    assert "Unfinished: 1 run stopped midway (checkpointed)" in (docs / "results.md").read_text()
+    page = (docs / "results.md").read_text()
+    assert "Unfinished: 1 run stopped midway (checkpointed; its command resumes them)" in page
 
 
 def test_a_capacity_table_from_before_censoring_text_gets_it_from_its_numbers():
