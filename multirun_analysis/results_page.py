@@ -52,7 +52,7 @@ STUDIES = {
     "inits": "Init schemes",
     "grad_flow": "Gradient flow through time at L = 100",
 }
-SETTINGS = {  # studies run at their preset's full setting, whatever the page's scale
+SETTINGS = {  # per study: its scale, its command and its setting, shown under its title
     "course": "Full scale: `python -m seqlab.run -m +experiment=course threads=1` (the preset as defined: scalar "
     "encoding, hidden 128, batch 128, RMSprop 1e-3, clip 10, 10,000 steps, no early stopping, default init, "
     "seeds 1-5; course T = data.length - 1).",

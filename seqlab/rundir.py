@@ -50,16 +50,6 @@ ADDED_KEYS: dict[str, Any] = {
     "precision": "float32", "train.stop_on_divergence": False, "eval.solved_mse": 0.01, "data.queries": 1,
 }  # fmt: skip
 ADDED_TASK_KEYS = {"data.queries": "recall"}  # an added key of one task's config group: only that task has it
-
-
-def with_added_keys(flat_config: Mapping[str, Any]) -> dict[str, Any]:
-    """A recorded config with each ADDED_KEYS key it lacks at its neutral value (a task's own key for that task
-    only): what the run computed, in today's keys."""
-    task = flat_config.get("data.name")
-    added = {k: v for k, v in ADDED_KEYS.items() if ADDED_TASK_KEYS.get(k, task) == task}
-    return {**added, **flat_config}
-
-
 NO_VALUE = object()
 RERUN = ("never", "changed")  # rerun=changed retrains a run whose recorded config differs, moving the old aside
 METRIC_COLUMNS = ("step", "train_loss", "train_accuracy", "lr", "grad_norm", "eval_loss", "eval_accuracy")
@@ -207,8 +197,20 @@ def _cell(value: Any) -> str:
 def defining_config(flat_config: Mapping[str, Any]) -> dict[str, Any]:
     """The keys of a flattened config that define what the run computes, sorted (an ADDED_KEYS key at its
     neutral value is left out, so runs recorded before it existed keep their fingerprint)."""
-    defining = {k: flat_config[k] for k in sorted(flat_config) if k not in NOT_DEFINING}
-    return {k: v for k, v in defining.items() if ADDED_KEYS.get(k, NO_VALUE) != v}
+    return {k: v for k, v in _defining_keys(flat_config).items() if ADDED_KEYS.get(k, NO_VALUE) != v}
+
+
+def _defining_keys(flat_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config's keys that can change what a run computes, sorted: all but NOT_DEFINING."""
+    return {k: flat_config[k] for k in sorted(flat_config) if k not in NOT_DEFINING}
+
+
+def with_added_keys(flat_config: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded config with each ADDED_KEYS key it lacks at its neutral value (a task's own key for that task
+    only): what the run computed, in today's keys."""
+    task = flat_config.get("data.name")
+    added = {k: v for k, v in ADDED_KEYS.items() if ADDED_TASK_KEYS.get(k, task) == task}
+    return {**added, **flat_config}
 
 
 def dir_name(override_dirname: str) -> str:
@@ -247,7 +249,7 @@ def fingerprint(flat_config: Mapping[str, Any]) -> str:
 def fingerprints(flat_config: Mapping[str, Any]) -> set[str]:
     """Every fingerprint `flat_config` has had: today's, and those from before an ADDED_KEYS key that it holds at
     the neutral value was left out of fingerprints (a checkpoint written then still belongs to this config)."""
-    defining = {k: flat_config[k] for k in sorted(flat_config) if k not in NOT_DEFINING}
+    defining = _defining_keys(flat_config)
     neutral = [k for k, v in defining.items() if ADDED_KEYS.get(k, NO_VALUE) == v]
     return {_hash({k: v for k, v in defining.items() if k not in neutral or k in kept})
             for n in range(len(neutral) + 1) for kept in itertools.combinations(neutral, n)}  # fmt: skip
