@@ -149,10 +149,8 @@ def with_censoring_text(table: pd.DataFrame) -> pd.DataFrame:
         tested = {float(v): int(k) for v, k, _ in re.findall(r"([\d.]+): (\d+)/(\d+)", str(row[solved]))}
         longest, shortest = max(tested), min(tested)
 
-        def label(value: float) -> str:
-            if math.isnan(value):
-                return f"< {shortest:g}"
-            return f">= {value:g}" if value == longest and tested[longest] > 0 else f"{value:g}"
+        def label(value: float) -> str:  # NaN: the shortest failed; the longest that some seed solved: censored
+            return seed_capacity_label(value, shortest, value == longest and tested[longest] > 0)
 
         low, high, seeds = row["capacity_min"], row["capacity_max"], int(row["seeds"])
         if seeds <= 2:
