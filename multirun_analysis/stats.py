@@ -67,8 +67,11 @@ def convergence(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per group of `keys`: how many runs converged of how many, and the median steps to converge with each run that
     never converged counted at its budget (`steps_or_budget`): exact while more than half converged, else only
     "the budget or more" (`median_is_bound`); and the slowest run's steps (`max_steps`: "in all cases"), a bound
-    when any run never converged."""
+    when any run never converged. Then what training cost until the run's stopping rule or budget ended it: the
+    median steps trained (`median_steps_trained`) and seconds of training (`median_train_s`), where recorded."""
     runs = runs.assign(censored=steps_or_budget(runs), budget=budget(runs))
+    costs = {"median_steps_trained": "steps", "median_train_s": "train_time_s"}
+    costs = {name: column for name, column in costs.items() if column in runs}
 
     def one_group(group: pd.DataFrame) -> pd.Series:
         converged = group["steps_to_converge"].notna()
@@ -76,9 +79,9 @@ def convergence(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             "converged (k/n)": f"{int(converged.sum())}/{len(group)}", "median_steps": group["censored"].median(),
             "median_is_bound": 2 * int(converged.sum()) <= len(group), "budget": int(group["budget"].max()),
             "max_steps": group["censored"].max(), "max_is_bound": not converged.all(),
-        })  # fmt: skip
+        } | {name: group[column].median() for name, column in costs.items()})  # fmt: skip
 
-    columns = ["steps_to_converge", "censored", "budget"]
+    columns = ["steps_to_converge", "censored", "budget", *costs.values()]
     return runs.groupby(keys, dropna=False, sort=True)[columns].apply(one_group).reset_index()
 
 

@@ -288,8 +288,8 @@ def test_a_run_that_never_converged_counts_at_its_budget_even_when_it_stopped_ea
         "steps_to_converge": [500, None, None, 500, 700, None], "steps": [2_000, 10_000, 1_750, 2_000, 2_200, 1_750],
     })  # fmt: skip
     table = convergence(runs, ["model"]).set_index("model")
-    assert table.loc["a"].tolist() == ["1/3", 10_000, True, 10_000, 10_000, True]  # the median: "budget or more"
-    assert table.loc["b"].tolist() == ["2/3", 700, False, 10_000, 10_000, True]  # early-stopped, never converged
+    assert table.loc["a"].tolist() == ["1/3", 10_000, True, 10_000, 10_000, True, 2_000]  # the median: a bound
+    assert table.loc["b"].tolist() == ["2/3", 700, False, 10_000, 10_000, True, 2_000]  # one stopped, unconverged
     assert convergence(runs.iloc[[0, 3, 4]], ["model"]).set_index("model").loc["b", "max_steps"] == 700
 
 

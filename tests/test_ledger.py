@@ -156,3 +156,21 @@ def test_c12_counts_the_slowest_run_not_the_median(docs, slowest, lengths, verdi
         "median_is_bound": False, "budget": 5000, "max_steps": slowest, "max_is_bound": False}))  # fmt: skip
     row = ledger(docs, {}).set_index("id").loc["C12"]
     assert row["verdict"] == verdict and f"slowest {slowest[1]}" in row["seqlab's number"]
+
+
+@pytest.mark.parametrize(("lstm_steps", "lstm_seconds", "verdict"), [
+    (2500, 250, "confirmed"),  # 2.5x in both
+    (500, 250, "partly"),  # fewer steps, but each LSTM step costs more: 2.5x the seconds
+    (500, 50, "refuted"),
+])  # fmt: skip
+def test_c15_weighs_the_effort_in_steps_trained_and_in_seconds(docs, lstm_steps, lstm_seconds, verdict):
+    write(
+        docs, "ledger_n01_streak", "summary", pd.DataFrame({"model.name": ["rnn"], "data.length": [5], "mean": [1.0]})
+    )
+    write(docs, "ledger_n01_streak", "convergence", pd.DataFrame({
+        "model.name": ["lstm", "lstm", "rnn", "rnn"], "data.length": [5, 10, 5, 10],
+        "median_steps_trained": [lstm_steps, lstm_steps, 1000, 1000], "median_train_s": [lstm_seconds] * 2 + [100] * 2,
+    }))  # fmt: skip
+    row = ledger(docs, {}).set_index("id").loc["C15"]
+    assert row["verdict"] == verdict and f"steps trained {lstm_steps / 1000:.1f}x" in row["seqlab's number"]
+    assert f"seconds of training {lstm_seconds / 100:.1f}x" in row["seqlab's number"]
