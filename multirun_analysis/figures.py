@@ -168,13 +168,19 @@ def _level(grid: sns.FacetGrid, level: float | None, text: str) -> None:
 
 
 MAX_TESTED_TICKS = 12  # up to this many tested x values, each gets a tick (and no tick falls between them)
+LOG_X_SPAN = 20  # tested x values spanning this factor or more (T = 10, 25, ..., 400) are drawn on a log axis
 
 
 def _ticks_at_tested(grid: sns.FacetGrid, values: pd.Series) -> None:
-    """x ticks at the tested values of a numeric x, where there are few enough to label them all."""
+    """x ticks at the tested values of a numeric x, where there are few enough to label them all; on a log axis
+    where they span a factor of LOG_X_SPAN or more, so that the short lengths do not crowd into one label."""
     tested = sorted(values.dropna().unique())
     if pd.api.types.is_numeric_dtype(values) and 0 < len(tested) <= MAX_TESTED_TICKS:  # a category axis has its own
+        log = tested[0] > 0 and tested[-1] / tested[0] >= LOG_X_SPAN
         for ax in grid.axes.flat:
+            if log:  # before the locators: a new scale brings its own
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(tested))
             ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
 

@@ -7,11 +7,13 @@ import subprocess
 import sys
 
 import matplotlib.image
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from conftest import ROOT, TINY, run_cli
 from synthetic_runs import make_tree, write_run
 
+from multirun_analysis import figures
 from multirun_analysis.aggregate_results import compute_used, main, overflow_rows
 from multirun_analysis.stats import bootstrap_interval, convergence, overflow
 
@@ -408,3 +410,13 @@ def test_a_capacity_table_from_before_censoring_text_gets_it_from_its_numbers():
     assert table.loc["rnn", ["median", "range"]].tolist() == ["10", "< 5 to >= 20"]
     assert list(table.columns[:3]) == ["seeds", "median", "range"]
     assert with_censoring_text(table) is table  # a table that has them stays as it is
+
+
+@pytest.mark.parametrize(("lengths", "scale"), [([10, 25, 50, 100, 400], "log"), ([5, 10, 25, 50], "linear")])
+def test_lengths_spanning_a_factor_of_20_are_drawn_on_a_log_axis_ticked_at_each(lengths, scale):
+    seeds = [1] * len(lengths) + [2] * len(lengths)
+    runs = pd.DataFrame({"model.name": "gru", "data.length": lengths * 2, "seed": seeds, "eval_accuracy": 0.5})
+    ax = figures.metric_vs_x(runs, "data.length", "eval_accuracy", "model.name", None, None, "t").axes[0]
+    assert ax.get_xscale() == scale and list(ax.get_xticks()) == lengths
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(n) for n in lengths]
+    plt.close("all")
