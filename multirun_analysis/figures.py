@@ -100,10 +100,12 @@ def setup_style(task: str = "palindrome") -> None:
 def save(figure: plt.Figure, out: Path, stem: str, formats: list[str], setting: str | None = None) -> str:
     """Write `stem` in each of `formats` into `out` and close the figure; the first file's name (for reports).
     `setting` is written under the figure, in the image itself, so that a copied figure keeps it."""
-    if setting:
+    if setting:  # below everything drawn, a long axis label included
         width = max(40, int(figure.get_figwidth() * 72 / (0.55 * 9)))
-        figure.text(0.01, 0, "\n".join(textwrap.wrap(f"Setting: {setting}", width)), ha="left", va="top",
-                    fontsize=9, color="dimgrey")  # fmt: skip
+        bottom = figure.get_tightbbox(figure.canvas.get_renderer()).y0 / figure.get_figheight()  # inches to fraction
+        gap = 6 / 72 / figure.get_figheight()  # 6 points
+        figure.text(0.01, min(0.0, bottom) - gap, "\n".join(textwrap.wrap(f"Setting: {setting}", width)), ha="left",
+                    va="top", fontsize=9, color="dimgrey")  # fmt: skip
     for extension in formats:
         figure.savefig(out / f"{stem}.{extension}", dpi=130 if extension == "png" else None, bbox_inches="tight")
     plt.close(figure)
