@@ -10,8 +10,12 @@ figures, and the observations kept by hand in docs/results_notes.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -276,6 +280,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("outputs/multirun"))
     parser.add_argument("--docs", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
+    with one_builder(args.docs):
+        return build(args)
+
+
+@contextlib.contextmanager
+def one_builder(docs: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the docs directory while the page is built, waiting for one already held: two
+    study queues that each regenerate the page (`run_studies.sh ledger` on each core) take turns, never
+    interleave their writes. The lock dies with its process."""
+    docs.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(docs, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def build(args: argparse.Namespace) -> int:
+    """Aggregate every study into `args.docs`/results/ and write `args.docs`/results.md."""
     page = Report("seqlab results: how far back can each cell remember?")
     page.paragraph(
         "First the claims ledger: each claim of the course reports, the setting seqlab ran it at and the verdict. "

@@ -5,6 +5,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 import matplotlib.image
 import matplotlib.pyplot as plt
@@ -420,3 +421,21 @@ def test_lengths_spanning_a_factor_of_20_are_drawn_on_a_log_axis_ticked_at_each(
     assert ax.get_xscale() == scale and list(ax.get_xticks()) == lengths
     assert [t.get_text() for t in ax.get_xticklabels()] == [str(n) for n in lengths]
     plt.close("all")
+
+
+def test_two_page_builds_take_turns_on_the_docs_directory(tmp_path):
+    from multirun_analysis.results_page import one_builder
+
+    docs = tmp_path / "docs"
+    command = [sys.executable, "-m", "multirun_analysis.results_page", "--runs", str(tmp_path), "--docs", str(docs)]
+    with one_builder(docs):  # a first build holds the docs: the second process waits on the lock
+        second = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
+        for _ in range(600):
+            if any("-> FLOCK" in line and f" {second.pid} " in line for line in open("/proc/locks")):
+                break
+            assert second.poll() is None, "the second build finished while the first held the docs"
+            time.sleep(0.1)
+        else:
+            pytest.fail("the second build never waited on the lock")
+        assert not (docs / "results.md").exists()
+    assert second.wait(timeout=120) == 0 and (docs / "results.md").exists()
