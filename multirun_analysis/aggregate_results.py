@@ -379,7 +379,7 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
 
     chance = None if text else figures.chance_level(completed)
     title = f"{figures.label(metric)} vs {figures.label(x)}\n(mean and 95% bootstrap interval over seeds; dots: seeds)"
-    drawn = figures.metric_vs_x(completed, x, metric, hue, col, row, title, chance)
+    drawn = figures.metric_vs_x(completed, x, metric, hue, col, row, title, chance, solvable=not text)
     figure(drawn, f"{metric}_vs_{x}", f"{metric} vs {x} by {hue}")
     if not text and pd.api.types.is_numeric_dtype(completed[x]):
         drawn = figures.steps_to_converge(completed, x, hue, col, row)

@@ -188,11 +188,12 @@ def _ticks_at_tested(grid: sns.FacetGrid, values: pd.Series) -> None:
 
 
 def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, row: str | None,
-                title: str, chance: float | None = None) -> plt.Figure:  # fmt: skip
+                title: str, chance: float | None = None, solvable: bool = True) -> plt.Figure:  # fmt: skip
     """Mean of `y` vs `x` per `hue` (a point at each tested `x`) with a 95% bootstrap interval over seeds, and
-    every seed as a small dot; faceted by `col` and `row`."""
+    every seed as a small dot, marked by how it ended where the task can be solved (`solvable`; not the text
+    task); faceted by `col` and `row`."""
     data = runs.dropna(subset=[y])
-    data = data.assign(run=run_outcome(data) if "steps_to_converge" in data else "converged")
+    data = data.assign(run=run_outcome(data) if solvable and "steps_to_converge" in data else "converged")
     colours = palette(data, hue)
     grid = sns.relplot(
         data=data, x=x, y=y, hue=hue, col=col, row=row, kind="line", marker="o", errorbar=_ci95, palette=colours,
