@@ -174,3 +174,11 @@ def test_c15_weighs_the_effort_in_steps_trained_and_in_seconds(docs, lstm_steps,
     row = ledger(docs, {}).set_index("id").loc["C15"]
     assert row["verdict"] == verdict and f"steps trained {lstm_steps / 1000:.1f}x" in row["seqlab's number"]
     assert f"seconds of training {lstm_seconds / 100:.1f}x" in row["seqlab's number"]
+
+
+@pytest.mark.parametrize(("beyond", "verdict"), [(0.21, "confirmed"), (0.11, "partly")])  # 0.11: chance, not 0.2
+def test_c13_holds_about_to_within_a_quarter_of_the_reported_number(docs, beyond, verdict):
+    write(docs, "ledger_n01_streak", "summary", pd.DataFrame({
+        "model.name": "rnn", "data.length": [5, 10, 15, 20], "mean": [1.0, 0.34, beyond, beyond]}))  # fmt: skip
+    row = ledger(docs, {}).set_index("id").loc["C13"]
+    assert row["verdict"] == verdict and f"beyond L = 10: {beyond:.2f} on average" in row["seqlab's number"]
