@@ -182,3 +182,12 @@ def test_c13_holds_about_to_within_a_quarter_of_the_reported_number(docs, beyond
         "model.name": "rnn", "data.length": [5, 10, 15, 20], "mean": [1.0, 0.34, beyond, beyond]}))  # fmt: skip
     row = ledger(docs, {}).set_index("id").loc["C13"]
     assert row["verdict"] == verdict and f"beyond L = 10: {beyond:.2f} on average" in row["seqlab's number"]
+
+
+@pytest.mark.parametrize(("mean", "verdict"), [(0.10, "confirmed"), (0.60, "refuted")])
+def test_c2_reads_the_lstm_grid_at_lr_1e_3(docs, mean, verdict):
+    write(docs, "ledger_lstm_xavier", "summary", pd.DataFrame({
+        "optimizer.lr": [1e-3, 1e-3, 1e-4], "model.name": "lstm", "data.length": [5, 10, 5], "mean": [mean, mean, 1.0],
+        "solved (k/n)": ["0/5", "0/5", "5/5"]}))  # fmt: skip
+    row = ledger(docs, {}).set_index("id").loc["C2"]
+    assert row["verdict"] == verdict and f"over L = 5..50 and seeds {mean:.2f}" in row["seqlab's number"]
