@@ -334,8 +334,7 @@ def c15(t: Tables) -> Finding:
         return open_finding(setting, LEDGER_RUNS + " (ledger_n01_streak)", "ledger_n01_streak")
     effort = rows.groupby("model.name")[["median_steps_trained", "median_train_s"]].mean()  # over L
     steps, seconds = effort.loc["lstm"] / effort.loc["rnn"]
-    within = sum(about(ratio, 2.5) for ratio in (steps, seconds))
-    verdict = ["refuted", "partly", "confirmed"][within]
+    verdict = verdict_of(about(steps, 2.5), about(seconds, 2.5))
     trained = effort["median_steps_trained"]
     why = (f"LSTM / RNN, the median per L averaged over L: steps trained {steps:.1f}x (LSTM {trained['lstm']:.0f}, "
            f"RNN {trained['rnn']:.0f}), seconds of training {seconds:.1f}x")  # fmt: skip
