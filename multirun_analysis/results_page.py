@@ -24,7 +24,7 @@ from multirun_analysis import figures, sample_words
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
 from multirun_analysis.ledger import ledger
 from multirun_analysis.report import Report
-from multirun_analysis.stats import CAPACITY_NUMBERS, with_censoring_text
+from multirun_analysis.stats import CAPACITY_NUMBERS, chance_best_batch, with_censoring_text
 from seqlab import rundir
 
 STUDIES = {
@@ -43,6 +43,8 @@ STUDIES = {
     "ledger_lstm_xavier": "The course template's LSTM with Xavier-normal weights at lr 1e-3 and 1e-4 (claims C2, C3)",
     "ledger_plateau": "The course template stopped on a loss plateau: windows of 100, epsilon 1e-6 (claim C8)",
     "ledger_n01_streak": "N(0, 1) weights with the 50-perfect-batches stop (claims C13-C15)",
+    "ledger_batch_accuracy": "The course template scored by training-batch accuracy as reports 001 and 002 did "
+    "(C4, C9)",
     "ledger_text": "The text LSTM as report 000 ran it: Adam 1e-3, batch 64, 100,000 steps, 3 seeds (C16, C17)",
     "text_course": "Character-level language model: the course's two-layer LSTM on Grimms' Fairy Tales",
     "adding_h128": "The adding problem at hidden 128: RNN, LSTM, GRU and RRN, 5 seeds, a 3,000-step budget",
@@ -116,6 +118,10 @@ SETTINGS = {  # per study: its scale, its command and its setting, shown under i
     "ledger_n01_streak": "Full scale: `python -m seqlab.run -m +experiment=ledger_n01_streak threads=1` (in `bash "
     "scripts/run_studies.sh ledger`; the course preset from N(0, 1) weights, stopping after 50 consecutive "
     "all-correct training batches; RNN and LSTM, seeds 1-5, a grid over L = 5..40).",
+    "ledger_batch_accuracy": "Full scale: `python -m seqlab.run -m +experiment=ledger_batch_accuracy threads=1` (in "
+    "`bash scripts/run_studies.sh ledger`; the course preset exactly, RNN and LSTM at L = 10 and 30..50, seeds 1-5, "
+    "for the training-batch accuracies: the final one, the mean over the last 50 batches, and the best single batch "
+    "of 128 in 10,000 steps).",
     "ledger_text": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m +experiment=ledger_text "
     "threads=1` (in `bash scripts/run_studies.sh ledger`; text_course with Adam lr 1e-3 and no decay, seeds 1-3).",
     "adding_h128": "At a budget a 2-core machine fits: `python -m seqlab.run -m +experiment=adding_capacity "
@@ -160,6 +166,8 @@ KEPT_TABLES = (
 # figures only DIAGNOSTIC_FIGURES.
 DIAGNOSTICS = ("grad_flow", "course_rrn_overflow", "course_rrn_overflow_lr1e-4")
 APPENDIX_FROM = "copy_reduced"  # STUDIES from here on ran at small budgets and 2-3 seeds: the appendix
+BATCH_ACCURACY_STUDIES = ("ledger_batch_accuracy",)  # their sections set the reports' training-batch scores beside
+# held-out accuracy
 DIAGNOSTIC_FIGURES = ("gradient_flow.png", "learning_curves.png", "gradient_norm_curves.png")
 FIGURE_ORDER = (
     "eval_",
@@ -213,6 +221,26 @@ def text_study(page: Report, out: Path) -> None:
     if scored.exists():
         page.paragraph(f"Words in the samples. {sample_words.SUMMARY}")
         page.table(sample_words.summary_by_temperature(pd.read_csv(scored)))
+
+
+def batch_accuracy_table(page: Report, out: Path) -> None:
+    """Per model and length, the mean over seeds of the held-out accuracy beside the training-batch accuracies the
+    reports counted, and what the best batch scores at chance."""
+    held_out = pd.read_csv(out / "summary.csv")[["model.name", "data.length", "mean", "solved (k/n)"]]
+    trained = pd.read_csv(out / "training_accuracy.csv").merge(held_out, on=["model.name", "data.length"])
+    runs = pd.read_csv(out / "runs.csv") if (out / "runs.csv").exists() else None
+    batches = int(runs["steps"].max()) if runs is not None else None
+    chance = (f" A model at chance (1 in 10) scores {chance_best_batch(128, 0.1, batches):.2f} as its best "
+              f"of {batches:,} batches of 128 (the median), {chance_best_batch(128, 0.1, 1):.2f} on one."
+              if batches else "")  # fmt: skip
+    page.paragraph(
+        "Accuracy three ways, each the mean over seeds: held out (1,280 palindromes never trained on, at the end of "
+        "the run), the final training accuracy (the mean over the last 50 training batches, report 001's 'final "
+        "accuracy') and the best single training batch of 128 in the run (report 002's score); solved counts "
+        f"held-out >= 0.99.{chance}"
+    )
+    page.table(trained.rename(columns={"mean": "held-out accuracy", "final_train_accuracy": "final training accuracy",
+                                       "best_train_accuracy": "best training batch", "n": "seeds"}))  # fmt: skip
 
 
 def overflow_table(overflow: pd.DataFrame) -> pd.DataFrame:
@@ -348,6 +376,8 @@ def build(args: argparse.Namespace) -> int:
         page.paragraph(f"{source} Full report: [results/{study}/report.md](results/{study}/report.md).")
         if (out / "samples.csv").exists():
             text_study(page, out)
+        if study in BATCH_ACCURACY_STUDIES and (out / "training_accuracy.csv").exists():
+            batch_accuracy_table(page, out)
         capacity = out / "memory_capacity.csv"
         if (out / "overflow.csv").exists():
             page.paragraph(

@@ -195,3 +195,14 @@ def overflow(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
     columns = ["grad_overflow_rows", "metric_rows", "first_overflow_step"]
     return runs.groupby(keys, dropna=False, sort=True)[columns].apply(one_group).reset_index()
+
+
+def chance_best_batch(batch: int, chance: float, batches: int) -> float:
+    """The median best accuracy among `batches` training batches of `batch` examples of a model that guesses right
+    with probability `chance` (independent batches): what "best training-batch accuracy" scores without memory."""
+    below = 0.0  # P(one batch has at most k right)
+    for k in range(batch + 1):
+        below += math.comb(batch, k) * chance**k * (1 - chance) ** (batch - k)
+        if below**batches >= 0.5:
+            return k / batch
+    return 1.0

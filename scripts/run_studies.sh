@@ -48,12 +48,13 @@ elif [ "$scale" = course ]; then  # the commands of the page's full-scale sectio
     run +experiment=course_optimizers hydra/sweeper=capacity
 elif [ "$scale" = ledger ]; then  # one core, Hydra's basic launcher: leaves the other core free; rerun to resume
     launcher=(threads=1)
-    run +experiment=ledger_rrn_float64 hydra/sweeper=capacity   # C11/C12, then C16/C17, C8, C13-C15, C2/C3
+    run +experiment=ledger_rrn_float64 hydra/sweeper=capacity   # C11/C12, then C16/C17, C8, C13-C15, C2/C3, C4/C9
     [ -f data/grimm.txt ] || python -m seqlab.prepare grimm || true  # offline: python -m seqlab.prepare grimm --from FILE
     [ -f data/grimm.txt ] && run +experiment=ledger_text
     run +experiment=ledger_plateau hydra/sweeper=capacity
     run +experiment=ledger_n01_streak
     run +experiment=ledger_lstm_xavier
+    run +experiment=ledger_batch_accuracy
     run +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity
 elif [ "$scale" = full ]; then
     run sweep_name=grad_flow model=rnn,lstm,gru,rrn data.length=100 seed=1,2,3 grad_flow.enabled=true \

@@ -9,6 +9,7 @@ import time
 
 import matplotlib.image
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, TINY, run_cli
@@ -16,7 +17,8 @@ from synthetic_runs import make_tree, write_run
 
 from multirun_analysis import figures
 from multirun_analysis.aggregate_results import compute_used, main, overflow_rows
-from multirun_analysis.stats import bootstrap_interval, convergence, overflow
+from multirun_analysis.stats import bootstrap_interval, chance_best_batch, convergence, overflow
+from seqlab import rundir
 
 AGGREGATE = [sys.executable, "-m", "multirun_analysis.aggregate_results"]
 BASE = {  # mean held-out accuracy per (model, length); seeds add -0.01, 0, +0.01
@@ -376,7 +378,6 @@ def test_every_figure_carries_its_setting_in_the_image(tree):
 
 def test_results_page_keeps_a_grid_sweep_that_has_not_finished_out(tmp_path):
     from multirun_analysis.results_page import main as results_page
-    from seqlab import rundir
 
     runs, docs = tmp_path / "multirun", tmp_path / "docs"
     make_tree(runs / "rnn_vs_lstm", known_accuracy, model__name=["rnn", "lstm"], data__length=[5, 10, 15])
@@ -439,3 +440,24 @@ def test_two_page_builds_take_turns_on_the_docs_directory(tmp_path):
             pytest.fail("the second build never waited on the lock")
         assert not (docs / "results.md").exists()
     assert second.wait(timeout=120) == 0 and (docs / "results.md").exists()
+
+
+def test_the_best_batch_at_chance_is_the_median_of_simulated_runs():
+    best = np.random.default_rng(0).binomial(128, 0.1, size=(2001, 10_000)).max(axis=1)  # right, of 128
+    median = chance_best_batch(128, 0.1, 10_000) * 128
+    assert median == 27 and (best <= median).mean() > 0.5 > (best <= median - 1).mean()  # 0.21, not 0.1
+    assert chance_best_batch(128, 0.1, 1) == 13 / 128 and chance_best_batch(10, 1.0, 5) == 1.0
+
+
+def test_results_page_sets_the_reports_batch_accuracies_beside_held_out(tmp_path):
+    from multirun_analysis.results_page import main as results_page
+
+    runs, docs = tmp_path / "multirun", tmp_path / "docs"
+    for run in make_tree(runs / "ledger_batch_accuracy", known_accuracy, model__name=["rnn"], data__length=[5, 15]):
+        result = rundir.read_result(run)
+        rundir.write_result(run, result | {"best_train_accuracy": 0.25})
+    assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    page = (docs / "results.md").read_text()
+    assert "A model at chance (1 in 10) scores 0.17 as its best of 100 batches of 128" in page
+    header = "| model.name | data.length | seeds | final training accuracy | best training batch | held-out accuracy |"
+    assert header in page and "| rnn | 15 | 3 | 0.5 | 0.25 | 0.5 | 0/3 |" in page

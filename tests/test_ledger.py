@@ -89,7 +89,7 @@ def test_c4_uses_the_reports_own_accuracy_where_the_aggregator_wrote_it(docs):
                                                              "best_train_accuracy": [0.3]}))  # fmt: skip
     row = ledger(docs, {}).set_index("id").loc["C4"]
     assert row["verdict"] == "confirmed" and "final training accuracy 0.18" in row["seqlab's number"]
-    assert "final training-batch accuracy, as the report" in row["seqlab's setting"]
+    assert "final training accuracy (the last 50 batches), as the report" in row["seqlab's setting"]
 
 
 def test_the_aggregator_writes_the_training_batch_accuracies(make_cfg, tmp_path):
@@ -191,3 +191,23 @@ def test_c2_reads_the_lstm_grid_at_lr_1e_3(docs, mean, verdict):
         "solved (k/n)": ["0/5", "0/5", "5/5"]}))  # fmt: skip
     row = ledger(docs, {}).set_index("id").loc["C2"]
     assert row["verdict"] == verdict and f"over L = 5..50 and seeds {mean:.2f}" in row["seqlab's number"]
+
+
+def batch_accuracy_tables(docs, study: str, final: float, best: float) -> None:
+    summary = pd.DataFrame({"model.name": ["rnn", "rnn", "lstm"], "data.length": [10, 30, 30], "n": 5,
+                            "mean": [0.97, 0.1, 0.1], "solved (k/n)": ["5/5", "0/5", "0/5"]})  # fmt: skip
+    write(docs, study, "summary", summary)
+    write(docs, study, "training_accuracy", summary[["model.name", "data.length", "n"]].assign(
+        final_train_accuracy=final, best_train_accuracy=best))  # fmt: skip
+
+
+def test_c4_and_c9_read_the_batch_accuracy_study_before_the_course_tables(docs):
+    batch_accuracy_tables(docs, "course", final=0.18, best=0.9)
+    batch_accuracy_tables(docs, "ledger_batch_accuracy", final=0.95, best=0.21)
+    rows = ledger(docs, {}).set_index("id")
+    assert rows.loc["C4", "verdict"] == "refuted"
+    assert "final training accuracy 0.95" in rows.loc["C4", "seqlab's number"]
+    assert "the last 50 batches" in rows.loc["C4", "seqlab's setting"]
+    assert rows.loc["C9", "verdict"] == "confirmed"  # RNN 0.21, about 0.2; the LSTM no better
+    assert "a model at chance scores 0.21 so" in rows.loc["C9", "seqlab's number"]
+    assert rows.loc["C4", "section"] == rows.loc["C9", "section"] == "ledger_batch_accuracy"
