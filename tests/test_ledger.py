@@ -211,3 +211,20 @@ def test_c4_and_c9_read_the_batch_accuracy_study_before_the_course_tables(docs):
     assert rows.loc["C9", "verdict"] == "confirmed"  # RNN 0.21, about 0.2; the LSTM no better
     assert "a model at chance scores 0.21 so" in rows.loc["C9", "seqlab's number"]
     assert rows.loc["C4", "section"] == rows.loc["C9", "section"] == "ledger_batch_accuracy"
+
+
+def lstm_grid_capacity(median: int) -> pd.DataFrame:
+    return pd.DataFrame([{"optimizer.lr": 1e-4, "model.name": "lstm", "seeds": 5, "median": str(median),
+                          "range": f"{median - 5} to {median + 5}", "capacity_median": median,
+                          "capacity_min": median - 5, "capacity_max": median + 5, "censored": 0, "non_monotone": 0,
+                          "solved (k/n) by data.length": f"5: 5/5, {median}: 3/5"}])  # fmt: skip
+
+
+@pytest.mark.parametrize(("median", "verdict"), [(35, "confirmed"), (40, "confirmed"), (20, "partly"), (15, "refuted")])
+def test_c3_compares_the_typical_seeds_and_holds_the_drop_to_about_35(docs, median, verdict):
+    rnn = lstm_grid_capacity(15).assign(**{"model.name": "rnn"}).drop(columns="optimizer.lr")
+    write(docs, "course", "memory_capacity", rnn)
+    write(docs, "ledger_lstm_xavier", "memory_capacity", lstm_grid_capacity(median))
+    row = ledger(docs, {}).set_index("id").loc["C3"]
+    assert row["verdict"] == verdict and row["section"] == "ledger_lstm_xavier"
+    assert "a grid over L = 5..50" in row["seqlab's setting"]
