@@ -458,6 +458,6 @@ def test_results_page_sets_the_reports_batch_accuracies_beside_held_out(tmp_path
         rundir.write_result(run, result | {"best_train_accuracy": 0.25})
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     page = (docs / "results.md").read_text()
-    assert "A model at chance (1 in 10) scores 0.17 as its best of 100 batches of 128" in page
+    assert "A model at chance (1 in 10) scores 0.21 as its best of 10,000 batches of 128" in page
     header = "| model.name | data.length | seeds | final training accuracy | best training batch | held-out accuracy |"
     assert header in page and "| rnn | 15 | 3 | 0.5 | 0.25 | 0.5 | 0/3 |" in page
