@@ -251,6 +251,21 @@ def rrn_float64(t: Tables) -> tuple[dict | None, dict | None, str]:
     return t.row("ledger_rrn_float64", "memory_capacity"), t.row("ledger_rrn_float64", "capacity_steps"), setting
 
 
+FLOAT32_NEARBY = "ledger_rrn_lr1e-4"  # the RRN in float32 at lr 1e-4: the nearest setting that stays finite
+INIT_NAMES = {"normal": "N(0, 1e-4) weights", "identity": "identity weights"}
+
+
+def float32_nearby(t: Tables, table: str, describe: Callable[[dict], str]) -> str:
+    """`; in float32 at lr 1e-4 (...): N(0, 1e-4) weights: <describe(row)>, ...; identity weights: ...` from
+    FLOAT32_NEARBY's `table`, one part per init; empty before that study has run."""
+    rows = t.read(FLOAT32_NEARBY, table)
+    if rows is None or rows.empty:
+        return ""
+    parts = [f"{INIT_NAMES.get(init, init)}: {', '.join(describe(r) for r in group.to_dict('records'))}"
+             for init, group in rows.groupby("init.name", sort=False)]  # fmt: skip
+    return f"; in float32 at lr 1e-4, the nearest setting that stays finite ({FLOAT32_NEARBY}): " + "; ".join(parts)
+
+
 def c11(t: Tables) -> Finding:
     capacity, _, setting = rrn_float64(t)
     seeds = t.read("ledger_rrn_float64", "capacity_per_seed")
@@ -264,7 +279,17 @@ def c11(t: Tables) -> Finding:
            + (f", {undecided} not yet searched that far" if undecided else "")
            + f" (the search assumes solving is monotone in L); {capacity_text(capacity)}; "
            f"{counts(solved_by_length(capacity))}")  # fmt: skip
+    why += float32_nearby(t, "memory_capacity", lambda r: f"{capacity_text(r)}, {counts(solved_by_length(r))}")
     return Finding(setting, verdict, why, "ledger_rrn_float64")
+
+
+def convergence_text(row: dict) -> str:
+    """`L = 50: 5/5 converged, median 1250, slowest 1750` from a convergence row (`+`, `(bound)`: at the budget)."""
+    text = f"L = {row['data.length']}: {row['converged (k/n)']} converged, median {row['median_steps']:g}"
+    text += " (bound)" if row["median_is_bound"] else ""
+    if "max_steps" in row:
+        text += f", slowest {row['max_steps']:g}" + ("+" if row["max_is_bound"] else "")
+    return text
 
 
 def c12(t: Tables) -> Finding:
@@ -279,10 +304,7 @@ def c12(t: Tables) -> Finding:
     so_far = ""
     if verdict == "confirmed" and rows["data.length"].max() < 450:  # "in all cases": 50 to 450
         verdict, so_far = "open", f"holds so far, to L = {rows['data.length'].max()}; longer not yet tested. "
-    why = ", ".join(f"L = {r['data.length']}: {r['converged (k/n)']} converged, median {r['median_steps']:g}"
-                    + (" (bound)" if r["median_is_bound"] else "")
-                    + (f", slowest {r['max_steps']:g}" + ("+" if r["max_is_bound"] else "") if "max_steps" in r else "")
-                    for r in rows.to_dict("records"))  # fmt: skip
+    why = ", ".join(convergence_text(r) for r in rows.to_dict("records"))
     others = t.read("course_rrn", "memory_capacity")
     if others is not None:  # the RNN and LSTM at the course setting, float32 (they do not overflow)
         failed = others[others["model.name"].isin(["rnn", "lstm"])]
@@ -292,6 +314,7 @@ def c12(t: Tables) -> Finding:
     if verdict != "confirmed" and not over.empty:
         so_far = ("not in all cases: the slowest run reaches 0.99 only after " + ", ".join(
             f"{r[slowest]:g} steps at L = {r['data.length']}" for r in over.to_dict("records")) + ". ")  # fmt: skip
+    why += float32_nearby(t, "convergence", convergence_text)
     return Finding(setting, verdict, f"{so_far}Steps to the first held-out evaluation >= 0.99 (evaluated every 250 "
                    f"steps): {why}", "ledger_rrn_float64")  # fmt: skip
 

@@ -158,6 +158,31 @@ def test_c12_counts_the_slowest_run_not_the_median(docs, slowest, lengths, verdi
     assert row["verdict"] == verdict and f"slowest {slowest[1]}" in row["seqlab's number"]
 
 
+def test_the_rrn_rows_add_the_float32_search_at_lr_1e4_per_init_without_changing_the_verdict(docs):
+    write(docs, "ledger_rrn_float64", "memory_capacity", rrn_capacity("50: 3/3, 300: 3/3", ">= 300"))
+    write(docs, "ledger_rrn_float64", "capacity_per_seed", pd.DataFrame({
+        "model.name": "rrn", "seed": [1, 2, 3], "capacity": 300, "first_failure": float("nan")}))  # fmt: skip
+    write(docs, "ledger_rrn_float64", "convergence", pd.DataFrame({
+        "model.name": "rrn", "data.length": [50, 450], "converged (k/n)": "3/3", "median_steps": [1250, 1750],
+        "median_is_bound": False, "budget": 5000, "max_steps": 2000, "max_is_bound": False}))  # fmt: skip
+    before = ledger(docs, {}).set_index("id")
+    float32 = pd.concat([rrn_capacity("50: 5/5, 100: 2/5", "50").assign(**{"init.name": "normal"}),
+                         rrn_capacity("50: 1/5", "< 50").assign(**{"init.name": "identity"})])  # fmt: skip
+    write(docs, "ledger_rrn_lr1e-4", "memory_capacity", float32)
+    write(docs, "ledger_rrn_lr1e-4", "convergence", pd.DataFrame({
+        "init.name": "normal", "model.name": "rrn", "data.length": [50, 100], "converged (k/n)": ["5/5", "2/5"],
+        "median_steps": [3000, 5000], "median_is_bound": [False, True], "budget": 5000, "max_steps": [4500, 5000],
+        "max_is_bound": [False, True]}))  # fmt: skip
+    after = ledger(docs, {}).set_index("id")
+    assert (after["verdict"] == before["verdict"]).all()
+    c11, c12 = after.loc["C11", "seqlab's number"], after.loc["C12", "seqlab's number"]
+    assert c11.startswith(before.loc["C11", "seqlab's number"])
+    assert "in float32 at lr 1e-4" in c11 and "N(0, 1e-4) weights: capacity 50" in c11
+    assert "L = 100: 2/5; identity weights: capacity < 50" in c11
+    assert "N(0, 1e-4) weights: L = 50: 5/5 converged, median 3000, slowest 4500, L = 100: 2/5" in c12
+    assert "median 5000 (bound), slowest 5000+" in c12
+
+
 @pytest.mark.parametrize(("lstm_steps", "lstm_seconds", "verdict"), [
     (2500, 250, "confirmed"),  # 2.5x in both
     (500, 250, "partly"),  # fewer steps, but each LSTM step costs more: 2.5x the seconds
