@@ -295,7 +295,9 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     grid.map_dataframe(panel)
     _facet_labels(grid, hue, "capacity", col, row)
     grid.set_ylabels(f"capacity: longest {short(x)} solved")
-    for ax in grid.axes.flat:
+    top = 1.1 * data["y"].max() if data["y"].max() > 0 else 1
+    for ax in grid.axes.flat:  # from 0: seeds that agree would otherwise zoom the axis into fractions of a length
+        ax.set_ylim(0, top)
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     _title(
         grid,
