@@ -228,6 +228,8 @@ def batch_accuracy_table(page: Report, out: Path) -> None:
     reports counted, and what the best batch scores at chance."""
     held_out = pd.read_csv(out / "summary.csv")[["model.name", "data.length", "mean", "solved (k/n)"]]
     trained = pd.read_csv(out / "training_accuracy.csv").merge(held_out, on=["model.name", "data.length"])
+    accuracies = ["final_train_accuracy", "best_train_accuracy", "mean"]
+    trained[accuracies] = trained[accuracies].map(lambda value: f"{value:.2f}")
     page.paragraph(
         "Accuracy three ways, each the mean over seeds: held out (1,280 palindromes never trained on, at the end of "
         "the run), the final training accuracy (the mean over the last 50 training batches, report 001's 'final "

@@ -460,4 +460,4 @@ def test_results_page_sets_the_reports_batch_accuracies_beside_held_out(tmp_path
     page = (docs / "results.md").read_text()
     assert "A model at chance (1 in 10) scores 0.21 as its best of 10,000 batches of 128" in page
     header = "| model.name | data.length | seeds | final training accuracy | best training batch | held-out accuracy |"
-    assert header in page and "| rnn | 15 | 3 | 0.5 | 0.25 | 0.5 | 0/3 |" in page
+    assert header in page and "| rnn | 15 | 3 | 0.50 | 0.25 | 0.50 | 0/3 |" in page
