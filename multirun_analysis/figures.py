@@ -335,7 +335,8 @@ def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> p
     notes = [[text.get((r, c), "") for c in columns] for r in rows]
     figure, ax = plt.subplots(figsize=(2.4 + 1.6 * len(columns), 1.6 + 0.7 * len(rows)))
     sns.heatmap(pd.DataFrame(grid, index=rows, columns=columns), annot=np.array(notes), fmt="", cmap="viridis",
-                ax=ax, cbar_kws={"label": f"median capacity ({short(x)})"})  # fmt: skip
+                vmin=0, vmax=per_seed["largest_tested"].max(), ax=ax,
+                cbar_kws={"label": f"median capacity ({short(x)})"})  # fmt: skip
     ax.tick_params(axis="y", rotation=0)
     ax.set_xlabel(label(hue))
     ax.set_ylabel(label(factor))

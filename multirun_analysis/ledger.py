@@ -265,9 +265,11 @@ def float32_nearby(t: Tables, table: str, describe: Callable[[dict], str]) -> st
     rows = t.read(FLOAT32_NEARBY, table)
     if rows is None or rows.empty:
         return ""
-    parts = [f"{INIT_NAMES.get(init, init)}: {', '.join(describe(r) for r in group.to_dict('records'))}"
-             for init, group in rows.groupby("init.name", sort=False)]  # fmt: skip
-    return f"; in float32 at lr 1e-4, the nearest setting that stays finite ({FLOAT32_NEARBY}): " + "; ".join(parts)
+    inits = [init for init in INIT_NAMES if init in set(rows["init.name"])]  # the two the preset sweeps, in order
+    parts = [f"{INIT_NAMES[init]}: {', '.join(describe(r) for r in rows[rows['init.name'] == init].to_dict('records'))}"
+             for init in inits]  # fmt: skip
+    nearby = f"in float32 at lr 1e-4, the nearest setting that stays finite (same budget; {FLOAT32_NEARBY})"
+    return f"; {nearby}: " + "; ".join(parts)
 
 
 def c11(t: Tables) -> Finding:

@@ -40,6 +40,7 @@ STUDIES = {
     "course_optimizers": "The course template under each optimizer: SGD, SGD with momentum, RMSprop, Adam",
     "ledger_rrn_float64": "The course RRN in float64: a capacity search over L = 50..450 (claims C11, C12)",
     "ledger_rrn_lr1e-4": "The RRN at lr 1e-4 in float32: a capacity search over L = 50..450 (C11, C12 nearby)",
+    "ledger_rrn_lr1e-4_10k": "The same from N(0, 1e-4) weights with 10,000 steps, past L = 200: L = 200..450",
     "ledger_lstm_xavier": "The course template's LSTM with Xavier-normal weights at lr 1e-3 and 1e-4 (claims C2, C3)",
     "ledger_plateau": "The course template stopped on a loss plateau: windows of 100, epsilon 1e-6 (claim C8)",
     "ledger_n01_streak": "N(0, 1) weights with the 50-perfect-batches stop (claims C13-C15)",
@@ -109,6 +110,10 @@ SETTINGS = {  # per study: its scale, its command and its setting, shown under i
     "ledger_rrn_lr1e-4": "Full scale: `python -m seqlab.run -m +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity "
     "threads=1` (in `bash scripts/run_studies.sh ledger`; as ledger_rrn_float64 but float32 at lr 1e-4, from "
     "N(0, 1e-4) weights and from identity recurrent weights).",
+    "ledger_rrn_lr1e-4_10k": "Full scale: `python -m seqlab.run -m +experiment=ledger_rrn_lr1e-4_10k "
+    "hydra/sweeper=capacity threads=1` (in `bash scripts/run_studies.sh ledger`; ledger_rrn_lr1e-4 from N(0, 1e-4) "
+    "weights with course_rrn_lr1e-4's budget, up to 10,000 steps, continuing its search past L = 200: a capacity "
+    "search over L = 200..450, so `< 200` means L = 200 itself failed).",
     "ledger_lstm_xavier": "Full scale: `python -m seqlab.run -m +experiment=ledger_lstm_xavier threads=1` (in "
     "`bash scripts/run_studies.sh ledger`; the course preset's LSTM, scalar digits, Xavier-normal init, RMSprop at "
     "lr 1e-3 and 1e-4, 10,000 steps, no early stopping, seeds 1-5, a grid over L = 5..50).",

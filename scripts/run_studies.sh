@@ -57,6 +57,7 @@ elif [ "$scale" = ledger ]; then  # one core, Hydra's basic launcher: leaves the
     run +experiment=ledger_batch_accuracy
     run +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity init=normal  # the search course_rrn_lr1e-4 left at L = 200
     run +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity  # then identity weights too (reuses the probes above)
+    run +experiment=ledger_rrn_lr1e-4_10k hydra/sweeper=capacity  # N(0, 1e-4) with 10,000 steps past L = 200
 elif [ "$scale" = full ]; then
     run sweep_name=grad_flow model=rnn,lstm,gru,rrn data.length=100 seed=1,2,3 grad_flow.enabled=true \
         train.early_stop.kind=none

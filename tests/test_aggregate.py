@@ -259,10 +259,12 @@ def test_capacity_heatmap_cells_say_median_and_spread():
         "optimizer": ["sgd"] * 2 + ["adam"] * 2 + ["rmsprop"] * 2, "model": ["gru"] * 6,
         "capacity": [None, None, 35, 50, 45, 45], "first_failure": [5, 5, 40, None, 50, 50],
         "censored": [True, True, False, True, False, False], "non_monotone": [False] * 6,
+        "largest_tested": [5, 5, 40, 50, 50, 50],
     })  # fmt: skip
     drawn = figures.capacity_heatmap(per_seed, "optimizer", "model", "data.length")
     cells = sorted(text.get_text() for text in drawn.axes[0].texts)
     assert cells == ["35\n35–50 (n=2)", "45\nall 2 seeds", "<5\nall 2 seeds"]  # lower median: a tested length
+    assert drawn.axes[0].collections[0].get_clim() == (0, 50)  # colours from 0 to the longest tested length
 
 
 def test_two_categorical_factors_get_a_capacity_heatmap(tmp_path):
