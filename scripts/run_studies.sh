@@ -55,7 +55,7 @@ elif [ "$scale" = ledger ]; then  # one core, Hydra's basic launcher: leaves the
     run +experiment=ledger_n01_streak
     run +experiment=ledger_lstm_xavier
     run +experiment=ledger_batch_accuracy
-    run +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity init=normal  # the search course_rrn_lr1e-4 left at L = 200
+    run +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity init=normal  # N(0, 1e-4) weights first: the init of C11-C12 nearby
     run +experiment=ledger_rrn_lr1e-4 hydra/sweeper=capacity  # then identity weights too (reuses the probes above)
     run +experiment=ledger_rrn_lr1e-4_10k hydra/sweeper=capacity  # N(0, 1e-4) with 10,000 steps past L = 200
 elif [ "$scale" = full ]; then
