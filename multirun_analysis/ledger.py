@@ -210,6 +210,11 @@ def c8(t: Tables) -> Finding:
                    "ledger_plateau")  # fmt: skip
 
 
+def beyond_25(table: pd.DataFrame, model: str, column: str) -> pd.Series:
+    """`column` of `model`'s rows at L > 25 (30..50), where C9 looks."""
+    return table[(table["data.length"] > 25) & (table["model.name"] == model)][column]
+
+
 def c9(t: Tables) -> Finding:
     study = batch_accuracy_study(t)
     trained = t.read(study, "training_accuracy")
@@ -219,17 +224,15 @@ def c9(t: Tables) -> Finding:
     setting = f"{COURSE}; 10,000 steps; 5 seeds; {measured}"
     if rows is None:
         return open_finding(setting, LEDGER_RUNS, study)
-    long = rows[rows["data.length"] > 25]
-    rnn, lstm = (long[long["model.name"] == m][column] for m in ("rnn", "lstm"))
+    rnn, lstm = (beyond_25(rows, model, column) for model in ("rnn", "lstm"))
     near_20 = about(rnn.mean(), 0.2)
     no_better = lstm.mean() <= rnn.mean() + 0.05
     verdict = verdict_of(near_20, no_better)
     why = (f"L = 30..50, mean over lengths and 5 seeds (range over lengths): RNN {rnn.mean():.2f} ({rnn.min():.2f}-"
            f"{rnn.max():.2f}), LSTM {lstm.mean():.2f} ({lstm.min():.2f}-{lstm.max():.2f})")  # fmt: skip
     if trained is not None:
-        held_out = t.read(study, "summary")
-        held_out = held_out[(held_out["data.length"] > 25) & (held_out["model.name"] == "rnn")]["mean"].mean()
-        final = long[long["model.name"] == "rnn"]["final_train_accuracy"].mean()
+        final = beyond_25(trained, "rnn", "final_train_accuracy").mean()
+        held_out = beyond_25(t.read(study, "summary"), "rnn", "mean").mean()
         why += (f"; a model at chance scores {CHANCE_BEST_BATCH:.2f} on this score (the median best of 10,000 "
                 f"batches of 128 right 1 time in 10); the RNN's final training accuracy is {final:.2f}, held out "
                 f"{held_out:.2f}")  # fmt: skip
