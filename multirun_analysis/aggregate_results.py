@@ -11,8 +11,13 @@ solved_counts.csv), figures (PNG + SVG), report.md and report.html. Grid sweeps 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,7 +26,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from multirun_analysis import figures, sample_words
-from multirun_analysis.collect import NON_FACTORS, Collection, collect, varying_factors
+from multirun_analysis.collect import NON_FACTORS, Collection, Problem, collect, varying_factors
 from multirun_analysis.report import Report
 from multirun_analysis.stats import (
     CAPACITY_NUMBERS,
@@ -117,17 +122,55 @@ def aggregate(args: Options) -> Path:
     if any(rundir.looks_like_run_dir(parent) for parent in [out, *out.resolve().parents]):
         raise UsageError(f"--out {out}: inside a run directory; the aggregator never writes there")
     data = collect(args.dirs)
+    print_problems(data.problems)
     if data.runs.empty:
         found = f"{len(data.problems)} run directories, none with a readable result.json" if data.problems else "none"
         raise UsageError(f"no runs to aggregate under {', '.join(map(str, args.dirs))} (found {found})")
     tasks = sorted(set(data.runs["data.name"].dropna())) if "data.name" in data.runs else []
-    if len(tasks) > 1:
-        return aggregate_per_task(args, data, out, tasks)
-    args.metric = args.metric or task_metric(tasks[0] if tasks else "")
-    check_metric(args.metric, data.runs)
-    out.mkdir(parents=True, exist_ok=True)
-    write_outputs(args, data, out)
+    with staged(out) as staging:  # a failed aggregate (a full disk, say) leaves the previous analysis as it was
+        if len(tasks) > 1:
+            aggregate_per_task(args, data, staging, tasks)
+        else:
+            args.metric = args.metric or task_metric(tasks[0] if tasks else "")
+            check_metric(args.metric, data.runs)
+            write_outputs(args, data, staging)
     return out
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A new folder beside `out` to write the analysis into; renamed into `out`'s place once all of it is written
+    (the previous `out` is removed only then), removed if writing it fails."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        yield staging
+        staging.chmod(0o755)
+        previous = out.parent / f"{staging.name}.old"
+        if out.exists():
+            os.replace(out, previous)
+        os.replace(staging, out)
+        shutil.rmtree(previous, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def print_problems(problems: list[Problem], shown: int = 5) -> None:
+    """On stderr: how many run directories contribute no completed result, by kind, and the first few, with why."""
+    if not problems:
+        return
+    kinds = Counter(p.kind for p in problems)
+    print(
+        f"aggregate_results: {len(problems)} run directories without a completed result ("
+        + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+        + "); listed in report.md",
+        file=sys.stderr,
+    )
+    for problem in problems[:shown]:
+        print(f"  {problem.kind.upper()} {problem.run_dir}: {problem.detail.splitlines()[0] if problem.detail else ''}",
+              file=sys.stderr)  # fmt: skip
+    if len(problems) > shown:
+        print(f"  ... and {len(problems) - shown} more", file=sys.stderr)
 
 
 def task_metric(task: str) -> str:
@@ -150,7 +193,7 @@ def aggregate_per_task(args: Options, data: Collection, out: Path, tasks: list[s
         runs = data.runs[data.runs["data.name"] == task]
         options = replace(args, out=out / task, metric=args.metric or task_metric(task))
         check_metric(options.metric, runs)
-        (out / task).mkdir(parents=True, exist_ok=True)
+        (out / task).mkdir()
         write_outputs(options, data.of_runs(set(runs["run_dir"])), out / task)
         parts.append(f"[{task}]({task}/report.md): {len(runs)} runs, {figures.label(options.metric)}")
     index.bullets(parts)
@@ -511,10 +554,12 @@ def add_capacity(
     capacity.to_csv(out / "memory_capacity.csv", index=False)
     report.paragraph(
         f"Per seed, the capacity is the longest tested {x} up to which every tested {x} was solved; the table gives "
-        "its median, min and max over seeds, how many seeds were censored (none of their tested values failed, or "
-        "the shortest did) or non-monotone (solved a value above their first failure), and k of n seeds solving "
-        f"each tested {x}. The median is the lower median (a tested value); `>= v`: no tested value failed, `< v`: "
-        "the shortest failed. Per-seed values: capacity_per_seed.csv."
+        "its median, min and max over seeds, how many seeds were censored above (`censored_at_least`: none of "
+        "their tested values failed) or below (`censored_below`: the shortest failed) or non-monotone (solved a "
+        f"value above their first failure), and k of n seeds solving each tested {x}. The median is the lower "
+        "median (a tested value); `>= v`: no tested value failed, `< v`: the shortest failed. A capacity search "
+        f"tests a longer {x} only on the seeds that solved the shorter ones: there, k of n counts those seeds, not "
+        "all of them, and is not a grid's k of n. Per-seed values: capacity_per_seed.csv."
     )
     report.table(capacity.drop(columns=list(CAPACITY_NUMBERS)))
     return per_seed
@@ -527,6 +572,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"aggregate_results: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a full disk, say: the previous analysis is left as it was
+        print(f"aggregate_results: error: {error.strerror or error}: {error.filename or ''}; nothing written",
+              file=sys.stderr)  # fmt: skip
+        return 1
     print(f"wrote {out}/report.md")
     return 0
 

@@ -50,10 +50,10 @@ def _read_csv_rows(path: Path, run_dir: str, columns: dict[str, list]) -> None:
     """Append the rows of a numeric CSV to `columns` (column -> values, all of one length), tagged with `run_dir`.
 
     All or nothing: the file is parsed before anything is appended; columns it lacks get NaN. Raises ValueError
-    on a value that is not a number.
+    on a value that is not a number, naming its row and column but not the value (the file may not be a CSV).
     """
-    with path.open(newline="") as f:
-        rows = [{k: float(v) if v else math.nan for k, v in row.items() if k is not None} for row in csv.DictReader(f)]
+    with path.open(newline="", errors="replace") as f:
+        rows = [_numbers(row, number, path.name) for number, row in enumerate(csv.DictReader(f), start=2)]
     count = len(columns.get("run_dir", []))
     for name in [k for k in dict.fromkeys(["run_dir", *(k for row in rows for k in row)]) if k not in columns]:
         columns[name] = [math.nan] * count
@@ -61,6 +61,20 @@ def _read_csv_rows(path: Path, run_dir: str, columns: dict[str, list]) -> None:
         row["run_dir"] = run_dir
         for name, values in columns.items():
             values.append(row.get(name, math.nan))
+
+
+def _numbers(row: dict[str | None, str], line: int, name: str) -> dict[str, float]:
+    """A CSV row's cells as numbers (empty: NaN); ValueError naming the line and column of one that is not."""
+    numbers = {}
+    for column, value in row.items():
+        if column is None:
+            continue
+        try:
+            numbers[column] = float(value) if value else math.nan
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} line {line}: a value that is not a number in a column of "
+                             f"{len(row)} columns") from None  # fmt: skip
+    return numbers
 
 
 def _read_samples(path: Path, run_dir: str) -> list[dict]:
@@ -110,13 +124,13 @@ def collect(roots: list[Path]) -> Collection:
             config_keys.update(dict.fromkeys(result.get("config", {})))
             rows.append(_flat_result(result, run_dir, root))
             try:
-                if (run_dir / rundir.METRICS).exists():
-                    _read_csv_rows(run_dir / rundir.METRICS, str(run_dir), curves)
-                if (run_dir / rundir.GRAD_FLOW).exists():
-                    _read_csv_rows(run_dir / rundir.GRAD_FLOW, str(run_dir), flows)
-                if (run_dir / rundir.SAMPLES).exists():
-                    samples += _read_samples(run_dir / rundir.SAMPLES, str(run_dir))
-            except (ValueError, OSError, csv.Error) as error:
+                if (metrics := rundir.inside(run_dir, rundir.METRICS)).exists():
+                    _read_csv_rows(metrics, str(run_dir), curves)
+                if (flow := rundir.inside(run_dir, rundir.GRAD_FLOW)).exists():
+                    _read_csv_rows(flow, str(run_dir), flows)
+                if (sampled := rundir.inside(run_dir, rundir.SAMPLES)).exists():
+                    samples += _read_samples(sampled, str(run_dir))
+            except (ValueError, KeyError, OSError, csv.Error) as error:
                 problems.append(Problem(run_dir, "unreadable", f"metrics: {error}"))
     frames = (pd.DataFrame(rows), pd.DataFrame(curves), pd.DataFrame(flows), pd.DataFrame(samples))
     return Collection(*frames, list(config_keys), problems)

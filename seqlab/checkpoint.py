@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import pickle
 from dataclasses import asdict
@@ -60,7 +61,9 @@ def save(run: Run) -> None:
         "progress": asdict(run.progress),
         "fingerprint": run.fingerprint,
     }
-    rundir.atomic_write(run.run_dir / rundir.CHECKPOINT, lambda f: torch.save(state, f))
+    serialized = io.BytesIO()  # serialized first: a full disk then fails the plain write, which names it (ENOSPC)
+    torch.save(state, serialized)
+    rundir.atomic_write(run.run_dir / rundir.CHECKPOINT, lambda f: f.write(serialized.getbuffer()))
 
 
 def restore(run: Run) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -30,14 +31,17 @@ class GenerateError(Exception):
 
 def load_text_model(run_dir: Path) -> tuple[SequenceClassifier, str, str, int]:
     """(model with the checkpoint's weights on the CPU, cell name, vocabulary, the checkpoint's step)."""
-    vocab_path, checkpoint_path = run_dir / rundir.VOCAB, run_dir / rundir.CHECKPOINT
+    try:
+        vocab_path, checkpoint_path = rundir.inside(run_dir, rundir.VOCAB), rundir.inside(run_dir, rundir.CHECKPOINT)
+        config = rundir.recorded(run_dir)[1]
+    except ValueError as error:  # a link out of the run directory, or a fingerprint that is not JSON
+        raise GenerateError(str(error)) from None
     if not vocab_path.exists():
         raise GenerateError(f"{run_dir} is not a text run's directory (it has no {rundir.VOCAB})")
     if not checkpoint_path.exists():
         raise GenerateError(f"{run_dir} has no {rundir.CHECKPOINT} yet (the run saves one every "
                             "train.checkpoint_every steps and at its end)")  # fmt: skip
     symbols = json.loads(vocab_path.read_text())["symbols"]
-    config = rundir.recorded(run_dir)[1]
     try:
         state = checkpoint.load(checkpoint_path)
     except UnsafeCheckpoint as error:
@@ -60,9 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.prompt:
             raise GenerateError("--prompt is empty: give at least one character to start from")
-        if args.temperature < 0 or args.length < 1:
-            raise GenerateError(f"--temperature {args.temperature} --length {args.length}: expected a temperature "
-                                ">= 0 and a length >= 1")  # fmt: skip
+        if not 0 <= args.temperature < math.inf:
+            raise GenerateError(f"--temperature {args.temperature}: expected a finite number >= 0 (0: greedy)")
+        if args.length < 1:
+            raise GenerateError(f"--length {args.length}: expected an integer >= 1")
+        if args.seed is not None and not 0 <= args.seed < 2**64:
+            raise GenerateError(f"--seed {args.seed}: expected an integer from 0 to 2**64 - 1")
         model, name, symbols, step = load_text_model(args.run_dir)
         if unknown := sorted(set(args.prompt) - set(symbols)):
             named = ", ".join(repr(c) for c in unknown)

@@ -6,13 +6,16 @@ Hydra process on the machine, and `hydra.main` would set Hydra's process-wide ve
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
-from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked
+from seqlab.errors import refuse
+from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked, link_in
 from seqlab.threads import resolve_threads
 from seqlab.tuning import tune_process
 
@@ -32,6 +35,43 @@ def start_job(cfg: DictConfig) -> str:
     return hydra_cfg.runtime.output_dir
 
 
-def running_elsewhere(run_dir: str, error: RunLocked) -> dict[str, Any]:
+class Outcome(float):
+    """What a seqlab job returns: a float, the run's objective - its result's `optimized_metric` (NaN where the run
+    has none: not converged, running elsewhere) - as Hydra's optimising sweepers take it (Optuna: "must be
+    float-castable"), carrying what seqlab's own sweepers count: the run's status, whether it was skipped (completed
+    before), its directory and a detail."""
+
+    status: str
+    skipped: bool
+    run_dir: str
+    detail: str
+
+    def __new__(cls, objective: float, status: str, run_dir: str, skipped: bool = False, detail: str = "") -> Outcome:
+        outcome = super().__new__(cls, objective)
+        outcome.status, outcome.skipped, outcome.run_dir, outcome.detail = status, skipped, str(run_dir), detail
+        return outcome
+
+    def __getnewargs__(self) -> tuple[float, str, str]:  # pickled across processes (local_parallel, SLURM)
+        return float(self), self.status, self.run_dir
+
+    @classmethod
+    def of(cls, result: dict[str, Any], metric: str, run_dir: str, skipped: bool = False) -> Outcome:
+        """A finished run's outcome: its result's `metric` (an OPTIMIZED_METRICS key) as the objective."""
+        value = result.get(metric)
+        objective = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+        return cls(objective, result["status"], run_dir, skipped)
+
+
+def running_elsewhere(run_dir: str, error: RunLocked) -> Outcome:
     """What a sweep's job returns for a run directory that another process trains."""
-    return {"status": RUNNING_ELSEWHERE, "skipped": False, "run_dir": run_dir, "detail": str(error)}
+    return Outcome(math.nan, RUNNING_ELSEWHERE, run_dir, detail=str(error))
+
+
+class RunDirGuard(Callback):
+    """Hydra callback (config.yaml's `hydra.callbacks`): before a single run, refuse (one line, exit 2) a run directory
+    holding a symbolic link, before Hydra writes `.hydra/` and the job's log into it. seqlab's sweepers check each
+    run's directory the same way before launching it (`rundir.verdict`)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if why := link_in(OmegaConf.select(config, "hydra.run.dir")):
+            refuse(why)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -12,8 +12,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from seqlab.errors import ConfigError, refuse
-from seqlab.jobs import fail, running_elsewhere, start_job
-from seqlab.rundir import RunLocked, dir_name, discard_if_unused
+from seqlab.jobs import Outcome, fail, running_elsewhere, start_job
+from seqlab.rundir import RESULT, DiskFull, RunLocked, dir_name, discard_if_unused
 from seqlab.validate import check_command_line
 
 # A run directory's name: one folder named by its overrides (`defaults` without any), never a path.
@@ -23,8 +23,9 @@ warnings.filterwarnings("ignore", message="provider=hydra.searchpath in main, pa
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> dict[str, Any]:
-    """Hydra task: train one run in Hydra's output directory and report its outcome to the sweeper."""
+def main(cfg: DictConfig) -> Outcome:
+    """Hydra task: train one run in Hydra's output directory; returns its objective (`optimized_metric`), which
+    carries the outcome seqlab's sweepers count."""
     from seqlab.signals import RunInterrupted  # noqa: PLC0415
     from seqlab.train import train  # noqa: PLC0415
 
@@ -47,9 +48,17 @@ def main(cfg: DictConfig) -> dict[str, Any]:
         fail(f"seqlab: {error}: checkpoint saved in {run_dir}; run the same command again to resume", 130)
     except Exception as error:
         if single:
-            fail(f"seqlab: run failed: {type(error).__name__}: {error} (traceback in {run_dir}/result.json)", 1)
+            recorded = Path(run_dir, RESULT).exists()
+            where = f"traceback in {run_dir}/{RESULT}" if recorded else f"no {RESULT} could be written; see {run_dir}"
+            fail(f"seqlab: run failed: {error_line(error)} ({where})", 1)
         raise
-    return {"status": result["status"], "skipped": result.get("skipped", False), "run_dir": run_dir}
+    return Outcome.of(result, cfg.optimized_metric, run_dir, skipped=result.get("skipped", False))
+
+
+def error_line(error: Exception) -> str:
+    """An error in one line: a full disk as its own message (it names the file), else `Type: message`."""
+    text = str(error) if isinstance(error, DiskFull) else f"{type(error).__name__}: {error}"
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def cli() -> None:

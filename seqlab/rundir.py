@@ -5,11 +5,16 @@ A run directory holds `.hydra/`, `metrics.csv`, `result.json` (written atomicall
 `.lock` (held by the process that trains it), when enabled `grad_flow.csv`, and for the text task `vocab.json`
 (the characters, in the order of the model's symbols) and `samples.csv` (text sampled during training). Results
 replaced by `rerun=changed` are kept under `.replaced/<time>/`.
+
+A run directory is data, never a pointer elsewhere (it may come from someone else's shared folder): seqlab never
+writes through a symbolic link in it (`link_in` refuses the directory before anything is written), and never reads
+a file of it that resolves outside it (`inside`). Error messages about its files quote none of their content.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import hashlib
 import io
@@ -41,7 +46,7 @@ RESULT, METRICS, CHECKPOINT, GRAD_FLOW, HYDRA, FINGERPRINT, LOCK, REPLACED, VOCA
     "samples.csv",
 )
 # Config keys that never change what a run computes: left out of its fingerprint (and of its directory's name).
-NOT_DEFINING = ("sweep_name", "train.progress", "rerun")
+NOT_DEFINING = ("sweep_name", "train.progress", "rerun", "optimized_metric")
 # Config keys added after runs were recorded without them -> the value at which a run computes what it computed
 # before the key existed. Such a key at that value is not part of the fingerprint: adding a feature does not turn
 # every finished run into "another config".
@@ -59,11 +64,78 @@ STATUSES = ("completed", "failed", "interrupted")
 MAX_NAME_BYTES = 255  # the longest file name of common file systems (ext4, xfs, APFS, NTFS)
 PLAN = "plan.json"  # at a sweep's root: how many runs it plans (seqlab status)
 RUNNING_ELSEWHERE = "running elsewhere"  # a sweep's job whose directory another process was training
-RESULT_KEYS = (
-    "status", "config", "eval_accuracy", "eval_loss", "steps", "converged", "steps_to_converge",
-    "best_eval_accuracy", "best_train_accuracy", "min_train_loss", "num_params", "wall_time_s", "steps_per_s",
-    "device", "versions", "git_commit", "error",
-)  # fmt: skip
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# What a result.json value may be -> the test of it.
+RESULT_KINDS: dict[str, Callable[[Any], bool]] = {
+    "one of " + ", ".join(STATUSES): lambda v: v in STATUSES,
+    "a mapping": lambda v: isinstance(v, dict),
+    "a number or null": lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool)),
+    "an integer >= 0": _count,
+    "an integer >= 0 or null": lambda v: v is None or _count(v),
+    "true, false or null": lambda v: v is None or isinstance(v, bool),
+    "a string or null": lambda v: v is None or isinstance(v, str),
+}
+_STATUS, _MAPPING, _NUMBER, _COUNT, _COUNT_OR_NULL, _FLAG, _TEXT = RESULT_KINDS
+# result.json's keys -> what each holds: the one schema of a result, for the run that writes it and every tool that
+# reads it (a reader refuses a result that breaks it).
+RESULT_SCHEMA = {
+    "status": _STATUS, "config": _MAPPING, "eval_accuracy": _NUMBER, "eval_loss": _NUMBER, "steps": _COUNT,
+    "converged": _FLAG, "steps_to_converge": _COUNT_OR_NULL, "best_eval_accuracy": _NUMBER,
+    "best_train_accuracy": _NUMBER, "min_train_loss": _NUMBER, "num_params": _COUNT, "wall_time_s": _NUMBER,
+    "steps_per_s": _NUMBER, "device": _TEXT, "versions": _MAPPING, "git_commit": _TEXT, "error": _TEXT,
+}  # fmt: skip
+RESULT_KEYS = tuple(RESULT_SCHEMA)
+# The result.json keys that a run can return to an optimising sweeper (`optimized_metric`): its numbers.
+OPTIMIZED_METRICS = tuple(k for k, kind in RESULT_SCHEMA.items() if kind in (_NUMBER, _COUNT, _COUNT_OR_NULL))
+
+
+def check_result(result: Any) -> str | None:
+    """Why `result` (a parsed result.json) breaks RESULT_SCHEMA, naming the key and what it must hold (never the
+    value); None if it keeps to it. Keys it lacks are allowed: runs recorded before a key existed lack it."""
+    if not isinstance(result, dict):
+        return "not a JSON object"
+    if result.get("status") not in STATUSES:
+        return f"no valid 'status' (expected {_STATUS})"
+    bad = next((k for k, kind in RESULT_SCHEMA.items() if k in result and not RESULT_KINDS[kind](result[k])), None)
+    return f"'{bad}' is not {RESULT_SCHEMA[bad]}" if bad else None
+
+
+class OutsideRunDir(ValueError):
+    """A run-directory file that is a symbolic link to something outside the directory: never read."""
+
+
+def inside(run_dir: Path, name: str) -> Path:
+    """`run_dir / name`, to read; raises OutsideRunDir when it resolves outside `run_dir` (a link elsewhere)."""
+    path = Path(run_dir) / name
+    if path.is_symlink() and not path.resolve().is_relative_to(Path(run_dir).resolve()):
+        raise OutsideRunDir(f"{path} is a symbolic link out of its run directory: not read")
+    return path
+
+
+def link_in(run_dir: Path) -> str | None:
+    """Why seqlab must not write into `run_dir`: the first symbolic link among it, its entries and `.hydra/`'s (each
+    one a write that would land elsewhere: `.lock`, the job's log, `.hydra/config.yaml`, ...); None if it holds none."""
+    run_dir = Path(run_dir)
+    for folder in (run_dir, run_dir / HYDRA):
+        if folder.is_symlink():
+            return _link_refused(folder)
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if link := next((Path(e.path) for e in entries if e.is_symlink()), None):
+            return _link_refused(link)
+    return None
+
+
+def _link_refused(link: Path) -> str:
+    return (f"{link} is a symbolic link: seqlab never writes through a link in a run directory; remove the link "
+            "(or the directory) and launch again")  # fmt: skip
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
@@ -77,9 +149,18 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            raise DiskFull(errno.ENOSPC, f"no space left on device writing {path}") from None
         raise
+
+
+class DiskFull(OSError):
+    """A run-directory file could not be written: its file system is full (the message names the file)."""
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -104,15 +185,15 @@ def write_result(run_dir: Path, result: Mapping[str, Any]) -> None:
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
     """The run's result.json, or None if there is none. Raises ValueError if it is unreadable."""
-    path = Path(run_dir) / RESULT
+    path = inside(run_dir, RESULT)
     if not path.exists():
         return None
     try:
         result = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(result, dict) or result.get("status") not in STATUSES:
-        raise ValueError(f"{path}: no valid 'status' (expected one of {', '.join(STATUSES)})")
+    if why := check_result(result):
+        raise ValueError(f"{path}: {why}")
     return result
 
 
@@ -141,11 +222,15 @@ def write_plan(sweep_dir: Path, planned: int | None, at_most: int) -> None:
 
 
 def read_plan(sweep_dir: Path) -> dict[str, Any] | None:
-    """The plan a sweeper recorded at launch, or None."""
+    """The plan a sweeper recorded at launch, or None (none, unreadable, or not of write_plan's shape)."""
     try:
-        return json.loads((Path(sweep_dir) / PLAN).read_text())
+        plan = json.loads(inside(sweep_dir, PLAN).read_text())
     except (OSError, ValueError):
         return None
+    counts = isinstance(plan, dict) and "planned_runs" in plan and [plan["planned_runs"], plan.get("at_most")]
+    if not counts or not all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0) for v in counts):
+        return None
+    return plan
 
 
 def find_run_dirs(root: Path) -> Iterator[Path]:
@@ -154,8 +239,10 @@ def find_run_dirs(root: Path) -> Iterator[Path]:
     if looks_like_run_dir(root):
         yield root
         return
-    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        yield from find_run_dirs(child)
+    with os.scandir(root) as entries:  # DirEntry.is_dir: no stat per entry on most file systems
+        children = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+    for name in children:
+        yield from find_run_dirs(root / name)
 
 
 class CsvLog:
@@ -277,7 +364,7 @@ def recorded(run_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
         result = None
     if result is not None and "config" in result:
         return result, result_config(result)
-    path = Path(run_dir) / FINGERPRINT
+    path = inside(run_dir, FINGERPRINT)
     return result, json.loads(path.read_text())["config"] if path.exists() else None
 
 
@@ -300,6 +387,8 @@ def verdict(run_dir: Path, flat_config: Mapping[str, Any], rerun: str = "never")
     ("train", None) when it has nothing, or a checkpoint or unfinished result of this config (resumed);
     ("replace", why) when what it holds belongs to another config and rerun=changed; ("refuse", why) otherwise."""
     run_dir = Path(run_dir)
+    if why := link_in(run_dir):
+        return "refuse", why
     result, config = recorded(run_dir)
     if config is None and not (run_dir / CHECKPOINT).exists():
         return "train", None
@@ -340,7 +429,10 @@ class RunLock:
         self.fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # O_NOFOLLOW: a `.lock` planted as a link to another file is never opened (nor truncated)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as error:
+            raise ConfigError(_link_refused(self.path) if self.path.is_symlink() else f"{self.path}: {error}") from None
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -372,7 +464,7 @@ def lock_holder(run_dir: Path) -> str | None:
     """
     path = Path(run_dir) / LOCK
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None
     try:

@@ -17,18 +17,19 @@ from collections import Counter
 from pathlib import Path
 
 from seqlab import rundir
+from seqlab.sweep_index import ResultSummary, result_summaries
 
-STATES = ("completed", "failed", "interrupted", "running", "stopped (no result)", "not started")
+STATES = ("completed", "failed", "interrupted", "unreadable", "running", "stopped (no result)", "not started")
 
 
 def last_step(run_dir: Path) -> int | None:
     """The step of metrics.csv's last row (read from the file's end), or None."""
-    path = run_dir / rundir.METRICS
     try:
+        path = rundir.inside(run_dir, rundir.METRICS)
         with path.open("rb") as f:
             f.seek(max(0, path.stat().st_size - 4096))
             lines = f.read().decode(errors="replace").strip().splitlines()
-    except OSError:
+    except (OSError, ValueError):
         return None
     try:
         return int(lines[-1].split(",")[0]) if lines else None
@@ -39,7 +40,7 @@ def last_step(run_dir: Path) -> int | None:
 def planned(run_dir: Path) -> tuple[int | None, bool]:
     """(train.max_steps, whether early stopping may end it sooner) of the config this directory is training."""
     try:
-        config = json.loads((run_dir / rundir.FINGERPRINT).read_text())["config"]
+        config = json.loads(rundir.inside(run_dir, rundir.FINGERPRINT).read_text())["config"]
     except (OSError, ValueError, KeyError):
         return None, True
     return config.get("train.max_steps"), config.get("train.early_stop.kind") != "none"
@@ -63,17 +64,17 @@ def running(run_dir: Path, holder: str) -> str:
     return text
 
 
-def run_state(run_dir: Path) -> tuple[str, str]:
-    """(one of STATES, a detail)."""
-    try:
-        result = rundir.read_result(run_dir)
-    except ValueError as error:
-        return "failed", str(error)
+def run_state(path: str, summary: ResultSummary | None) -> tuple[str, str]:
+    """(one of STATES, a detail) of a run directory whose result.json is summarised as `summary` (None: it has none).
+    A completed or unreadable result is final; a failed or interrupted run may be training again (its lock says)."""
+    if summary is not None and summary.status in ("completed", "unreadable"):
+        return summary.status, summary.detail
+    run_dir = Path(path)
     holder = rundir.lock_holder(run_dir)
     if holder:
         return "running", running(run_dir, holder)
-    if result is not None:
-        return result["status"], str(result.get("error") or "")
+    if summary is not None:
+        return summary.status, summary.detail
     if (run_dir / rundir.METRICS).exists() or (run_dir / rundir.CHECKPOINT).exists():
         return "stopped (no result)", "killed or lost: launching the sweep again resumes it"
     return "not started", ""
@@ -93,7 +94,7 @@ def slurm_states(sweep_dir: Path) -> Counter | None:
     return Counter(done.stdout.split()) if done.returncode == 0 else None
 
 
-def sweep_size(sweep_dir: Path, states: list[tuple[Path, str, str]], counts: Counter) -> str:
+def sweep_size(sweep_dir: Path, states: list[tuple[str, str, str]], counts: Counter, times: list[float]) -> str:
     """`S of N runs started, ETA E` from the plan the sweeper recorded (a capacity search: at most N), or `S runs`
     without one. The ETA: the runs left times the completed runs' mean wall time, over the runs running now."""
     plan = rundir.read_plan(sweep_dir)
@@ -105,12 +106,6 @@ def sweep_size(sweep_dir: Path, states: list[tuple[Path, str, str]], counts: Cou
     text = f"{len(states)} of {planned} runs started" if planned else (
         f"{len(states)} runs started (a capacity search: at most {plan['at_most']})"
     )  # fmt: skip
-    times = []
-    for run_dir, state, _ in states:
-        if state == "completed":
-            result = rundir.read_result(run_dir) or {}
-            if not result.get("skipped") and result.get("wall_time_s"):
-                times.append(float(result["wall_time_s"]))
     left = (planned or 0) - counts["completed"]
     if planned and times and left > 0:
         minutes = left * sum(times) / len(times) / max(1, counts["running"]) / 60
@@ -122,17 +117,20 @@ def sweep_size(sweep_dir: Path, states: list[tuple[Path, str, str]], counts: Cou
 
 def render(sweep_dir: Path) -> str:
     """The status table of every run directory under `sweep_dir`."""
-    states = [(d, *run_state(d)) for d in rundir.find_run_dirs(sweep_dir)]
+    summaries = list(result_summaries(sweep_dir))
+    states = [(d, *run_state(d, summary)) for d, summary in summaries]  # paths as strings: 100,000 of them
     counts = Counter(state for _, state, _ in states)
-    lines = [f"{sweep_dir}: {sweep_size(sweep_dir, states, counts)}"]
+    times = [float(s.wall_time_s) for _, s in summaries
+             if s is not None and s.status == "completed" and not s.skipped and s.wall_time_s]  # fmt: skip
+    lines = [f"{sweep_dir}: {sweep_size(sweep_dir, states, counts, times)}"]
     lines += [f"  {state:<20} {counts[state]}" for state in STATES if counts[state]]
     jobs = slurm_states(sweep_dir)
     if jobs is not None:
         queued = ", ".join(f"{n} {s.lower()}" for s, n in sorted(jobs.items())) or "none in the queue"
         lines.append(f"  SLURM jobs: {queued}")
-    for state in ("running", "failed", "stopped (no result)"):
+    for state in ("running", "failed", "unreadable", "stopped (no result)"):
         for run_dir, _, detail in (s for s in states if s[1] == state):
-            lines.append(f"{state.upper():<8} {run_dir.relative_to(sweep_dir)}: {detail}")
+            lines.append(f"{state.upper():<8} {Path(run_dir).relative_to(sweep_dir)}: {detail}")
     return "\n".join(lines)
 
 

@@ -273,4 +273,7 @@ def record_failure(cfg: DictConfig, run_dir: Path, run: Run | None, error: Excep
         failed = run.result("failed", message)
     else:
         failed = {"status": "failed", "error": message, "config": rundir.flatten(OmegaConf.to_container(cfg))}
-    rundir.write_result(run_dir, failed | {"traceback": traceback.format_exc()})
+    try:
+        rundir.write_result(run_dir, failed | {"traceback": traceback.format_exc()})
+    except OSError as unwritten:  # a full disk, say: the run's own error is the one to report
+        log.error("%s: the failure could not be recorded: %s", run_dir, unwritten)

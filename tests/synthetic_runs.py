@@ -34,7 +34,7 @@ def write_run(
         "best_eval_accuracy": accuracy, "num_params": 1000, "wall_time_s": 1.0, "steps_per_s": float(steps),
         "device": "cpu", "versions": {"python": "3", "torch": "2", "seqlab": "0"}, "git_commit": None, "error": None,
     }  # fmt: skip
-    rundir.write_result(run_dir, result)
+    (run_dir / rundir.RESULT).write_text(json.dumps(result))  # not fsynced (rundir.write_result): 100,000 of them
 
 
 def make_tree(root: Path, accuracy: Accuracy, seeds: Sequence[int] = (1, 2, 3), **factors: Sequence) -> list[Path]:

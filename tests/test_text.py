@@ -17,6 +17,7 @@ from seqlab import rundir
 from seqlab.data.corpus import read_corpus
 from seqlab.data.streams import TRAIN_STREAM, stream_generator
 from seqlab.data.text import TextTask, encode_text
+from seqlab.generate import main as generate_main
 from seqlab.models import CELLS, build_model, reference_twin
 from seqlab.train import train
 
@@ -268,3 +269,26 @@ def test_prepare_keeps_a_gutenberg_book_without_its_header_and_licence(tmp_path)
     done = prepare("grimm", "--from", str(tmp_path / "pg.txt"), "--out", str(tmp_path / "grimm.txt"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "grimm.txt").read_text(encoding="utf-8") == book
+
+
+@pytest.mark.parametrize(
+    "argument, accepted",
+    [(["--temperature", "nan"], "a finite number >= 0"), (["--temperature", "inf"], "a finite number >= 0"),
+     (["--seed", str(2**64)], "an integer from 0 to 2**64 - 1"), (["--seed", "-1"], "an integer from 0 to 2**64 - 1")],
+)  # fmt: skip
+def test_generate_refuses_a_bad_argument_in_one_line(tmp_path, capsys, argument, accepted):
+    assert generate_main([str(tmp_path), "--prompt", "a", *argument]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == f"seqlab: error: {argument[0]} {float(argument[1]) if 'temp' in argument[0] else argument[1]}: " \
+        f"expected {accepted}" + (" (0: greedy)" if "temp" in argument[0] else "")  # fmt: skip
+
+
+def test_generate_reads_no_vocabulary_outside_the_run_directory(make_cfg, corpus, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train(make_cfg(*text_args(corpus, "train.max_steps=10")), run_dir)
+    (run_dir / rundir.VOCAB).unlink()
+    (run_dir / rundir.VOCAB).symlink_to(corpus)
+    assert generate_main([str(run_dir), "--prompt", "a"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"seqlab: error: {run_dir / rundir.VOCAB} is a symbolic link out of its run directory: not read"
+    )

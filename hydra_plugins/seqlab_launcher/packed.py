@@ -25,7 +25,7 @@ from omegaconf import DictConfig, open_dict
 
 from hydra_plugins.seqlab_sweeper.sweeper import job_paths
 from seqlab.errors import ConfigError, refuse
-from seqlab.jobs import fail, running_elsewhere, start_job
+from seqlab.jobs import Outcome, fail, running_elsewhere, start_job
 from seqlab.packs import packs, shared_settings
 from seqlab.rundir import RunLocked, discard_if_unused
 from seqlab.runlog import RunLogRouter
@@ -59,7 +59,7 @@ def claim_job(cfg: DictConfig, locks: ExitStack) -> Any:
         discard_if_unused(run_dir)  # a refused run leaves nothing behind
         raise
     if isinstance(claimed, dict):  # completed before under the same config
-        return {"status": claimed["status"], "skipped": True, "run_dir": run_dir}
+        return Outcome.of(claimed, cfg.optimized_metric, run_dir, skipped=True)
     return claimed
 
 
@@ -131,8 +131,7 @@ def train_pack(
             if isinstance(outcome, Exception):
                 returns[i].status, returns[i].return_value = JobStatus.FAILED, outcome
             else:
-                returns[i].return_value = {"status": outcome["status"], "skipped": False,
-                                           "run_dir": str(claimed[i].run_dir)}  # fmt: skip
+                returns[i].return_value = Outcome.of(outcome, configs[i].optimized_metric, str(claimed[i].run_dir))
             callback(hydra_context, configs[i], "on_job_end", job_return=returns[i])
 
         router = route_run_logs({i: c.run_dir for i, c in claimed.items()}, configs)

@@ -118,7 +118,8 @@ class CapacitySweeper(SummarizingSweeper):
             result = {"status": f"unreadable ({error})"}
         if result is None or result["status"] != "completed":
             status = "not trained (another process was training it)" if result is None else result["status"]
-            search.halted = f"{run_dir}: {status}"
+            reason = str((result or {}).get("error") or "").splitlines()[:1]  # the run's own one-line reason
+            search.halted = f"{run_dir}: {': '.join([status, *reason])}"
             return
         search.record(position, is_solved({**result["config"], **result}, self.solved))
 

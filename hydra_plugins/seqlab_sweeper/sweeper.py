@@ -85,11 +85,11 @@ class Tally:
             if job.status != JobStatus.COMPLETED:
                 self.failed.append(describe_failure(job))
                 continue
-            returned = job.return_value or {}
-            if returned.get("skipped"):
+            returned = job.return_value  # seqlab.jobs.Outcome
+            if getattr(returned, "skipped", False):
                 self.skipped += 1
-            elif returned.get("status") == RUNNING_ELSEWHERE:
-                self.elsewhere.append(returned["detail"])
+            elif getattr(returned, "status", None) == RUNNING_ELSEWHERE:
+                self.elsewhere.append(returned.detail)
             else:
                 self.trained += 1
 

@@ -1,0 +1,70 @@
+"""The sweep index behind `seqlab status`: a cache that never hides a run that changed on disk, and that survives
+garbage, concurrent writers and a kill -9 mid-write."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT
+from synthetic_runs import make_tree
+
+from seqlab import rundir, status
+from seqlab.sweep_index import INDEX, result_summaries
+
+
+def tree(tmp_path, seeds=range(2)):
+    return make_tree(tmp_path / "sweep", lambda c: 1.0, seeds=seeds, model__name=["rnn", "lstm"],
+                     data__length=[5, 10])  # fmt: skip
+
+
+def counts(sweep) -> dict[str, int]:
+    return {s: n for s, n in ((line.split()[0], int(line.split()[-1])) for line in status.render(sweep).splitlines()[1:]
+                              if line.startswith("  "))}  # fmt: skip
+
+
+def test_a_result_that_changed_on_disk_is_read_again(tmp_path):
+    dirs = tree(tmp_path)
+    sweep = tmp_path / "sweep"
+    assert counts(sweep) == {"completed": 8} and (sweep / INDEX).exists()
+    result = json.loads((dirs[0] / rundir.RESULT).read_text())
+    (dirs[0] / rundir.RESULT).write_text(json.dumps(result | {"status": "failed", "error": "KeyError: 'x'\nmore"}))
+    assert counts(sweep) == {"completed": 7, "failed": 1}
+    assert f"FAILED   {dirs[0].name}: KeyError: 'x'" in status.render(sweep)
+    (dirs[1] / rundir.RESULT).unlink()
+    assert counts(sweep) == {"completed": 6, "failed": 1, "stopped": 1}
+
+
+def test_an_index_of_garbage_or_of_the_wrong_shape_is_rebuilt(tmp_path):
+    tree(tmp_path)
+    sweep = tmp_path / "sweep"
+    expected = list(result_summaries(sweep))
+    key = sorted(p.name for p in sweep.iterdir() if not p.name.startswith("."))[0]
+    for garbage in ("not json", "[1]", '{"version": 2, "runs": []}',
+                    json.dumps({"version": 2, "runs": {key: [0, 0, 0, "completed", 1, None, "x"]}})):  # fmt: skip
+        (sweep / INDEX).write_text(garbage)
+        assert list(result_summaries(sweep)) == expected
+    forged = json.loads((sweep / INDEX).read_text())
+    forged["runs"][key][3] = "failed"  # a summary whose stamp no longer matches is never trusted
+    forged["runs"][key][2] += 1
+    (sweep / INDEX).write_text(json.dumps(forged))
+    assert list(result_summaries(sweep)) == expected
+
+
+def test_concurrent_writers_and_kill_9_mid_write_leave_a_usable_index(tmp_path):
+    tree(tmp_path, seeds=range(50))  # 200 runs: each status rewrites an index of some size
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "seqlab.status", str(sweep)]
+    for round_number in range(6):
+        (sweep / INDEX).unlink(missing_ok=True)  # every process rebuilds and writes it
+        running = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL) for _ in range(3)]
+        time.sleep(0.05 * round_number)
+        running[0].send_signal(signal.SIGKILL)
+        for process in running:
+            process.wait(timeout=120)
+        if (sweep / INDEX).exists():
+            assert json.loads((sweep / INDEX).read_text())["version"] == 2  # whole, never half written
+        assert counts(sweep) == {"completed": 200}
+    leftovers = {p.name for p in sweep.iterdir()} - {INDEX} - {p.name for p in sweep.iterdir() if "=" in p.name}
+    assert all(name.startswith(f".{INDEX}.") and name.endswith(".tmp") for name in leftovers)  # a killed write's temp
