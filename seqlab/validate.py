@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqlab.data import ALL_QUERIES
 from seqlab.errors import ConfigError
-from seqlab.rundir import RERUN, check_sweep_name, flatten
+from seqlab.rundir import OPTIMIZED_METRICS, RERUN, check_sweep_name, flatten
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 USER_CONF_DIR = Path("conf")  # the working directory's conf/, on Hydra's search path after seqlab's (config.yaml)
@@ -121,6 +121,7 @@ def check_config(cfg: DictConfig) -> None:
         raise _fail("init.forget_bias", forget_bias, "null, or a number with model=lstm")
     _integer(cfg, "seed", 0)
     _choice(cfg, "rerun", RERUN)
+    _choice(cfg, "optimized_metric", OPTIMIZED_METRICS)
     check_sweep_name(cfg.sweep_name)
     if cfg.threads != "auto":
         _integer(cfg, "threads", 1)
