@@ -323,7 +323,7 @@ def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> p
         below = "<" + number(shortest_failure[row_value, column])  # a seed that failed its shortest tested value
         median = group["capacity_median"]
         if pd.notna(median):
-            shown = ("≥" if group["censored"] * 2 > group["seeds"] else "") + number(median)
+            shown = ("≥" if group["censored_at_least"] * 2 > group["seeds"] else "") + number(median)
         else:
             shown = below
         low, high = (number(v) if pd.notna(v) else below for v in (group["capacity_min"], group["capacity_max"]))

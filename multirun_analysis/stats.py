@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 import numpy as np
@@ -33,6 +33,51 @@ def bootstrap_interval(values: Sequence[float], level: float = 0.95, seed: int =
     return max(float(low), float(x.min())), min(float(high), float(x.max()))  # not even a rounding error outside
 
 
+def _binomial_tail(k: int, n: int, p: float, upper: bool) -> float:
+    """P(X >= k) (`upper`) or P(X <= k) for X ~ Binomial(n, p)."""
+    ks = range(k, n + 1) if upper else range(k + 1)
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in ks)
+
+
+def _solve(f: Callable[[float], float], target: float) -> float:
+    """The p in [0, 1] where the monotone `f(p)` crosses `target`, by bisection to 1e-10."""
+    low, high = 0.0, 1.0
+    rising = f(1.0) > f(0.0)
+    for _ in range(40):
+        middle = (low + high) / 2
+        if (f(middle) < target) == rising:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def proportion_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson (exact) interval of a proportion from k successes of n: it covers the true proportion with
+    at least `level` probability at every n, and lies in [0, 1]. 2 of 5: 0.053-0.853. (NaN, NaN) when n = 0."""
+    if n == 0:
+        return math.nan, math.nan
+    alpha = 1 - level
+    low = 0.0 if k == 0 else _solve(lambda p: _binomial_tail(k, n, p, upper=True), alpha / 2)
+    high = 1.0 if k == n else _solve(lambda p: _binomial_tail(k, n, p, upper=False), alpha / 2)
+    return low, high
+
+
+def k_of_n(k: int, n: int) -> str:
+    """`k/n [low-high]`: a count of seeds with its 95% Clopper-Pearson interval of the proportion."""
+    low, high = proportion_interval(k, n)
+    return f"{k}/{n} [{low:.2f}-{high:.2f}]"
+
+
+def interval_note(n: int) -> str:
+    """What the bootstrap interval over `n` seeds is, where it is less than its label says."""
+    if n == 1:
+        return "n = 1: no interval"
+    if n == 2:
+        return "n = 2: the two seeds' range"
+    return "n < 10: covers less than 95%" if n < 10 else ""
+
+
 def summarize(runs: pd.DataFrame, keys: list[str], metric: str, level: float = 0.95) -> pd.DataFrame:
     """Per group of `keys`: number of runs, mean of `metric` and its bootstrap interval over the seeds; with a
     `solved` column (`mark_solved`), `solved (k/n)` too."""
@@ -41,9 +86,10 @@ def summarize(runs: pd.DataFrame, keys: list[str], metric: str, level: float = 0
         values = group[metric].astype(float).dropna()
         low, high = bootstrap_interval(values, level)
         row = {"n": len(values), "mean": values.mean(), "ci_low": low, "ci_high": high,
-               "interval": "n = 1: no interval" if len(values) == 1 else ""}  # fmt: skip
+               "interval": interval_note(len(values))}  # fmt: skip
         if "solved" in group:
             row["solved (k/n)"] = f"{int(group['solved'].sum())}/{len(group)}"
+            row["solved 95% CI"] = "{:.2f}-{:.2f}".format(*proportion_interval(int(group["solved"].sum()), len(group)))
         return pd.Series(row)
 
     columns = [metric, "solved"] if "solved" in runs else [metric]
@@ -64,9 +110,10 @@ def steps_or_budget(runs: pd.DataFrame) -> pd.Series:
 
 
 def convergence(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per group of `keys`: how many runs converged of how many, and the median steps to converge with each run that
-    never converged counted at its budget (`steps_or_budget`): exact while more than half converged, else only
-    "the budget or more" (`median_is_bound`); and the slowest run's steps (`max_steps`: "in all cases"), a bound
+    """Per group of `keys`: how many runs converged of how many, and the lower median of the steps to converge with
+    each run that never converged counted at its budget (`steps_or_budget`): a value some run took, never a mean of a
+    converged run and a censored one; exact where that run converged, else only "the budget or more"
+    (`median_is_bound`); and the slowest run's steps (`max_steps`: "in all cases"), a bound
     when any run never converged. Then what training cost until the run's stopping rule or budget ended it: the
     median steps trained (`median_steps_trained`) and seconds of training (`median_train_s`), where recorded."""
     runs = runs.assign(censored=steps_or_budget(runs), budget=budget(runs))
@@ -75,9 +122,11 @@ def convergence(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
     def one_group(group: pd.DataFrame) -> pd.Series:
         converged = group["steps_to_converge"].notna()
+        ordered = sorted(zip(group["censored"], ~converged, strict=True))  # a censored run after a converged tie
+        median, median_is_bound = ordered[(len(ordered) - 1) // 2]
         return pd.Series({
-            "converged (k/n)": f"{int(converged.sum())}/{len(group)}", "median_steps": group["censored"].median(),
-            "median_is_bound": 2 * int(converged.sum()) <= len(group), "budget": int(group["budget"].max()),
+            "converged (k/n)": f"{int(converged.sum())}/{len(group)}", "median_steps": median,
+            "median_is_bound": bool(median_is_bound), "budget": int(group["budget"].max()),
             "max_steps": group["censored"].max(), "max_is_bound": not converged.all(),
         } | {name: group[column].median() for name, column in costs.items()})  # fmt: skip
 
@@ -115,8 +164,9 @@ def seed_capacity_label(capacity: float, first_failure: float, censored: bool) -
 def capacity_over_seeds(per_seed: pd.DataFrame, group_keys: list[str]) -> pd.DataFrame:
     """Per group (seeds pooled): seeds; the capacity's median, min and max over seeds as numbers (CAPACITY_NUMBERS:
     NaN where that seed's shortest tested length failed) and as text that keeps the censoring (`median`: `>= 200`,
-    `< 50`; `range`); how many seeds were censored or non-monotone. The median is the lower median: a value some
-    seed took (a tested length), never a mean of two."""
+    `< 50`; `range`); how many seeds were censored, apart: `censored_at_least` (no tested length failed: `>= v`)
+    and `censored_below` (the shortest tested failed: `< v`); how many were non-monotone. The median is the lower
+    median: a value some seed took (a tested length), never a mean of two."""
 
     def one_group(group: pd.DataFrame) -> pd.Series:
         seeds = sorted(
@@ -128,14 +178,15 @@ def capacity_over_seeds(per_seed: pd.DataFrame, group_keys: list[str]) -> pd.Dat
             "seeds": len(group), "median": middle[2],
             "range": f"all {len(seeds)} seeds" if low[2] == high[2] else f"{low[2]} to {high[2]}",
             "capacity_median": middle[0], "capacity_min": low[0], "capacity_max": high[0],
-            "censored": int(group["censored"].sum()), "non_monotone": int(group["non_monotone"].sum()),
+            "censored_at_least": int((group["censored"] & group["capacity"].notna()).sum()),
+            "censored_below": int(group["capacity"].isna().sum()), "non_monotone": int(group["non_monotone"].sum()),
         })  # fmt: skip
 
     groups = per_seed.groupby(group_keys, dropna=False, sort=True) if group_keys else [((), per_seed)]
     rows = [{**dict(zip(group_keys, k if isinstance(k, tuple) else (k,), strict=True)), **one_group(g)}
             for k, g in groups]  # fmt: skip
     table = pd.DataFrame(rows).replace(-math.inf, math.nan)
-    return table.astype({"seeds": int, "censored": int, "non_monotone": int})
+    return table.astype({"seeds": int, "censored_at_least": int, "censored_below": int, "non_monotone": int})
 
 
 def with_censoring_text(table: pd.DataFrame) -> pd.DataFrame:

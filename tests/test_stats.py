@@ -1,0 +1,48 @@
+"""The study's statistics on small tables with known answers."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from multirun_analysis.stats import capacity_over_seeds, convergence, interval_note, k_of_n, proportion_interval
+
+
+@pytest.mark.parametrize(
+    "k, n, low, high",
+    [(2, 5, 0.0527, 0.8534), (0, 5, 0.0, 0.5218), (5, 5, 0.4782, 1.0), (1, 2, 0.0126, 0.9874), (0, 1, 0.0, 0.975)],
+)  # Clopper-Pearson 95%, as tabulated (e.g. scipy.stats.binomtest(k, n).proportion_ci("exact"))
+def test_the_interval_of_k_of_n_is_clopper_pearsons_and_stays_in_0_1(k, n, low, high):
+    assert proportion_interval(k, n) == pytest.approx((low, high), abs=1e-4)
+
+
+def test_k_of_n_carries_its_interval():
+    assert k_of_n(2, 5) == "2/5 [0.05-0.85]"
+    assert all(math.isnan(v) for v in proportion_interval(0, 0))
+
+
+def test_the_bootstrap_interval_says_what_it_is_at_few_seeds():
+    assert [interval_note(n) for n in (1, 2, 5, 10)] == [
+        "n = 1: no interval", "n = 2: the two seeds' range", "n < 10: covers less than 95%", ""
+    ]  # fmt: skip
+
+
+def test_the_median_steps_never_average_a_converged_run_with_a_censored_one():
+    runs = pd.DataFrame({
+        "cell": ["a", "a", "b", "b", "b"], "steps_to_converge": [4750, math.nan, 500, math.nan, math.nan],
+        "train.max_steps": [5000] * 5, "steps": [4750, 5000, 500, 5000, 5000],
+    })  # fmt: skip
+    table = convergence(runs, ["cell"]).set_index("cell")
+    assert table.loc["a", ["median_steps", "median_is_bound"]].tolist() == [4750, False]  # not 4875 (bound)
+    assert table.loc["b", ["median_steps", "median_is_bound"]].tolist() == [5000, True]  # 2 of 3 never converged
+
+
+def test_censored_seeds_are_counted_apart_above_and_below():
+    per_seed = pd.DataFrame({
+        "cell": ["a"] * 4, "seed": [1, 2, 3, 4], "capacity": [math.nan, 450.0, 100.0, 450.0],
+        "first_failure": [50.0, math.nan, 150.0, math.nan], "censored": [True, True, False, True],
+        "tested": [1, 5, 3, 5], "non_monotone": [False] * 4,
+    })  # fmt: skip
+    row = capacity_over_seeds(per_seed, ["cell"]).iloc[0]
+    assert (row["censored_at_least"], row["censored_below"]) == (2, 1)
+    assert (row["median"], row["range"]) == ("100", "< 50 to >= 450")
