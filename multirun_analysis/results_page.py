@@ -26,6 +26,7 @@ from multirun_analysis.ledger import CHANCE_BEST_BATCH, ledger
 from multirun_analysis.report import Report
 from multirun_analysis.stats import CAPACITY_NUMBERS, chance_best_batch, with_censoring_text
 from seqlab import rundir
+from seqlab.sweep_index import result_summaries
 
 STUDIES = {
     "course": "The course template at full budget: RNN vs LSTM, digits fed as numbers",
@@ -38,6 +39,7 @@ STUDIES = {
     "course_rrn_overflow_lr1e-4": "The same at lr 1e-4: does a smaller first step keep the RRN finite?",
     "course_rrn_lr1e-4": "The RRN at lr 1e-4 from the inits that stay finite: how far does it remember?",
     "course_optimizers": "The course template under each optimizer: SGD, SGD with momentum, RMSprop, Adam",
+    "ledger_rrn_300": "The course RRN at L = 300 itself, in float32 and float64 (claim C11)",
     "ledger_rrn_float64": "The course RRN in float64: a capacity search over L = 50..450 (claims C11, C12)",
     "ledger_rrn_lr1e-4": "The RRN at lr 1e-4 in float32: a capacity search over L = 50..450 (C11, C12 nearby)",
     "ledger_rrn_lr1e-4_10k": "The same from N(0, 1e-4) weights with 10,000 steps, past L = 200: L = 200..450",
@@ -102,6 +104,11 @@ SETTINGS = {  # per study: its scale, its command and its setting, shown under i
     "threads=1` (the course preset, scalar digits, lr 1e-3 under each rule (momentum 0.9; RMSprop alpha 0.99; "
     "Adam betas 0.9, 0.999), RNN, LSTM and GRU; a run stops after 3 evaluations at >= 0.99, which does not change "
     "whether it converged, the capacity criterion; capacity search).",
+    "ledger_rrn_300": "Full scale: `python -m seqlab.run -m +experiment=ledger_rrn_300 threads=1` (in `bash "
+    "scripts/run_studies.sh ledger`; the course preset exactly - scalar digits, hidden 128, batch 128, RMSprop 1e-3, "
+    "clip 10, PyTorch's default init, up to 10,000 steps - for the RRN at L = 300, in float32 and in float64, seeds "
+    "1-5; a run stops after 3 evaluations at >= 0.99 or once diverged (inf/NaN gradient norm through an evaluation "
+    "interval); solved: held-out accuracy >= 0.99).",
     "ledger_rrn_float64": "Full scale: `python -m seqlab.run -m +experiment=ledger_rrn_float64 hydra/sweeper=capacity "
     "threads=1` (in `bash scripts/run_studies.sh ledger`; the course preset, scalar digits, hidden 128, RMSprop "
     "1e-3, clip 10, PyTorch's default init, for the RRN in float64, up to 5,000 steps, stopping after 3 evaluations "
@@ -275,7 +282,7 @@ def unfinished_grid(sweep: Path) -> str | None:
     plan = rundir.read_plan(sweep)
     if not plan or not plan["planned_runs"]:
         return None
-    done = sum(1 for d in rundir.find_run_dirs(sweep) if (rundir.read_result(d) or {}).get("status") == "completed")
+    done = sum(1 for _, summary in result_summaries(sweep) if summary and summary.status == "completed")
     return f"{done} of {plan['planned_runs']} runs completed" if done < plan["planned_runs"] else None
 
 

@@ -37,20 +37,37 @@ def test_every_claim_has_one_row_and_without_tables_every_row_is_open(docs):
     assert (docs / "results" / "ledger.csv").exists()
 
 
-@pytest.mark.parametrize(("capacities", "failures", "verdict"), [
-    ([450, 300, 400], [None, 350, 450], "confirmed"),
-    ([200, 250, 100], [250, 300, 150], "refuted"),
-    ([450, 200, 300], [None, 250, 350], "partly"),
-    ([450, 200, 100], [None, None, 150], "open"),  # seed 2 solved 200 and was not searched further yet
+def at_300(float32: str, float64: str) -> pd.DataFrame:
+    return pd.DataFrame({"precision": ["float32", "float64"], "model.name": "rrn", "data.length": 300, "n": 5,
+                         "mean": [0.1, 1.0], "solved (k/n)": [float32, float64]})  # fmt: skip
+
+
+@pytest.mark.parametrize(("float32", "float64", "verdict"), [
+    ("5/5", "5/5", "confirmed"),
+    ("0/5", "5/5", "partly"),  # only float64 reproduces it
+    ("4/5", "5/5", "partly"),
+    ("0/5", "0/5", "refuted"),
 ])  # fmt: skip
-def test_the_rrn_claim_is_settled_by_each_seeds_capacity(docs, capacities, failures, verdict):
-    write(docs, "ledger_rrn_float64", "memory_capacity", rrn_capacity("50: 3/3, 100: 3/3", "200"))
+def test_the_rrn_claim_is_settled_at_l_300_itself_in_the_claims_precision(docs, float32, float64, verdict):
+    write(docs, "ledger_rrn_float64", "memory_capacity", rrn_capacity("50: 3/3, 400: 3/3", ">= 400"))
     write(docs, "ledger_rrn_float64", "capacity_per_seed", pd.DataFrame({
-        "model.name": "rrn", "seed": [1, 2, 3], "capacity": capacities,
-        "first_failure": [float("nan") if f is None else f for f in failures]}))  # fmt: skip
-    row = ledger(docs, {"ledger_rrn_float64": "#the-rrn"}).set_index("id").loc["C11"]
-    assert row["verdict"] == verdict and "L = 50: 3/3, L = 100: 3/3" in row["seqlab's number"]
-    assert row["section"] == "[ledger_rrn_float64](#the-rrn)"
+        "model.name": "rrn", "seed": [1, 2, 3], "capacity": 400, "first_failure": float("nan")}))  # fmt: skip
+    assert ledger(docs, {}).set_index("id").loc["C11", "verdict"] == "open"  # L = 300 never run: no verdict
+    write(docs, "ledger_rrn_300", "summary", at_300(float32, float64))
+    row = ledger(docs, {"ledger_rrn_300": "#at-300"}).set_index("id").loc["C11"]
+    assert row["verdict"] == verdict and row["section"] == "[ledger_rrn_300](#at-300)"
+    assert f"float32: solved {float32}, final held-out accuracy 0.10; float64: solved {float64}" in row[
+        "seqlab's number"]  # fmt: skip
+    assert ("only float64 reproduces it" in row["seqlab's number"]) == (float32 != "5/5" and float64 == "5/5")
+    assert "L = 50: 3/3, L = 400: 3/3" in row["seqlab's number"]
+
+
+def test_the_rrn_setting_says_where_float32_overflows_from_its_table(docs):
+    write(docs, "course_rrn_overflow", "overflow", pd.DataFrame({
+        "init.name": "default", "model.name": "rrn", "data.length": [50, 100, 150, 200],
+        "overflowed (k/n)": ["0/5", "1/5", "5/5", "5/5"]}))  # fmt: skip
+    setting = ledger(docs, {}).set_index("id").loc["C11", "seqlab's setting"]
+    assert "float32 overflows in 1/5 seeds at L = 100, all seeds from L = 150 (course_rrn_overflow)" in setting
 
 
 def test_a_verdict_follows_its_table_not_a_typed_number(docs):
@@ -165,6 +182,7 @@ def test_the_rrn_rows_add_the_float32_search_at_lr_1e4_per_init_without_changing
     write(docs, "ledger_rrn_float64", "convergence", pd.DataFrame({
         "model.name": "rrn", "data.length": [50, 450], "converged (k/n)": "3/3", "median_steps": [1250, 1750],
         "median_is_bound": False, "budget": 5000, "max_steps": 2000, "max_is_bound": False}))  # fmt: skip
+    write(docs, "ledger_rrn_300", "summary", at_300("0/5", "5/5"))
     before = ledger(docs, {}).set_index("id")
     float32 = pd.concat([rrn_capacity("50: 5/5, 100: 2/5", "50").assign(**{"init.name": "normal"}),
                          rrn_capacity("50: 1/5", "< 50").assign(**{"init.name": "identity"})])  # fmt: skip
