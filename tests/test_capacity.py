@@ -58,6 +58,7 @@ SETTING = ["model=lstm", "model.hidden_size=16", "train.batch_size=32", "train.m
 SWEEP = ["seed=2,3", "data.length=range(2,34)"]
 
 
+@pytest.mark.slow
 def test_capacity_sweep_agrees_with_the_grid_in_a_quarter_of_the_runs(tmp_path):
     grid = run_cli("-m", *SETTING, *SWEEP, "sweep_name=grid", cwd=tmp_path)
     assert grid.returncode == 0, grid.stderr[-2000:]
@@ -90,6 +91,7 @@ def test_capacity_sweep_agrees_with_the_grid_in_a_quarter_of_the_runs(tmp_path):
     assert relaunch.returncode == 0 and f"{probes} already completed (skipped)" in relaunch.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sweep", "message"),
     [
@@ -106,6 +108,7 @@ def test_bad_capacity_sweeps_stop_with_one_line(tmp_path, sweep, message):
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("result.json"))
 
 
+@pytest.mark.slow
 def test_a_probe_holding_another_configs_result_halts_its_search(tmp_path):
     args = ["-m", "hydra/sweeper=capacity", *SETTING, "data.length=2,3,40", "hydra.sweep.dir=sweep"]
     assert run_cli(*args, cwd=tmp_path).returncode == 0
@@ -118,6 +121,7 @@ def test_a_probe_holding_another_configs_result_halts_its_search(tmp_path):
     assert not table["finished"].any() and table["tested"].isna().all()  # nothing recorded from the old results
 
 
+@pytest.mark.slow
 def test_a_grid_that_sweeps_the_length_prints_each_configurations_capacity(tmp_path):
     proc = run_cli("-m", *TINY, "model=lstm", "model.hidden_size=16", "train.max_steps=200", "data.length=2,3,40",
                    "seed=2,3", f"hydra.sweep.dir={tmp_path}")  # fmt: skip

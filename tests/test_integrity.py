@@ -148,6 +148,7 @@ def test_a_changed_default_is_refused_by_the_sweep_and_retrained_with_rerun_chan
     assert again.returncode == 0 and "2 runs: 0 trained, 2 already completed (skipped), 0 failed" in again.stderr
 
 
+@pytest.mark.slow
 def test_another_thread_count_is_another_config(tmp_path):
     args = [*TINY, "model=rnn", "data.length=6", "hydra.run.dir=run"]
     first = run_cli(*args, "threads=1", cwd=tmp_path)
@@ -159,6 +160,7 @@ def test_another_thread_count_is_another_config(tmp_path):
     assert same.returncode == 0 and "skipping" in same.stdout + same.stderr
 
 
+@pytest.mark.slow
 def test_threads_auto_is_recorded_as_the_count_the_launcher_gives(tmp_path):
     sweep = run_cli("-m", *TINY, "model=rnn", "data.length=5,6", "hydra/launcher=local_parallel",
                     "hydra.launcher.n_jobs=2", cwd=tmp_path)  # fmt: skip
