@@ -12,28 +12,42 @@ are few and never far longer than the boundary. A search whose boundary lies at 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+
 # How a run counts as solved: criterion -> what it means (the config's eval.solved_accuracy is the bar).
-SOLVED_CRITERIA = {
-    "converged": "a held-out evaluation reached eval.solved_accuracy, or for a regression eval.solved_mse "
-    "(result.json's converged)",
-    "final_accuracy": "the final held-out accuracy >= eval.solved_accuracy",
-    "best_train_accuracy": "the best training-batch accuracy >= eval.solved_accuracy (as some course reports measured)",
-}
+def _final_solved(run: Mapping[str, Any]) -> bool:
+    """The run's last held-out evaluation is solved: accuracy >= eval.solved_accuracy, or for a regression (no
+    accuracy) mean squared error <= eval.solved_mse."""
+    accuracy = run.get("eval_accuracy")
+    if accuracy is None or (isinstance(accuracy, float) and math.isnan(accuracy)):
+        return float(run.get("eval_loss") or math.inf) <= float(run.get("eval.solved_mse", 0.01))
+    return float(accuracy) >= float(run["eval.solved_accuracy"])
+
+
+# A capacity criterion -> (what "solved" means, the test of a completed run: its result's and flattened config's keys)
+SOLVED_RULES: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
+    "converged": ("a held-out evaluation reached eval.solved_accuracy, or for a regression eval.solved_mse "
+                  "(result.json's converged)", lambda run: bool(run["converged"])),
+    "final_accuracy": ("the final held-out accuracy >= eval.solved_accuracy (as reports 000 and 001 read it)",
+                       lambda run: float(run["eval_accuracy"]) >= float(run["eval.solved_accuracy"])),
+    "stayed_solved": ("solved and stayed solved: a held-out evaluation reached eval.solved_accuracy (or "
+                      "eval.solved_mse) and the final one still does", lambda run: bool(run["converged"])
+                      and _final_solved(run)),
+    "best_train_accuracy": ("the best training-batch accuracy >= eval.solved_accuracy (as some course reports "
+                            "measured)", lambda run: float(run.get("best_train_accuracy", math.nan))
+                            >= float(run["eval.solved_accuracy"])),
+}  # fmt: skip
+SOLVED_CRITERIA = {name: description for name, (description, _) in SOLVED_RULES.items()}
 
 
 def is_solved(run: Mapping[str, Any], criterion: str) -> bool:
     """Whether a completed run is solved; `run` holds its result's keys and its flattened config's keys."""
-    if criterion == "converged":
-        return bool(run["converged"])
-    if criterion == "final_accuracy":
-        return float(run["eval_accuracy"]) >= float(run["eval.solved_accuracy"])
-    if criterion == "best_train_accuracy":
-        return float(run.get("best_train_accuracy", math.nan)) >= float(run["eval.solved_accuracy"])
-    raise ValueError(f"solved={criterion!r} is invalid: expected one of {', '.join(SOLVED_CRITERIA)}")
+    if criterion not in SOLVED_RULES:
+        raise ValueError(f"solved={criterion!r} is invalid: expected one of {', '.join(SOLVED_CRITERIA)}")
+    return SOLVED_RULES[criterion][1](run)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 from conftest import TINY, run_cli
 
 from multirun_analysis.aggregate_results import main as aggregate
-from seqlab.capacity import Capacity, Search
+from seqlab.capacity import Capacity, Search, is_solved
 
 LENGTHS = list(range(5, 455, 5))
 
@@ -129,3 +129,14 @@ def test_a_grid_that_sweeps_the_length_prints_each_configurations_capacity(tmp_p
     lines = [line for line in proc.stderr.splitlines() if line.startswith("seqlab capacity: ")]
     assert [line.split(":")[1].strip() for line in lines] == ["seed=2", "seed=3"]
     assert all(re.search(r": capacity (\d+|< 2) .*, 3 tested$", line) for line in lines), lines
+
+
+def test_solved_and_stayed_solved_needs_the_final_evaluation_solved_too():
+    base = {"eval.solved_accuracy": 0.99, "eval.solved_mse": 0.01}
+    forgot = base | {"converged": True, "eval_accuracy": 0.41}  # solved once, then lost it (the course RNN at L = 15)
+    kept = base | {"converged": True, "eval_accuracy": 1.0}
+    late = base | {"converged": False, "eval_accuracy": 0.995}  # never counted: it never converged
+    regression = base | {"converged": True, "eval_accuracy": None, "eval_loss": 0.004}
+    assert [is_solved(r, "converged") for r in (forgot, kept, late, regression)] == [True, True, False, True]
+    assert [is_solved(r, "stayed_solved") for r in (forgot, kept, late, regression)] == [False, True, False, True]
+    assert [is_solved(r, "final_accuracy") for r in (forgot, kept, late)] == [False, True, True]
