@@ -3,7 +3,8 @@ a verdict and seqlab's number with k of n seeds, read from the tables the aggreg
 (docs/results/<study>/*.csv). The mapping from a claim to its study and statistic is `CLAIMS`, here and only here.
 
 A claim whose study has no tables yet is `open`, naming the runs that settle it (`bash scripts/run_studies.sh
-ledger`). A verdict is confirmed, refuted, partly (some parts hold) or open, with why.
+ledger`). A verdict is confirmed, refuted, partly (some parts hold) or open, with why; a claim that states a method
+(C8's stopping rule) is marked `method`, with what the method does.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ ABOUT = 0.25  # "about x", "around x" in a claim: seqlab's number within 25% of 
 def about(value: float | None, claimed: float) -> bool:
     """Whether `value` is "about" `claimed` (within ABOUT of it)."""
     return value is not None and abs(value - claimed) <= ABOUT * claimed
+
+
+METHOD = "method"  # the verdict of a claim that states a method (a stopping rule), not a result
 
 
 def verdict_of(*parts: bool) -> str:
@@ -193,6 +197,17 @@ def c7(t: Tables) -> Finding:
     return Finding(setting, verdict, f"LSTM {capacity_text(lstm)} vs RNN {capacity_text(rnn)}", "course")
 
 
+def effort(rows: pd.DataFrame | None, model: str) -> str:
+    """`median steps trained 2,750 to 3,500 over L` of a convergence table's `model` rows (where recorded)."""
+    if rows is None or "median_steps_trained" not in rows:
+        return "steps trained not recorded"
+    trained = rows.loc[rows["model.name"] == model, "median_steps_trained"].dropna()
+    if trained.empty:
+        return "steps trained not recorded"
+    low, high = trained.min(), trained.max()
+    return f"median steps trained {low:,.0f}" + (f" to {high:,.0f} over L" if high != low else "")
+
+
 def c8(t: Tables) -> Finding:
     setting = f"{COURSE}; stop on a training-loss plateau, windows of 100 batches, epsilon 1e-6; 5 seeds"
     rows = t.read("ledger_plateau", "memory_capacity")
@@ -200,14 +215,14 @@ def c8(t: Tables) -> Finding:
     if rows is None or rows.empty or course is None:
         return open_finding(setting, LEDGER_RUNS + " (ledger_plateau; course_stopping ran windows of 500, "
                             "epsilon 1e-4)", "ledger_plateau")  # fmt: skip
-    parts, same = [], True
+    steps = t.read("ledger_plateau", "convergence")
+    parts = []
     for row in rows.to_dict("records"):
         without = course[course["model.name"] == row["model.name"]].iloc[0].to_dict()
-        same &= row["capacity_max"] >= without["capacity_max"]
-        parts.append(f"{row['model.name']}: {capacity_text(row)} (without the rule: {capacity_text(without)})")
-    verdict = "confirmed" if same else "partly"
-    return Finding(setting, verdict, "the rule keeps what training reaches: " * same + "; ".join(parts),
-                   "ledger_plateau")  # fmt: skip
+        parts.append(f"{row['model.name']}: {capacity_text(row)}, {effort(steps, row['model.name'])} (without the "
+                     f"rule: {capacity_text(without)}, all 10,000 steps)")  # fmt: skip
+    return Finding(setting, METHOD, "a stopping rule, not a result; what it does to capacity and to the steps "
+                   "trained: " + "; ".join(parts), "ledger_plateau")  # fmt: skip
 
 
 def beyond_25(table: pd.DataFrame, model: str, column: str) -> pd.Series:

@@ -8,7 +8,7 @@ from conftest import ROOT
 
 from multirun_analysis.ledger import CLAIMS, ledger, read_claims
 
-VERDICTS = {"confirmed", "refuted", "partly", "open"}
+VERDICTS = {"confirmed", "refuted", "partly", "open", "method"}
 
 
 @pytest.fixture
@@ -272,3 +272,19 @@ def test_c3_compares_the_typical_seeds_and_holds_the_drop_to_about_35(docs, medi
     row = ledger(docs, {}).set_index("id").loc["C3"]
     assert row["verdict"] == verdict and row["section"] == "ledger_lstm_xavier"
     assert "a grid over L = 5..50" in row["seqlab's setting"]
+
+
+def test_the_stopping_rule_claim_is_a_method_with_what_it_does_to_capacity_and_steps(docs):
+    write(docs, "course", "memory_capacity", rrn_capacity("5: 5/5, 10: 5/5", "10").assign(**{"model.name": "rnn"}))
+    write(
+        docs, "ledger_plateau", "memory_capacity", rrn_capacity("5: 5/5, 10: 4/5", "5").assign(**{"model.name": "rnn"})
+    )
+    write(docs, "ledger_plateau", "convergence", pd.DataFrame({"model.name": "rnn", "data.length": [5, 10],
+                                                               "median_steps_trained": [2750.0, 3500.0]}))  # fmt: skip
+    row = ledger(docs, {}).set_index("id").loc["C8"]
+    assert row["verdict"] == "method"
+    assert row["seqlab's number"] == (
+        "a stopping rule, not a result; what it does to capacity and to the steps "
+        "trained: rnn: capacity 5 in all 5 seeds, median steps trained 2,750 to 3,500 "
+        "over L (without the rule: capacity 10 in all 5 seeds, all 10,000 steps)"
+    )
