@@ -24,7 +24,7 @@ from multirun_analysis import figures, sample_words
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
 from multirun_analysis.ledger import CHANCE_BEST_BATCH, ledger
 from multirun_analysis.report import Report
-from multirun_analysis.stats import CAPACITY_NUMBERS, chance_best_batch, with_censoring_text
+from multirun_analysis.stats import CAPACITY_NUMBERS, chance_best_batch, share_trained_on, with_censoring_text
 from seqlab import rundir
 from seqlab.sweep_index import result_summaries
 
@@ -162,6 +162,20 @@ SETTINGS = {  # per study: its scale, its command and its setting, shown under i
     "threads=1` (adding_capacity - RNN, LSTM, GRU, RRN, RMSprop 1e-3, clip 10, stop once solved - at hidden 64 and "
     "1,500 steps, 3 seeds; solved: held-out mean squared error <= 0.01, where predicting 1 scores 1/6; the capacity "
     "table's solved counts that).",
+    "rnn_vs_lstm": "Reduced scale: `python -m seqlab.run -m +experiment=rnn_vs_lstm train.max_steps=2000 "
+    "hydra/launcher=local_parallel train.progress=false` (in `bash scripts/run_studies.sh reduced`).",
+    "rrn_long": "Reduced scale: `python -m seqlab.run -m +experiment=rrn_long model.hidden_size=64 train.max_steps=500 "
+    "data.length=50,100,200 seed=1,2 hydra/launcher=local_parallel train.progress=false` (in `bash "
+    "scripts/run_studies.sh reduced`).",
+    "optimizers": "Reduced scale: `python -m seqlab.run -m +experiment=optimizers model.hidden_size=64 "
+    "train.max_steps=1000 data.length=5,10,20 seed=1,2 hydra/launcher=local_parallel train.progress=false` (in `bash "
+    "scripts/run_studies.sh reduced`).",
+    "inits": "Reduced scale: `python -m seqlab.run -m +experiment=inits model.hidden_size=64 train.max_steps=1000 "
+    "data.length=5,10,20 seed=1,2 hydra/launcher=local_parallel train.progress=false`, then the same with `model=lstm "
+    "init=default init.forget_bias=1.0` (both in `bash scripts/run_studies.sh reduced`).",
+    "grad_flow": "Reduced scale: `python -m seqlab.run -m sweep_name=grad_flow model=rnn,lstm,gru,rrn data.length=100 "
+    "seed=1 grad_flow.enabled=true train.max_steps=1000 train.early_stop.kind=none hydra/launcher=local_parallel "
+    "train.progress=false` (in `bash scripts/run_studies.sh reduced`).",
     "text_course": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m +experiment=text_course "
     "threads=1` (the preset as defined: two-layer LSTM of 128, sequences of 30, batch 64, RMSprop 2e-3 decayed by "
     "0.96 every 5,000 steps, clip 5, 100,000 steps, seed 1; the last 5% of the book held out).",
@@ -235,6 +249,14 @@ def text_study(page: Report, out: Path) -> None:
         page.table(sample_words.summary_by_temperature(pd.read_csv(scored)))
 
 
+def held_out_overlap(batch: int = 128, steps: int = 10_000) -> str:
+    """What the held-out palindromes are at short lengths: the share of them a course run also trained on."""
+    lengths = (10, 12, 14, 15, 20)
+    shares = ", ".join(f"{share_trained_on(length, batch * steps):.2g} at L = {length}" for length in lengths)
+    return (f"not kept out of training: of {batch * steps:,} training palindromes, a held-out one was also trained on "
+            f"with probability {shares} (there are 10^ceil(L/2) palindromes of length L)")  # fmt: skip
+
+
 def batch_accuracy_table(page: Report, out: Path) -> None:
     """Per model and length, the mean over seeds of the held-out accuracy beside the training-batch accuracies the
     reports counted, and what the best batch scores at chance."""
@@ -243,8 +265,9 @@ def batch_accuracy_table(page: Report, out: Path) -> None:
     accuracies = ["final_train_accuracy", "best_train_accuracy", "mean"]
     trained[accuracies] = trained[accuracies].map(lambda value: f"{value:.2f}")
     page.paragraph(
-        "Accuracy three ways, each the mean over seeds: held out (1,280 palindromes never trained on, at the end of "
-        "the run), the final training accuracy (the mean over the last 50 training batches, report 001's 'final "
+        "Accuracy three ways, each the mean over seeds: held out (1,280 palindromes of a separate evaluation stream, "
+        f"at the end of the run; {held_out_overlap()}), the final training accuracy (the mean over the last 50 "
+        "training batches, report 001's 'final "
         "accuracy') and the best single training batch of 128 in the run (report 002's score); solved counts "
         f"held-out >= 0.99. A model at chance (1 in 10) scores {CHANCE_BEST_BATCH:.2f} as its best of 10,000 "
         f"batches of 128 (the median), {chance_best_batch(128, 0.1, 1):.2f} on one."

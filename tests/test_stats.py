@@ -5,7 +5,14 @@ import math
 import pandas as pd
 import pytest
 
-from multirun_analysis.stats import capacity_over_seeds, convergence, interval_note, k_of_n, proportion_interval
+from multirun_analysis.stats import (
+    capacity_over_seeds,
+    convergence,
+    interval_note,
+    k_of_n,
+    proportion_interval,
+    share_trained_on,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,3 +53,9 @@ def test_censored_seeds_are_counted_apart_above_and_below():
     row = capacity_over_seeds(per_seed, ["cell"]).iloc[0]
     assert (row["censored_at_least"], row["censored_below"]) == (2, 1)
     assert (row["median"], row["range"]) == ("100", "< 50 to >= 450")
+
+
+def test_the_share_of_held_out_palindromes_also_trained_on_at_short_lengths():
+    assert share_trained_on(5, 1_280_000) == pytest.approx(1.0)  # 1,000 palindromes of length 5
+    assert share_trained_on(15, 1_280_000) == pytest.approx(1 - math.exp(-0.0128), rel=1e-6)  # about 1.3%
+    assert share_trained_on(2, 1) == pytest.approx(0.1)  # one draw, ten palindromes of length 2
