@@ -240,12 +240,15 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
     where the runs that converged stopped early and only the others go on."""
     data = curves.dropna(subset=[y])
     data = data[data[x].isin(evenly_spaced(data[x].unique()))]
+    values = list(dict.fromkeys(data[hue]))  # seaborn's order: as they appear
+    colours = palette(data, hue) or dict(zip(values, sns.color_palette(n_colors=len(values)), strict=True))
     grid = sns.relplot(
         data=data, x="step", y=y, hue=hue, col=x, row=row, kind="line", units="run_dir", estimator=None,
         linewidth=0.9, alpha=0.7, height=3.0, aspect=1.2, col_wrap=None if row else min(4, data[x].nunique()),
-        facet_kws={"margin_titles": bool(row)}, palette=palette(data, hue),
+        facet_kws={"margin_titles": bool(row)}, palette=colours,
     )  # fmt: skip
     _facet_labels(grid, "step", y, x, row, chance)
+    _mark_ends(grid, y, hue, colours)
     for ax in grid.axes.flat:  # 100000 and 75000 side by side collide: 100k, 75k
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.xaxis.set_major_formatter(
@@ -255,6 +258,15 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
         grid.set(yscale="log")
     _title(grid, f"{title} (one line per run; a run that stopped early ends there)")
     return grid.figure
+
+
+def _mark_ends(grid: sns.FacetGrid, y: str, hue: str, colours: dict) -> None:
+    """A dot at each run's last point, in its line's colour: where it stopped; and a run with one evaluation (one
+    that diverged at its first, say) is seen at all, where a line needs two points."""
+    for (i, j, _), subset in grid.facet_data():
+        ends = subset.sort_values("step").groupby("run_dir").tail(1)
+        grid.facet_axis(i, j).scatter(ends["step"], ends[y], s=9, zorder=3, alpha=0.8, linewidths=0,
+                                      c=[colours[v] for v in ends[hue]])  # fmt: skip
 
 
 def number(value: object) -> str:
