@@ -149,6 +149,7 @@ def _facet_labels(
         row_template=f"{short(row)} = {{row_name}}" if row else "",
         col_template=f"{short(col)} = {{col_name}}" if col else "",
     )
+    _wrap_row_titles(grid)
     if grid.legend is not None:
         grid.legend.set_title(label(grid.legend.get_title().get_text()))
     if "accuracy" in y:  # the axis shows the possible range
@@ -157,6 +158,27 @@ def _facet_labels(
     elif y in LOG_AXES.get(_task["name"], ()):  # an error that spans orders of magnitude
         grid.set(yscale="log")
         _level(grid, chance, "always 1")
+
+
+def _wrapped_rows(data: pd.DataFrame, row: str | None, width: int = 28) -> pd.DataFrame:
+    """`data` with its `row` facet's text values wrapped to `width` characters: the margin titles seaborn lays out
+    as it builds the grid (a combined `config = a=1, b=2, ...` written sideways would not fit its row)."""
+    if not row or row not in data or pd.api.types.is_numeric_dtype(data[row]):
+        return data
+    return data.assign(**{row: data[row].map(lambda value: "\n".join(textwrap.wrap(str(value), width)))})
+
+
+def _wrap_row_titles(grid: sns.FacetGrid) -> None:
+    """Wrap each row's margin title (written sideways) to the height of its row: a long one (`config = a=1, b=2,
+    ...`) would run into the next row's, and no layout could then fit the figure."""
+    titles = getattr(grid, "_margin_titles_texts", [])  # seaborn keeps the margin titles it drew here
+    if not titles:
+        return
+    points = titles[0].get_fontsize()
+    row_height = 0.7 * grid.figure.get_figheight() / max(1, grid.axes.shape[0]) * 72  # in points, less the margins
+    width = max(12, int(row_height / (0.6 * points)))  # characters that fit along the row
+    for title in titles:
+        title.set_text("\n".join(textwrap.wrap(title.get_text(), width)))
 
 
 def _level(grid: sns.FacetGrid, level: float | None, text: str) -> None:
@@ -192,7 +214,7 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     """Mean of `y` vs `x` per `hue` (a point at each tested `x`) with a 95% bootstrap interval over seeds, and
     every seed as a small dot, marked by how it ended where the task can be solved (`solvable`; not the text
     task); faceted by `col` and `row`."""
-    data = runs.dropna(subset=[y])
+    data = _wrapped_rows(runs.dropna(subset=[y]), row)
     data = data.assign(run=run_outcome(data) if solvable and "steps_to_converge" in data else "converged")
     colours = palette(data, hue)
     grid = sns.relplot(
@@ -210,7 +232,7 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
 def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row: str | None) -> plt.Figure:
     """Steps to converge per seed (dots) vs `x`, a run that never converged (stopped early or at its budget) drawn
     as ▲ at its budget; the line is the median over seeds with those runs counted at their budget."""
-    data = runs.assign(y=steps_or_budget(runs), run=run_outcome(runs))
+    data = _wrapped_rows(runs.assign(y=steps_or_budget(runs), run=run_outcome(runs)), row)
     colours = palette(data, hue)
     grid = sns.relplot(
         data=data, x=x, y="y", hue=hue, col=col, row=row, kind="line", estimator="median", errorbar=None,
@@ -238,7 +260,7 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
                     log: bool = False, title: str = "Learning curves") -> plt.Figure:  # fmt: skip
     """`y` vs training step, one panel per (a subset of) `x` values, one line per run: a mean over seeds would drop
     where the runs that converged stopped early and only the others go on."""
-    data = curves.dropna(subset=[y])
+    data = _wrapped_rows(curves.dropna(subset=[y]), row)
     data = data[data[x].isin(evenly_spaced(data[x].unique()))]
     values = list(dict.fromkeys(data[hue]))  # seaborn's order: as they appear
     colours = palette(data, hue) or dict(zip(values, sns.color_palette(n_colors=len(values)), strict=True))
@@ -345,8 +367,10 @@ def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> p
     rows, columns = sorted({r for r, _ in text}), sorted({c for _, c in text})
     grid = [[values.get((r, c), np.nan) for c in columns] for r in rows]
     notes = [[text.get((r, c), "") for c in columns] for r in rows]
-    figure, ax = plt.subplots(figsize=(2.4 + 1.6 * len(columns), 1.6 + 0.7 * len(rows)))
-    sns.heatmap(pd.DataFrame(grid, index=rows, columns=columns), annot=np.array(notes), fmt="", cmap="viridis",
+    names = ["\n".join(textwrap.wrap(str(r), 28)) for r in rows]  # a long row name (config = a=1, b=2) wraps
+    label_width = 0.09 * max(len(line) for name in names for line in name.split("\n"))  # inches, about
+    figure, ax = plt.subplots(figsize=(2.4 + label_width + 1.6 * len(columns), 1.6 + 0.7 * len(rows)))
+    sns.heatmap(pd.DataFrame(grid, index=names, columns=columns), annot=np.array(notes), fmt="", cmap="viridis",
                 vmin=0, vmax=per_seed["largest_tested"].max(), ax=ax,
                 cbar_kws={"label": f"median capacity ({short(x)})"})  # fmt: skip
     ax.tick_params(axis="y", rotation=0)
