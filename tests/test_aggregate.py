@@ -478,3 +478,12 @@ def test_an_aggregate_of_faceted_figures_with_long_row_titles_prints_no_warning(
         assert main([str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     assert [str(w.message) for w in caught] == []  # "Tight layout not applied" was printed for 5 figures
     assert "arning" not in capsys.readouterr().err
+
+
+def test_dense_per_seed_dots_are_an_image_inside_the_svg(tmp_path):
+    runs = pd.DataFrame({"model.name": "rnn", "data.length": np.repeat([5, 10, 15, 20, 25], 500),
+                         "eval_accuracy": np.linspace(0, 1, 2500), "steps_to_converge": 100.0})  # fmt: skip
+    figures.save(figures.metric_vs_x(runs, "data.length", "eval_accuracy", "model.name", None, None, "t"), tmp_path,
+                 "dense", ["svg"])  # fmt: skip
+    svg = (tmp_path / "dense.svg").read_text()
+    assert "<image" in svg and svg.count("<path") < 500  # 2,500 dots as one image, not 2,500 paths
