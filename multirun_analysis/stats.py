@@ -264,3 +264,16 @@ def share_trained_on(length: int, sequences: int, digits: int = 10) -> float:
     digits ** ceil(length / 2) of them (the first half decides the rest). Near 1 at L = 10, 1% at L = 15."""
     distinct = digits ** math.ceil(length / 2)
     return -math.expm1(sequences * math.log1p(-1 / distinct))
+
+
+def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value of Fisher's exact test that k1 of n1 and k2 of n2 come from one proportion: the summed
+    probability, with the margins fixed, of every table no more likely than the one observed. 5/5 vs 2/5: 0.167."""
+    solved, total = k1 + k2, n1 + n2
+
+    def probability(k: int) -> float:  # k of the first group's n1 solved, given `solved` in all
+        return math.comb(n1, k) * math.comb(n2, solved - k) / math.comb(total, solved)
+
+    observed = probability(k1)
+    tables = range(max(0, solved - n2), min(n1, solved) + 1)
+    return min(1.0, sum(p for k in tables if (p := probability(k)) <= observed * (1 + 1e-9)))

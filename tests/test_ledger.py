@@ -8,7 +8,7 @@ from conftest import ROOT
 
 from multirun_analysis.ledger import CLAIMS, ledger, read_claims
 
-VERDICTS = {"confirmed", "refuted", "partly", "open", "method"}
+VERDICTS = {"confirmed", "refuted", "partly", "open", "method", "depends on init", "inconclusive"}
 
 
 @pytest.fixture
@@ -288,3 +288,33 @@ def test_the_stopping_rule_claim_is_a_method_with_what_it_does_to_capacity_and_s
         "trained: rnn: capacity 5 in all 5 seeds, median steps trained 2,750 to 3,500 "
         "over L (without the rule: capacity 10 in all 5 seeds, all 10,000 steps)"
     )
+
+
+def cells(lstm: float, rnn: float, solved: str = "5: 5/5, 15: 2/5") -> pd.DataFrame:
+    frame = pd.concat([rrn_capacity(solved, "x").assign(**{"model.name": m, "capacity_median": c})
+                       for m, c in (("lstm", lstm), ("rnn", rnn))])  # fmt: skip
+    frame.loc[frame["model.name"] == "rnn", "solved (k/n) by data.length"] = "5: 5/5, 15: 5/5"
+    return frame
+
+
+@pytest.mark.parametrize(("course", "standard_normal", "verdict"), [
+    ((15, 10), (15, 5), "confirmed"),
+    ((10, 15), (15, 5), "depends on init"),  # the winner changes with the init
+    ((10, 15), (5, 5), "refuted"),
+])  # fmt: skip
+def test_a_comparison_whose_winner_changes_with_the_init_says_so(docs, course, standard_normal, verdict):
+    write(docs, "course", "memory_capacity", cells(*course))
+    write(docs, "course_inits", "memory_capacity", cells(*standard_normal).assign(**{"init.name": "standard_normal"}))
+    row = ledger(docs, {}).set_index("id").loc["C7"]
+    assert row["verdict"] == verdict
+    assert "N(0, 1) weights: LSTM" in row["seqlab's number"]
+    assert row["seqlab's number"].endswith("Fisher's exact p = 0.17 at L = 15 (LSTM 2/5, RNN 5/5)")
+
+
+@pytest.mark.parametrize(("lstm", "rnn", "verdict"), [([750, 1000], [500, 1000], "inconclusive"),
+                                                     ([500, 750], [1000, 1500], "confirmed")])  # fmt: skip
+def test_a_speed_difference_within_one_evaluation_interval_is_inconclusive(docs, lstm, rnn, verdict):
+    write(docs, "course", "convergence", pd.DataFrame({
+        "model.name": ["lstm", "lstm", "rnn", "rnn"], "data.length": [5, 10, 5, 10], "median_steps": lstm + rnn,
+        "median_is_bound": False}))  # fmt: skip
+    assert ledger(docs, {}).set_index("id").loc["C10", "verdict"] == verdict

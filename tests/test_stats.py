@@ -8,6 +8,7 @@ import pytest
 from multirun_analysis.stats import (
     capacity_over_seeds,
     convergence,
+    fisher_exact,
     interval_note,
     k_of_n,
     proportion_interval,
@@ -59,3 +60,10 @@ def test_the_share_of_held_out_palindromes_also_trained_on_at_short_lengths():
     assert share_trained_on(5, 1_280_000) == pytest.approx(1.0)  # 1,000 palindromes of length 5
     assert share_trained_on(15, 1_280_000) == pytest.approx(1 - math.exp(-0.0128), rel=1e-6)  # about 1.3%
     assert share_trained_on(2, 1) == pytest.approx(0.1)  # one draw, ten palindromes of length 2
+
+
+@pytest.mark.parametrize(
+    "k1, n1, k2, n2, p", [(5, 5, 2, 5, 0.1667), (5, 5, 0, 5, 0.0079), (3, 5, 3, 5, 1.0), (0, 4, 4, 4, 0.0286)]
+)  # two-sided, as tabulated (e.g. scipy.stats.fisher_exact)
+def test_fishers_exact_test_on_two_counts(k1, n1, k2, n2, p):
+    assert fisher_exact(k1, n1, k2, n2) == pytest.approx(p, abs=1e-4)
