@@ -211,12 +211,14 @@ def test_c15_weighs_the_effort_in_steps_trained_and_in_seconds(docs, lstm_steps,
         docs, "ledger_n01_streak", "summary", pd.DataFrame({"model.name": ["rnn"], "data.length": [5], "mean": [1.0]})
     )
     write(docs, "ledger_n01_streak", "convergence", pd.DataFrame({
-        "model.name": ["lstm", "lstm", "rnn", "rnn"], "data.length": [5, 10, 5, 10],
-        "median_steps_trained": [lstm_steps, lstm_steps, 1000, 1000], "median_train_s": [lstm_seconds] * 2 + [100] * 2,
+        "model.name": ["lstm", "lstm", "lstm", "rnn", "rnn", "rnn"], "data.length": [5, 10, 15] * 2, "budget": 10000,
+        "median_steps_trained": [lstm_steps, lstm_steps, 10000, 1000, 1000, 10000],  # L = 15: the budget ended both
+        "median_train_s": [lstm_seconds] * 2 + [900] + [100] * 2 + [900],
     }))  # fmt: skip
     row = ledger(docs, {}).set_index("id").loc["C15"]
-    assert row["verdict"] == verdict and f"steps trained {lstm_steps / 1000:.1f}x" in row["seqlab's number"]
-    assert f"seconds of training {lstm_seconds / 100:.1f}x" in row["seqlab's number"]
+    assert row["verdict"] == verdict and f"steps trained {lstm_steps / 1000:.2f}x" in row["seqlab's number"]
+    assert f"seconds of training {lstm_seconds / 100:.2f}x" in row["seqlab's number"]
+    assert "where the rule stopped both cells (L = 5, 10; 1 of the LSTM's and 1 of the RNN's" in row["seqlab's number"]
 
 
 @pytest.mark.parametrize(("beyond", "verdict"), [(0.21, "confirmed"), (0.11, "partly")])  # 0.11: chance, not 0.2
