@@ -6,6 +6,8 @@ from pathlib import Path
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 
+from seqlab.jobs import Outcome
+
 
 class Recorder(Callback):
     def __init__(self, path: str) -> None:
@@ -26,7 +28,12 @@ class Recorder(Callback):
             event="end",
             run_dir=str(run_dir),
             status=job_return.status.name,
-            value=value if isinstance(value, dict) else type(value).__name__,
+            value=outcome(value) if isinstance(value, Outcome) else type(value).__name__,
             result=(run_dir / "result.json").exists(),
             failed=job_return.status == JobStatus.FAILED,
         )
+
+
+def outcome(value: Outcome) -> dict:
+    """What a job's Outcome carries, as JSON: its objective and the run's status, skip and directory."""
+    return {"objective": float(value), "status": value.status, "skipped": value.skipped, "run_dir": value.run_dir}

@@ -8,6 +8,8 @@ import sys
 import pytest
 from conftest import ROOT
 
+from seqlab import rundir
+
 FOREIGN_APP = """
 import json, os, sys
 import hydra
@@ -76,7 +78,8 @@ def test_packed_reports_each_run_to_callbacks_around_its_training_with_its_real_
     for seed in (1, 2):
         end = ends[str(tmp_path / "sweep" / f"seed_{seed}")]
         assert end["status"] == "COMPLETED" and end["result"]  # after result.json was written
-        assert end["value"] == {"status": "completed", "skipped": False, "run_dir": end["run_dir"]}
+        assert end["value"] == {"objective": rundir.read_result(end["run_dir"])["eval_accuracy"], "status": "completed",
+                                "skipped": False, "run_dir": end["run_dir"]}  # fmt: skip
     assert ends[str(broken)]["status"] == "FAILED" and ends[str(broken)]["value"] == "UnsafeCheckpoint"
 
 
