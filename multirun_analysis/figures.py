@@ -149,7 +149,6 @@ def _facet_labels(
         row_template=f"{short(row)} = {{row_name}}" if row else "",
         col_template=f"{short(col)} = {{col_name}}" if col else "",
     )
-    _wrap_row_titles(grid)
     if grid.legend is not None:
         grid.legend.set_title(label(grid.legend.get_title().get_text()))
     if "accuracy" in y:  # the axis shows the possible range
@@ -160,25 +159,19 @@ def _facet_labels(
         _level(grid, chance, "always 1")
 
 
-def _wrapped_rows(data: pd.DataFrame, row: str | None, width: int = 28) -> pd.DataFrame:
-    """`data` with its `row` facet's text values wrapped to `width` characters: the margin titles seaborn lays out
-    as it builds the grid (a combined `config = a=1, b=2, ...` written sideways would not fit its row)."""
+ROW_NAME_WIDTH = 28  # characters per line of a row's name: a row facet's title (written sideways), a heatmap's row
+
+
+def wrapped(value: object) -> str:
+    """A row's name in lines of ROW_NAME_WIDTH characters (a combined `config = a=1, b=2, ...` fits its row)."""
+    return "\n".join(textwrap.wrap(str(value), ROW_NAME_WIDTH))
+
+
+def _wrapped_rows(data: pd.DataFrame, row: str | None) -> pd.DataFrame:
+    """`data` with its `row` facet's text values `wrapped`, before seaborn lays the grid out by its margin titles."""
     if not row or row not in data or pd.api.types.is_numeric_dtype(data[row]):
         return data
-    return data.assign(**{row: data[row].map(lambda value: "\n".join(textwrap.wrap(str(value), width)))})
-
-
-def _wrap_row_titles(grid: sns.FacetGrid) -> None:
-    """Wrap each row's margin title (written sideways) to the height of its row: a long one (`config = a=1, b=2,
-    ...`) would run into the next row's, and no layout could then fit the figure."""
-    titles = getattr(grid, "_margin_titles_texts", [])  # seaborn keeps the margin titles it drew here
-    if not titles:
-        return
-    points = titles[0].get_fontsize()
-    row_height = 0.7 * grid.figure.get_figheight() / max(1, grid.axes.shape[0]) * 72  # in points, less the margins
-    width = max(12, int(row_height / (0.6 * points)))  # characters that fit along the row
-    for title in titles:
-        title.set_text("\n".join(textwrap.wrap(title.get_text(), width)))
+    return data.assign(**{row: data[row].map(wrapped)})
 
 
 def _level(grid: sns.FacetGrid, level: float | None, text: str) -> None:
@@ -310,7 +303,7 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     """Capacity per seed as dots (jittered) and its median over seeds as a bar, per `hue` value; a seed that never
     failed is drawn as ▲ (at least this), one whose shortest tested value failed as ▼ at that value (below it)."""
     order = sorted(per_seed[hue].unique())
-    data = per_seed.assign(
+    data = _wrapped_rows(per_seed, row).assign(
         y=per_seed["capacity"].fillna(per_seed["first_failure"]),
         kind=["below" if pd.isna(c) else "at least" if f else "found"
               for c, f in zip(per_seed["capacity"], per_seed["censored"], strict=True)],
@@ -350,8 +343,8 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     )
     handles = [plt.Line2D([], [], marker=m, linestyle="", color="grey", markeredgecolor="black", label=k)
                for k, m in markers.items()]  # fmt: skip
-    grid.figure.legend(handles=handles, title="seed", loc="center right")
-    grid.figure.subplots_adjust(right=1 - 1.3 / grid.figure.get_figwidth())
+    # beside the figure, right of the row titles (saved with bbox_inches="tight", which takes it in)
+    grid.figure.legend(handles=handles, title="seed", loc="center left", bbox_to_anchor=(1.0, 0.5))
     return grid.figure
 
 
@@ -377,7 +370,7 @@ def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> p
     rows, columns = sorted({r for r, _ in text}), sorted({c for _, c in text})
     grid = [[values.get((r, c), np.nan) for c in columns] for r in rows]
     notes = [[text.get((r, c), "") for c in columns] for r in rows]
-    names = ["\n".join(textwrap.wrap(str(r), 28)) for r in rows]  # a long row name (config = a=1, b=2) wraps
+    names = [wrapped(r) for r in rows]
     label_width = 0.09 * max(len(line) for name in names for line in name.split("\n"))  # inches, about
     figure, ax = plt.subplots(figsize=(2.4 + label_width + 1.6 * len(columns), 1.6 + 0.7 * len(rows)))
     sns.heatmap(pd.DataFrame(grid, index=names, columns=columns), annot=np.array(notes), fmt="", cmap="viridis",

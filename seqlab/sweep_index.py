@@ -55,6 +55,9 @@ def _load(sweep_dir: Path) -> dict[str, list]:
     return saved["runs"]
 
 
+_TIMES = (float, int, type(None))  # what an entry's wall time may be
+
+
 def _cached(entry: object, stat: os.stat_result) -> ResultSummary | None:
     """The summary an index entry holds, if it belongs to a result.json with this inode, size and modification time
     and has the right shape."""
@@ -65,9 +68,6 @@ def _cached(entry: object, stat: os.stat_result) -> ResultSummary | None:
     status, detail, wall_time_s, skipped = entry[3:]
     shaped = type(status) is str and type(detail) is str and type(skipped) is bool
     return ResultSummary(status, detail, wall_time_s, skipped) if shaped and type(wall_time_s) in _TIMES else None
-
-
-_TIMES = (float, int, type(None))
 
 
 def _run_dirs(sweep_dir: Path) -> Iterator[tuple[str, str, os.stat_result | None]]:
