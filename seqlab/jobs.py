@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from seqlab.errors import refuse
 from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked, link_in
@@ -73,5 +74,9 @@ class RunDirGuard(Callback):
     run's directory the same way before launching it (`rundir.verdict`)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if why := link_in(OmegaConf.select(config, "hydra.run.dir")):
+        try:
+            run_dir = OmegaConf.select(config, "hydra.run.dir")
+        except OmegaConfBaseException:  # a bad interpolation: Hydra meets it next and reports it
+            return
+        if why := link_in(run_dir):
             refuse(why)

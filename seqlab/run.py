@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import sys
-import warnings
+import os
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from seqlab.errors import ConfigError, refuse
 from seqlab.jobs import Outcome, fail, running_elsewhere, start_job
-from seqlab.rundir import RESULT, DiskFull, RunLocked, dir_name, discard_if_unused
-from seqlab.validate import check_command_line
-
-# A run directory's name: one folder named by its overrides (`defaults` without any), never a path.
-OmegaConf.register_new_resolver("seqlab_dirname", dir_name, replace=True)
-# The working directory's conf/ is on the search path (conf/config.yaml) and optional: no warning when it is absent.
-warnings.filterwarnings("ignore", message="provider=hydra.searchpath in main, path=conf is not available")
+from seqlab.rundir import RESULT, DiskFull, RunLocked, discard_if_unused
+from seqlab.validate import COMPOSITION_ERRORS, check_job, explain
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -33,9 +28,11 @@ def main(cfg: DictConfig) -> Outcome:
     single = hydra_cfg.mode == RunMode.RUN
     run_dir = hydra_cfg.runtime.output_dir
     try:
+        check_job(hydra_cfg.overrides.task, hydra_cfg.sweeper.get("params"), single)
         start_job(cfg)
         result = train(cfg, run_dir)
-    except ConfigError as error:
+    except (ConfigError, OmegaConfBaseException) as error:
+        error = error if isinstance(error, ConfigError) else ConfigError(explain(error))
         discard_if_unused(run_dir)  # a refused run leaves nothing behind
         if single:
             refuse(error)
@@ -62,12 +59,17 @@ def error_line(error: Exception) -> str:
 
 
 def cli() -> None:
-    """Entry point: check the command line up front (one-line errors), then hand over to Hydra."""
+    """Entry point: Hydra runs the command line as it would any Hydra app's; bad input, wherever Hydra or a run
+    meets it, ends the command in one line (exit 2) instead of Hydra's report of several lines. Hydra hands the
+    error up to here with HYDRA_FULL_ERROR=1, which seqlab sets; a user who set it to 1 gets Hydra's full traceback."""
+    full_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        check_command_line(sys.argv[1:])
-    except ConfigError as error:
-        refuse(error)
-    main()
+        main()
+    except COMPOSITION_ERRORS as error:
+        if full_traceback:
+            raise
+        refuse(error if isinstance(error, ConfigError) else explain(error))
 
 
 if __name__ == "__main__":

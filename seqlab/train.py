@@ -33,7 +33,7 @@ from seqlab.models import count_parameters
 from seqlab.runlog import working_on
 from seqlab.signals import RunInterrupted, SignalGuard
 from seqlab.threads import resolve_threads
-from seqlab.validate import check_config
+from seqlab.validate import check_here, validate
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -62,7 +62,8 @@ def claim(cfg: DictConfig, run_dir: str | Path, locks: ExitStack) -> Claim | dic
     here, or the directory holds another config's results (unless rerun=changed); RunLocked while another
     process trains the directory.
     """
-    check_config(cfg)
+    validate(cfg)
+    check_here(cfg)
     cfg = resolved(cfg)
     run_dir = Path(run_dir)
     flat_config = rundir.flatten(OmegaConf.to_container(cfg, resolve=True))

@@ -30,6 +30,12 @@ TINY = [
 ]
 
 
+def tiny(*overrides: str) -> list[str]:
+    """TINY with `overrides` in place of its own values of their keys (a key given twice is refused), then the rest."""
+    keys = {o.split("=", 1)[0] for o in overrides}
+    return [t for t in TINY if t.split("=", 1)[0] not in keys] + list(overrides)
+
+
 @contextmanager
 def seqlab_configs() -> Iterator[None]:
     """Hydra's compose API on seqlab's configs; Hydra's singletons (its process-wide version base among them) are

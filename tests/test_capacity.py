@@ -5,7 +5,7 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import TINY, run_cli
+from conftest import run_cli, tiny
 
 from multirun_analysis.aggregate_results import main as aggregate
 from seqlab.capacity import Capacity, Search, is_solved
@@ -123,7 +123,7 @@ def test_a_probe_holding_another_configs_result_halts_its_search(tmp_path):
 
 @pytest.mark.slow
 def test_a_grid_that_sweeps_the_length_prints_each_configurations_capacity(tmp_path):
-    proc = run_cli("-m", *TINY, "model=lstm", "model.hidden_size=16", "train.max_steps=200", "data.length=2,3,40",
+    proc = run_cli("-m", *tiny("model=lstm", "model.hidden_size=16", "train.max_steps=200", "data.length=2,3,40"),
                    "seed=2,3", f"hydra.sweep.dir={tmp_path}")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("seqlab capacity: ")]

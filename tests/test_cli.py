@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, TINY, run_cli
+from conftest import ROOT, TINY, run_cli, tiny
 
 from seqlab import rundir
 
@@ -41,7 +41,7 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(("override", "key"), BAD_INPUTS)
 def test_bad_input_is_one_line_naming_the_key(tmp_path, override, key):
     run_dir = tmp_path / "run"
-    proc = run_cli(*TINY, override, f"hydra.run.dir={run_dir}")
+    proc = run_cli(*[t for t in TINY if not t.startswith(f"{key}=")], override, f"hydra.run.dir={run_dir}")
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -51,14 +51,28 @@ def test_bad_input_is_one_line_naming_the_key(tmp_path, override, key):
 
 
 COMMAND_LINE_TRAPS = [  # (arguments, environment, the start of the one line)
-    (["train.max_step=10"], {}, "seqlab: error: train.max_step is not a config key (did you mean train.max_steps?)"),
+    (["train.max_step=10"], {}, "seqlab: error: train.max_step is not a config key (did you mean train.max_steps?"),
     (["model.hiden_size=3"], {}, "seqlab: error: model.hiden_size is not a config key (did you mean model.hidden_"),
-    (["optimizer.momentum=0.5"], {}, "seqlab: error: optimizer.momentum is not a key of optimizer=rmsprop; it is"),
-    (["+experiment=course"], {}, "seqlab: error: +experiment=course: an experiment preset defines a sweep; add -m"),
+    (["optimizer.momentum=0.5"], {}, "seqlab: error: optimizer.momentum is not a key of this optimizer: only of "
+     "optimizer.name = sgd, sgd_momentum"),
+    (["+experiment=course"], {}, "seqlab: error: this config defines a sweep (hydra.sweeper.params: seed, model, "
+     "data.length): add -m"),
+    (["seed=4294967297"], {}, "seqlab: error: seed=4294967297 is invalid: expected an integer >= 0 and <= 4294967295"),
+    (["seed=9223372036854775808"], {}, "seqlab: error: seed=9223372036854775808 is invalid: expected an integer"),
+    (["optimizer.lr=nan"], {}, "seqlab: error: optimizer.lr=nan is invalid: expected a finite number > 0"),
+    (["train.max_norm=inf"], {}, "seqlab: error: train.max_norm=inf is invalid: expected a finite number > 0"),
+    (["threads=9999"], {}, "seqlab: error: threads=9999 is invalid: expected auto or an integer from 1 to the"),
+    (["optimizer.lr=${nope}"], {}, "seqlab: error: Interpolation key 'nope' not found"),
+    (["optimizer.lr=${oc.env:SEQLAB_UNSET}"], {}, "seqlab: error: "),
+    (["train.max_steps=20", "train.max_steps=30"], {}, "seqlab: error: train.max_steps is given twice"),
+    (["-m", "train.max_steps=20", "train.max_steps=30"], {}, "seqlab: error: train.max_steps is given twice"),
+    (["-m", "seed=1,2", "optimizer.lr=nan"], {}, "seqlab: error: optimizer.lr=nan is invalid: expected a finite"),
+    (["-m", "seed=1,2", "data.length=1"], {}, "seqlab: error: data.length=1 is invalid: expected an integer >= 2"),
     (["-m", "hydra/launcher=slurm"], {"PATH": os.path.dirname(sys.executable)},
      "seqlab: error: hydra/launcher=slurm: SLURM is not installed here (no sbatch on PATH)"),
     (["data.length=1000000000"], {}, "seqlab: error: data.length=1000000000 is too large here: the run would need"),
-    (["data.length=1e9"], {}, "seqlab: error: data.length=1000000000.0 is too large here: the run would need"),
+    (["data.length=1e9"], {}, "seqlab: error: data.length: Value '1000000000.0' of type 'float' could not be "
+     "converted to Integer (expected an integer >= 2)"),
     (["train.max_steps=100000000000"], {}, "seqlab: error: train.max_steps=100000000000 is too large here"),
 ]  # fmt: skip
 
@@ -69,7 +83,7 @@ def test_command_line_traps_stop_with_one_line(tmp_path, arguments, environment,
                    env=environment)  # fmt: skip
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), proc.stderr
-    assert not list(tmp_path.rglob(rundir.RESULT)) and not list(tmp_path.rglob(rundir.METRICS))
+    assert not list(tmp_path.iterdir())  # no run or sweep directory left behind
 
 
 def test_cuda_without_a_gpu_says_so(tmp_path):
@@ -111,13 +125,16 @@ def test_signature_sweep_verbatim_then_relaunch_fills_only_gaps(tmp_path):
 
 
 def test_failing_run_does_not_take_the_sweep_down(tmp_path):
-    proc = run_cli("-m", *TINY, "data.length=1,4,6", f"hydra.sweep.dir={tmp_path}")
+    unsafe = tmp_path / ("data.length=4,eval.batches=2,model.hidden_size=8,train.batch_size=16,"
+                         "train.checkpoint_every=10,train.eval_every=10,train.log_every=5,train.max_steps=20")
+    unsafe.mkdir()
+    (unsafe / rundir.CHECKPOINT).write_bytes(b"not a checkpoint")  # a checkpoint with no recorded config
+    proc = run_cli("-m", *TINY, "data.length=4,6,8", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 1
     assert "3 runs: 2 trained, 0 already completed (skipped), 1 failed" in proc.stderr
-    failure = f"FAILED {tmp_path}/data.length=1,"
-    assert failure in proc.stderr and "data.length=1 is invalid: expected an integer >= 2" in proc.stderr
+    assert f"FAILED {unsafe} holds a checkpoint with no recorded config" in proc.stderr
     statuses = sorted(rundir.read_result(p.parent)["status"] for p in tmp_path.glob(f"*/{rundir.RESULT}"))
-    assert statuses == ["completed", "completed"]  # the invalid run wrote no result, as a single run would not
+    assert statuses == ["completed", "completed"]
 
 
 def test_default_run_directory_is_stable(tmp_path):
@@ -132,8 +149,8 @@ def test_default_run_directory_is_stable(tmp_path):
 
 
 def test_kill_9_then_relaunch_ends_like_an_uninterrupted_run(tmp_path):
-    args = [*TINY, "model=lstm", "model.hidden_size=16", "data.length=12", "train.max_steps=1500",
-            "train.checkpoint_every=20", "train.eval_every=100", "train.early_stop.kind=none"]  # fmt: skip
+    args = tiny("model=lstm", "model.hidden_size=16", "data.length=12", "train.max_steps=1500",
+            "train.checkpoint_every=20", "train.eval_every=100", "train.early_stop.kind=none")  # fmt: skip
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert run_cli(*args, f"hydra.run.dir={whole}").returncode == 0
     proc = subprocess.Popen(
@@ -164,8 +181,11 @@ def test_local_parallel_launcher_runs_one_single_threaded_run_per_core(tmp_path)
 
 
 def test_local_parallel_failure_summary(tmp_path):
-    proc = run_cli("-m", "hydra/launcher=local_parallel", *TINY, "data.length=1,3", f"hydra.sweep.dir={tmp_path}")
+    # a budget that passes the schema and fails where the run trains (the memory its step log would need)
+    budgets = "train.max_steps=20,100000000000"
+    proc = run_cli("-m", "hydra/launcher=local_parallel", *tiny(budgets), f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 1 and "2 runs: 1 trained, 0 already completed (skipped), 1 failed" in proc.stderr
+    assert "train.max_steps=100000000000 is too large here" in proc.stderr
 
 
 def test_benchmark_smoke(tmp_path):

@@ -6,7 +6,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, TINY, run_cli
+from conftest import ROOT, TINY, run_cli, tiny
 from omegaconf import OmegaConf
 
 from seqlab import rundir
@@ -14,8 +14,8 @@ from seqlab.errors import ConfigError
 from seqlab.train import train
 
 LONG_STEPS = 8000  # long enough that a second process starts (about 2 s) while the first still trains
-LONG = [*TINY, "model=lstm", "model.hidden_size=16", "data.length=12", f"train.max_steps={LONG_STEPS}",
-        "train.checkpoint_every=20", "train.early_stop.kind=none"]  # fmt: skip
+LONG = tiny("model=lstm", "model.hidden_size=16", "data.length=12", f"train.max_steps={LONG_STEPS}",
+        "train.checkpoint_every=20", "train.early_stop.kind=none")  # fmt: skip
 
 
 def start(args: list[str]) -> subprocess.Popen:
@@ -150,7 +150,7 @@ def test_a_changed_default_is_refused_by_the_sweep_and_retrained_with_rerun_chan
 
 @pytest.mark.slow
 def test_another_thread_count_is_another_config(tmp_path):
-    args = [*TINY, "model=rnn", "data.length=6", "hydra.run.dir=run"]
+    args = tiny("model=rnn", "data.length=6", "hydra.run.dir=run")
     first = run_cli(*args, "threads=1", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     assert rundir.read_result(tmp_path / "run")["config"]["threads"] == 1

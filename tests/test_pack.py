@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TINY, run_cli, seqlab_configs
+from conftest import ROOT, TINY, run_cli, seqlab_configs, tiny
 from test_text import text_args, write_corpus
 
 import seqlab.loop as loop_module
@@ -143,8 +143,8 @@ def test_runs_share_a_pack_only_when_their_shapes_agree_and_at_most_max_runs():
     assert packs(keys, max_runs=1) == [[i] for i in (0, 2, 3, 5, 1, 4)]
 
 
-SWEEP = [*TINY, "model=rnn,lstm", "seed=1,2", "data.length=6", "train.max_steps=400", "train.checkpoint_every=20",
-         "train.early_stop.kind=none", "threads=1", "hydra.sweep.subdir=${model.name}_${seed}"]  # fmt: skip
+SWEEP = tiny("model=rnn,lstm", "seed=1,2", "data.length=6", "train.max_steps=400", "train.checkpoint_every=20",
+         "train.early_stop.kind=none", "threads=1", "hydra.sweep.subdir=${model.name}_${seed}")  # fmt: skip
 
 
 @pytest.mark.slow

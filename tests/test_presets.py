@@ -1,5 +1,6 @@
 """Every experiment preset composes, for each value its sweep gives each key, into a run config that passes the
-checks a run makes before training."""
+checks a run makes before training (the schema's and the combinations': the machine's own are checked where a run
+trains)."""
 
 import pytest
 from conftest import CONF, seqlab_configs
@@ -7,7 +8,7 @@ from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from test_text import write_corpus
 
-from seqlab.validate import check_config, override_values
+from seqlab.validate import validate
 
 PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
@@ -15,7 +16,7 @@ PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 def swept_values(params: dict[str, str]) -> list[str]:
     """`key=value` for every value of every swept key (`a,b`, `range(...)`)."""
     parsed = OverridesParser.create().parse_overrides([f"{key}={values}" for key, values in params.items()])
-    return [f"{o.key_or_group}={value}" for o in parsed for value in override_values(o)]
+    return [f"{o.key_or_group}={value}" for o in parsed for value in o.sweep_string_iterator()]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -30,4 +31,4 @@ def test_every_preset_composes_into_valid_runs_for_each_swept_value(preset, tmp_
             assert cfg.sweep_name == preset  # each preset's runs in a sweep directory of its own
             if cfg.data.name == "text":
                 cfg.data.path = str(book)
-            check_config(cfg)
+            validate(cfg)

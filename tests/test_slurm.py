@@ -6,7 +6,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, TINY, cluster_is_up, run_cli
+from conftest import ROOT, TINY, cluster_is_up, run_cli, tiny
 
 from seqlab import rundir
 
@@ -50,17 +50,18 @@ def test_sweep_runs_as_a_job_array_and_relaunch_trains_nothing(tmp_path):
 
 
 def test_failed_run_is_summarised_and_others_finish(tmp_path):
-    proc = run_cli(*SLURM, *TINY, "data.length=1,5", f"hydra.sweep.dir={tmp_path}")
+    # a budget that passes the schema and fails on the node where the run trains (its step log's memory)
+    proc = run_cli(*SLURM, *tiny("train.max_steps=20,100000000000"), f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 1
     assert "2 runs: 1 trained, 0 already completed (skipped), 1 failed" in proc.stderr
-    assert "data.length=1 is invalid" in proc.stderr
+    assert "train.max_steps=100000000000 is too large here" in proc.stderr
 
 
 def test_scontrol_requeue_mid_run_ends_like_an_uninterrupted_run(tmp_path):
     # Long enough (~20 s here) to outlast SLURM's KillWait (5 s in our cluster) by far: submitit ignores SIGTERM,
     # so training goes on until SIGKILL. At 6,000 steps the faster training path sometimes finished first.
-    config = [*TINY, "model=lstm", "model.hidden_size=24", "data.length=16", "train.max_steps=15000", "threads=1",
-              "train.checkpoint_every=25", "train.eval_every=250", "train.early_stop.kind=none"]  # fmt: skip
+    config = tiny("model=lstm", "model.hidden_size=24", "data.length=16", "train.max_steps=15000", "threads=1",
+              "train.checkpoint_every=25", "train.eval_every=250", "train.early_stop.kind=none")  # fmt: skip
     whole = tmp_path / "whole"
     assert run_cli(*config, f"hydra.run.dir={whole}").returncode == 0
 

@@ -8,7 +8,7 @@ import signal
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, tiny
 
 import seqlab.loop as loop_module
 from seqlab import rundir
@@ -152,7 +152,7 @@ def test_a_packed_sweep_of_the_new_tasks_trains_each_run_as_alone(tmp_path):
     (["dataset=adding", "train.early_stop.kind=train_streak"], "train.early_stop.kind='train_streak' is invalid"),
 ])  # fmt: skip
 def test_bad_task_input_is_one_line(tmp_path, overrides, message):
-    proc = run_cli(*TINY, *overrides, cwd=tmp_path)
+    proc = run_cli(*tiny(*overrides), cwd=tmp_path)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
 
 

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT, TINY, run_cli
+from conftest import ROOT, TINY, run_cli, tiny
 from synthetic_runs import make_tree
 from test_text import write_corpus
 
@@ -27,7 +27,7 @@ if not torch.cuda.is_available():
 @pytest.mark.slow
 @pytest.mark.parametrize("overrides", REFUSED, ids=lambda o: o[-1])
 def test_refused_input_leaves_no_run_directory(tmp_path, overrides):
-    proc = run_cli(*TINY, *overrides, cwd=tmp_path)
+    proc = run_cli(*tiny(*overrides), cwd=tmp_path)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     left = [p for p in tmp_path.rglob("*") if p.name != ".hydra" and ".hydra" not in p.parts]
     assert [p for p in left if p.is_file()] == [], left  # no run directory, no file of one (Hydra's own log aside)
@@ -38,7 +38,7 @@ def test_a_text_runs_directory_is_one_folder_inside_the_run_root_whatever_its_pa
     work = tmp_path / "work"
     work.mkdir()
     write_corpus(tmp_path / "book.txt")
-    args = [*TINY, "dataset=text", "data.seq_length=12", "train.max_steps=5"]
+    args = tiny("dataset=text", "data.seq_length=12", "train.max_steps=5")
     for path in (str(tmp_path / "book.txt"), "../book.txt"):
         proc = run_cli(*args, f"data.path={path}", cwd=work)
         assert proc.returncode == 0, proc.stderr[-2000:]

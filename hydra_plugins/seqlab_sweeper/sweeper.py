@@ -13,6 +13,7 @@ in batches of `max_batch_size`, `multirun.yaml` at the sweep root) except that
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -33,15 +34,22 @@ from seqlab.data.corpus import resolve_digest
 from seqlab.errors import ConfigError, refuse
 from seqlab.rundir import RUNNING_ELSEWHERE
 from seqlab.threads import resolve_threads
+from seqlab.validate import COMPOSITION_ERRORS, explain, validate
 
 CAPACITY_KEY = "data.length"  # a grid that sweeps it prints each configuration's capacity at its end
 
 
-def swept_values(arguments: Sequence[str], parser: OverridesParser) -> dict[str, list[str]]:
-    """Each key's values (`key=a,b`, `range(...)`; a plain override: one value) as overrides, in command-line order."""
+def swept_values(arguments: Sequence[str], parser: OverridesParser, preset: int = 0) -> dict[str, list[str]]:
+    """Each key's values (`key=a,b`, `range(...)`; a plain override: one value) as overrides, in command-line order;
+    the first `preset` arguments are a preset's params, which the command line may override. ConfigError for a key
+    given twice on the command line."""
     choices: dict[str, list[str]] = {}
-    for override in parser.parse_overrides(list(arguments)):
+    for position, override in enumerate(parser.parse_overrides(list(arguments))):
         key = override.get_key_element()
+        if key in choices and position >= preset and choices[key][0] not in arguments[:preset]:
+            raise ConfigError(
+                f"{key} is given twice ({' '.join(choices[key])} and {override.input_line}): give it once"
+            )
         if override.is_sweep_override():
             if not override.is_discrete_sweep():
                 raise ConfigError(f"{key}: seqlab's sweepers take lists and range(), not {override.value_type.name}")
@@ -49,6 +57,14 @@ def swept_values(arguments: Sequence[str], parser: OverridesParser) -> dict[str,
         else:
             choices[key] = [f"{key}={override.get_value_element_as_str()}"]
     return choices
+
+
+def check_launcher(hydra_config: DictConfig) -> None:
+    """ConfigError for a SLURM launcher where SLURM is not installed (no sbatch on PATH)."""
+    if "Slurm" in str(hydra_config.launcher.get("_target_", "")) and shutil.which("sbatch") is None:
+        choice = hydra_config.runtime.choices.get("hydra/launcher")
+        raise ConfigError(f"hydra/launcher={choice}: SLURM is not installed here (no sbatch on PATH); use "
+                          "hydra/launcher=local_parallel, or launch from a SLURM login node")  # fmt: skip
 
 
 def grid(choices: dict[str, list[str]]) -> list[list[str]]:
@@ -110,9 +126,11 @@ def job_paths(job_config: DictConfig) -> tuple[Path, dict[str, Any]]:
     """A composed job config's (with its hydra node) run directory and flattened run config."""
     try:
         run_dir = Path(job_config.hydra.sweep.dir) / job_config.hydra.sweep.subdir
-    except InterpolationResolutionError:  # ${hydra.job.num} or ${hydra.job.id}: set only when a job launches
+    except InterpolationResolutionError as error:
         subdir = OmegaConf.to_container(job_config.hydra.sweep, resolve=False)["subdir"]
-        raise ConfigError(
+        if not re.search(r"hydra\.job\.(num|id)\b", str(subdir)):
+            raise ConfigError(explain(error)) from None
+        raise ConfigError(  # ${hydra.job.num} or ${hydra.job.id}: set only when a job launches
             f"hydra.sweep.subdir={subdir!r} is invalid: seqlab's sweepers name each run's directory by its config "
             "before launch (a relaunch finds its runs there), so it cannot use hydra.job.num or hydra.job.id; keep "
             "the default or interpolate config keys"
@@ -160,12 +178,14 @@ class SummarizingSweeper(Sweeper):
     def swept(self, arguments: list[str]) -> dict[str, list[str]]:
         """The preset's `params` and the command line's sweeps, parsed; saves multirun.yaml at the sweep root."""
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        params = [f"{k}={v}" for k, v in self.params.items()]
         try:
-            choices = swept_values([f"{k}={v}" for k, v in self.params.items()] + arguments, parser)
+            choices = swept_values(params + list(arguments), parser, preset=len(params))
         except ConfigError as error:
             refuse(error)
         try:
             rundir.check_sweep_name(self.config.get("sweep_name", "sweep"))
+            check_launcher(self.config.hydra)
         except ConfigError as error:
             refuse(error)
         self.sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -199,12 +219,15 @@ class SummarizingSweeper(Sweeper):
         dirs = []
         for start in range(0, len(runs), size):
             batch = []
-            for overrides in runs[start : start + size]:  # composing each config also checks it, as Hydra's does
-                job_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-                try:
+            for overrides in runs[start : start + size]:
+                try:  # each run's config composed and checked before any of this batch launches
+                    job_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+                    validate(job_config)
                     run_dir, flat = job_paths(job_config)
-                except ConfigError as error:  # the text corpus is missing or unreadable: no run can train
+                except ConfigError as error:  # also: the text corpus is missing or unreadable: no run can train
                     self.refuse(error)
+                except COMPOSITION_ERRORS as error:
+                    self.refuse(ConfigError(explain(error)))
                 action, why = rundir.verdict(run_dir, flat, job_config.rerun)
                 dirs.append((run_dir, flat, why if action == "refuse" else None))
                 if action == "skip":

@@ -1,0 +1,1 @@
+"""seqlab's typed config schema and resolvers, put in place whenever Hydra builds a config search path."""
