@@ -40,6 +40,7 @@ STUDIES = {
     "course_rrn_lr1e-4": "The RRN at lr 1e-4 from the inits that stay finite: how far does it remember?",
     "course_optimizers": "The course template under each optimizer: SGD, SGD with momentum, RMSprop, Adam",
     "ledger_rrn_300": "The course RRN at L = 300 itself, in float32 and float64 (claim C11)",
+    "ledger_speed": "The course RNN and LSTM at L = 5, 10, 15, evaluated every 50 steps: which converges sooner (C10)",
     "ledger_rrn_float64": "The course RRN in float64: a capacity search over L = 50..450 (claims C11, C12)",
     "ledger_rrn_lr1e-4": "The RRN at lr 1e-4 in float32: a capacity search over L = 50..450 (C11, C12 nearby)",
     "ledger_rrn_lr1e-4_10k": "The same from N(0, 1e-4) weights with 10,000 steps, past L = 200: L = 200..450",
@@ -109,6 +110,11 @@ SETTINGS = {  # per study: its scale, its command and its setting, shown under i
     "clip 10, PyTorch's default init, up to 10,000 steps - for the RRN at L = 300, in float32 and in float64, seeds "
     "1-5; a run stops after 3 evaluations at >= 0.99 or once diverged (inf/NaN gradient norm through an evaluation "
     "interval); solved: held-out accuracy >= 0.99).",
+    "ledger_speed": "Full scale: `python -m seqlab.run -m +experiment=ledger_speed threads=1` (in `bash "
+    "scripts/run_studies.sh ledger`; the course preset exactly - scalar digits, hidden 128, batch 128, RMSprop 1e-3, "
+    "clip 10, PyTorch's default init, up to 10,000 steps - for the RNN and LSTM at L = 5, 10, 15, seeds 1-5, with a "
+    "held-out evaluation every 50 steps instead of 250; a run stops after 3 evaluations at >= 0.99; steps to "
+    "converge: the first evaluation >= 0.99; 30 runs, 0.25 core-hours).",
     "ledger_rrn_float64": "Full scale: `python -m seqlab.run -m +experiment=ledger_rrn_float64 hydra/sweeper=capacity "
     "threads=1` (in `bash scripts/run_studies.sh ledger`; the course preset, scalar digits, hidden 128, RMSprop "
     "1e-3, clip 10, PyTorch's default init, for the RRN in float64, up to 5,000 steps, stopping after 3 evaluations "

@@ -49,6 +49,7 @@ elif [ "$scale" = course ]; then  # the commands of the page's full-scale sectio
 elif [ "$scale" = ledger ]; then  # one core, Hydra's basic launcher: leaves the other core free; rerun to resume
     launcher=(threads=1)
     run +experiment=ledger_rrn_300   # C11 at L = 300 itself, float32 and float64
+    run +experiment=ledger_speed     # C10 at a 50-step evaluation interval
     run +experiment=ledger_rrn_float64 hydra/sweeper=capacity   # C11/C12, then C16/C17, C8, C13-C15, C2/C3, C4/C9
     [ -f data/grimm.txt ] || python -m seqlab.prepare grimm || true  # offline: python -m seqlab.prepare grimm --from FILE
     [ -f data/grimm.txt ] && run +experiment=ledger_text
