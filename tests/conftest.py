@@ -30,10 +30,16 @@ TINY = [
 ]
 
 
-def tiny(*overrides: str) -> list[str]:
-    """TINY with `overrides` in place of its own values of their keys (a key given twice is refused), then the rest."""
+def overridden(base: list[str], *overrides: str) -> list[str]:
+    """`base` overrides with `overrides` in place of its own values of their keys (seqlab refuses a key given
+    twice), then the rest."""
     keys = {o.split("=", 1)[0] for o in overrides}
-    return [t for t in TINY if t.split("=", 1)[0] not in keys] + list(overrides)
+    return [b for b in base if b.split("=", 1)[0] not in keys] + list(overrides)
+
+
+def tiny(*overrides: str) -> list[str]:
+    """TINY, overridden by `overrides`."""
+    return overridden(TINY, *overrides)
 
 
 @contextmanager

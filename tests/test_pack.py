@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TINY, run_cli, seqlab_configs, tiny
+from conftest import ROOT, TINY, overridden, run_cli, seqlab_configs, tiny
 from test_text import text_args, write_corpus
 
 import seqlab.loop as loop_module
@@ -183,8 +183,8 @@ def test_a_bad_pack_size_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("launcher", ["basic", "packed"])
 def test_a_stop_signal_stops_the_whole_sweep(tmp_path, launcher):
-    sweep = [sys.executable, "-m", "seqlab.run", "-m", *SWEEP, "train.max_steps=100000", f"hydra/launcher={launcher}",
-             f"hydra.sweep.dir={tmp_path}"]  # fmt: skip
+    sweep = [sys.executable, "-m", "seqlab.run", "-m", *overridden(SWEEP, "train.max_steps=100000"),
+             f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}"]  # fmt: skip
     first = subprocess.Popen(sweep, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not (tmp_path / "rnn_1" / rundir.CHECKPOINT).exists() and time.monotonic() < deadline:

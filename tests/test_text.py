@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ROOT, TINY, run_cli, tiny
+from conftest import ROOT, TINY, overridden, run_cli, tiny
 
 from seqlab import rundir
 from seqlab.data.corpus import read_corpus
@@ -115,9 +115,10 @@ def test_a_text_run_records_bpc_samples_vocabulary_and_the_decayed_learning_rate
 
 
 def test_kill_9_of_a_text_run_then_relaunch_ends_byte_identical(corpus, tmp_path):
-    args = tiny(*text_args(corpus), "model.hidden_size=16", "train.max_steps=600", "train.checkpoint_every=20",
-            "train.eval_every=50", "train.early_stop.kind=none", "train.lr_decay.factor=0.9",
-            "train.lr_decay.every=50", "data.sample_every=100", "threads=1")  # fmt: skip
+    long = ["model.hidden_size=16", "train.max_steps=600", "train.checkpoint_every=20", "train.eval_every=50",
+            "train.early_stop.kind=none", "train.lr_decay.factor=0.9", "train.lr_decay.every=50",
+            "data.sample_every=100", "threads=1"]  # fmt: skip
+    args = tiny(*overridden(text_args(corpus), *long))
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert run_cli(*args, f"hydra.run.dir={whole}").returncode == 0
     proc = subprocess.Popen([sys.executable, "-m", "seqlab.run", *args, f"hydra.run.dir={cut}"], cwd=ROOT,
