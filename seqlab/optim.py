@@ -10,10 +10,10 @@ parameters on the CPU).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 ALIGNMENT = 16  # floats: every parameter starts on a 64-byte boundary, as if it were allocated on its own
 
@@ -27,7 +27,8 @@ class FlatOptimizer:
     takes part in every step (a parameter without a gradient counts as a zero gradient).
     """
 
-    buffer_names: tuple[str, ...] = ()
+    buffer_names: tuple[str, ...] = ()  # the rule's state, one flat buffer each
+    hyper_names: tuple[str, ...] = ()  # the rule's own hyper-parameters (attributes), besides lr and weight_decay
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0) -> None:
         self.params = [p for p in params if p.requires_grad]
@@ -94,6 +95,13 @@ class FlatOptimizer:
         """Apply the update rule to the flat parameter, given the flat gradient (weight decay included)."""
         raise NotImplementedError
 
+    @staticmethod
+    def stacked_update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor],
+                       hyper: dict[str, torch.Tensor], lr: torch.Tensor, steps: torch.Tensor) -> None:  # fmt: skip
+        """The same rule for the P runs of a stacked pack (`StackedOptimizer`): tensors (P, ...), each run's
+        hyper-parameters, learning rate and step count as columns that broadcast against them."""
+        raise NotImplementedError
+
     def state_dict(self) -> dict:
         """The step count and copies of the state buffers, per parameter."""
         buffers = {name: [view.clone() for view in self.views(flat)] for name, flat in self.buffers.items()}
@@ -110,6 +118,7 @@ class SGD(FlatOptimizer):
     """p -= lr * b, b = momentum * b + g (b = g on the first step; plain SGD without momentum)."""
 
     buffer_names = ("momentum",)
+    hyper_names = ("momentum",)
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0, momentum: float = 0.0) -> None:
         super().__init__(params, lr, weight_decay)
@@ -125,11 +134,20 @@ class SGD(FlatOptimizer):
             grad = buffer
         param.add_(grad, alpha=-self.lr)
 
+    @staticmethod
+    def stacked_update(param, grad, state, hyper, lr, steps):
+        momentum, first = state["momentum"], steps == 1
+        uses_momentum = hyper["momentum"] != 0  # without momentum the buffer stays unused, as in SGD
+        momentum.copy_(torch.where(uses_momentum, torch.where(first, grad, momentum * hyper["momentum"] + grad),
+                                   momentum))  # fmt: skip
+        param.sub_(lr * torch.where(uses_momentum, momentum, grad))
+
 
 class RMSprop(FlatOptimizer):
     """s = alpha * s + (1 - alpha) * g^2;  p -= lr * g / (sqrt(s) + eps)."""
 
     buffer_names = ("square_avg",)
+    hyper_names = ("alpha", "eps")
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0, alpha: float = 0.99, eps: float = 1e-8) -> None:
         super().__init__(params, lr, weight_decay)
@@ -142,11 +160,18 @@ class RMSprop(FlatOptimizer):
         torch.sqrt(square_avg, out=self.denominator).add_(self.eps)
         param.addcdiv_(grad, self.denominator, value=-self.lr)
 
+    @staticmethod
+    def stacked_update(param, grad, state, hyper, lr, steps):
+        square_avg = state["square_avg"]
+        square_avg.mul_(hyper["alpha"]).add_((1 - hyper["alpha"]) * grad * grad)
+        param.sub_(lr * grad / (square_avg.sqrt() + hyper["eps"]))
+
 
 class Adam(FlatOptimizer):
     """Adam with bias correction: p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)."""
 
     buffer_names = ("exp_avg", "exp_avg_sq")
+    hyper_names = ("beta1", "beta2", "eps")
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(params, lr, weight_decay)
@@ -163,6 +188,14 @@ class Adam(FlatOptimizer):
         torch.sqrt(exp_avg_sq, out=denominator).div_(math.sqrt(bias_correction2)).add_(self.eps)
         param.addcdiv_(exp_avg, denominator, value=-self.lr / bias_correction1)
 
+    @staticmethod
+    def stacked_update(param, grad, state, hyper, lr, steps):
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg.lerp_(grad, 1 - hyper["beta1"])
+        exp_avg_sq.mul_(hyper["beta2"]).add_((1 - hyper["beta2"]) * grad * grad)
+        correction1, correction2 = 1 - hyper["beta1"] ** steps, (1 - hyper["beta2"] ** steps).sqrt()
+        param.sub_(lr / correction1 * exp_avg / (exp_avg_sq.sqrt() / correction2 + hyper["eps"]))
+
 
 class StackedOptimizer:
     """The update rules above for the P runs of a stacked pack at once, each run with its own hyper-parameters,
@@ -178,10 +211,9 @@ class StackedOptimizer:
             raise ValueError(f"a stacked pack needs one optimizer rule, not {sorted(r.__name__ for r in rules)}")
         self.rule, self.params = rules.pop(), params
         device = params[0].device
-        self.hyper = {
+        self.hyper = {  # lr: per step, in `step`
             name: torch.tensor([float(getattr(o, name)) for o in optimizers], device=device, dtype=torch.float64)
-            for name in ("weight_decay", "momentum", "alpha", "eps", "beta1", "beta2")  # lr: per step, in `step`
-            if hasattr(optimizers[0], name)
+            for name in ("weight_decay", *self.rule.hyper_names)
         }
         self.steps = torch.tensor([o.steps for o in optimizers], device=device, dtype=torch.float64)
         self.buffers = {
@@ -213,25 +245,7 @@ class StackedOptimizer:
             lr = self.per_run(lrs, param)
             grad = grad + col["weight_decay"] * param
             state = {name: buffers[j] for name, buffers in self.buffers.items()}
-            if self.rule is SGD:
-                momentum = state["momentum"]
-                first = self.per_run(self.steps == 1, param).bool()
-                uses_momentum = col["momentum"] != 0  # without momentum the buffer stays unused, as in SGD
-                momentum.copy_(
-                    torch.where(uses_momentum, torch.where(first, grad, momentum * col["momentum"] + grad), momentum)
-                )
-                param.sub_(lr * torch.where(uses_momentum, momentum, grad))
-            elif self.rule is RMSprop:
-                square_avg = state["square_avg"]
-                square_avg.mul_(col["alpha"]).add_((1 - col["alpha"]) * grad * grad)
-                param.sub_(lr * grad / (square_avg.sqrt() + col["eps"]))
-            else:  # Adam
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg.lerp_(grad, 1 - col["beta1"])
-                exp_avg_sq.mul_(col["beta2"]).add_((1 - col["beta2"]) * grad * grad)
-                correction1 = self.per_run(1 - self.hyper["beta1"] ** self.steps, param)
-                correction2 = self.per_run((1 - self.hyper["beta2"] ** self.steps).sqrt(), param)
-                param.sub_(lr / correction1 * exp_avg / (exp_avg_sq.sqrt() / correction2 + col["eps"]))
+            self.rule.stacked_update(param, grad, state, col, lr, self.per_run(self.steps, param))
 
     @torch.no_grad()
     def read_into(self, optimizers: list[FlatOptimizer]) -> None:
@@ -243,13 +257,8 @@ class StackedOptimizer:
                     view.copy_(value[p])
 
 
-OPTIMIZERS: dict[str, Callable[[list[torch.nn.Parameter], DictConfig], FlatOptimizer]] = {
-    # config name -> (parameters, optimizer config) -> optimizer, with each rule's own knobs
-    "sgd": lambda params, cfg: SGD(params, cfg.lr, cfg.weight_decay, momentum=cfg.momentum),
-    "sgd_momentum": lambda params, cfg: SGD(params, cfg.lr, cfg.weight_decay, momentum=cfg.momentum),
-    "rmsprop": lambda params, cfg: RMSprop(params, cfg.lr, cfg.weight_decay, alpha=cfg.alpha),
-    "adam": lambda params, cfg: Adam(params, cfg.lr, cfg.weight_decay, betas=tuple(cfg.betas)),
-}
+# config name (optimizer.name) -> its rule; the rule's constructor takes the optimizer config's keys (schema.py)
+OPTIMIZERS: dict[str, type[FlatOptimizer]] = {"sgd": SGD, "sgd_momentum": SGD, "rmsprop": RMSprop, "adam": Adam}
 
 
 def decayed_lr(lr: float, factor: float, every: int, step: int) -> float:
@@ -262,4 +271,5 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: DictConfig) -> Fl
     """The optimizer `cfg.name` with the learning rate, weight decay and its own knobs from `cfg`."""
     if cfg.name not in OPTIMIZERS:
         raise ValueError(f"optimizer.name={cfg.name!r} is invalid: expected one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[cfg.name](list(params), cfg)
+    settings = {key: value for key, value in OmegaConf.to_container(cfg, resolve=True).items() if key != "name"}
+    return OPTIMIZERS[cfg.name](list(params), **settings)

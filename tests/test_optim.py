@@ -93,3 +93,43 @@ def test_an_unknown_optimizer_name_is_an_error_not_adam():
     params = [torch.nn.Parameter(torch.zeros(3))]
     with pytest.raises(ValueError, match="optimizer.name='lbfgs' is invalid: expected one of sgd, sgd_momentum"):
         build_optimizer(params, OmegaConf.create({"name": "lbfgs", "lr": 0.1, "weight_decay": 0.0}))
+
+
+def test_the_readme_recipe_for_a_new_optimizer_gives_a_working_run_alone_and_stacked(make_cfg, tmp_path, monkeypatch):
+    """README, "Where a new piece goes": an optimizer is its rule in OPTIMIZERS (seqlab/optim.py), its yaml under
+    conf/optimizer/ starting from its schema, and its dataclass in seqlab/schema.py's OPTIMIZERS."""
+    from contextlib import ExitStack
+    from dataclasses import dataclass
+
+    from seqlab import optim, schema
+    from seqlab.train import claim, train, train_together
+
+    class SignSGD(optim.FlatOptimizer):
+        """p -= lr * sign(g)."""
+
+        def update(self, param, grad):
+            param.sub_(self.lr * grad.sign())
+
+        @staticmethod
+        def stacked_update(param, grad, state, hyper, lr, steps):
+            param.sub_(lr * grad.sign())
+
+    @dataclass
+    class SignSGDConf:
+        name: str = "signsgd"
+        lr: float = schema.rule(1.0e-3, **schema.POSITIVE)
+        weight_decay: float = schema.rule(0.0, low=0)
+
+    monkeypatch.setitem(optim.OPTIMIZERS, "signsgd", SignSGD)
+    monkeypatch.setitem(schema.OPTIMIZERS, "signsgd", SignSGDConf)
+    (tmp_path / "conf" / "optimizer").mkdir(parents=True)
+    (tmp_path / "conf" / "optimizer" / "signsgd.yaml").write_text(
+        "defaults:\n  - /schema/optimizer/SignSGDConf@_here_\n  - _self_\n")
+    search = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
+    cfg = make_cfg("optimizer=signsgd", "optimizer.lr=0.01", "threads=1", search)
+    assert OmegaConf.get_type(cfg.optimizer) is SignSGDConf
+    alone = train(cfg, tmp_path / "alone")
+    with ExitStack() as locks:
+        (stacked,) = train_together([claim(cfg, tmp_path / "stacked", locks)], stacked=True)
+    assert alone["status"] == stacked["status"] == "completed" and stacked["pack"]["stacked"] is True
+    assert stacked["eval_loss"] == pytest.approx(alone["eval_loss"], rel=1e-4)
