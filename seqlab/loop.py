@@ -28,6 +28,7 @@ from seqlab.optim import FlatOptimizer, build_optimizer, decayed_lr
 from seqlab.provenance import environment_info
 from seqlab.sampling import TrainingSamples
 from seqlab.tasks import build_task
+from seqlab.tracking import Tracking
 
 log = logging.getLogger(__name__)
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}  # config's precision -> the run's dtype
@@ -150,6 +151,7 @@ class Run:
         self.samples = TrainingSamples(cfg, self.run_dir, self.task) if self.task.samples else None
         self.pack: dict[str, Any] | None = None  # a packed run: {runs: the pack's size, stacked: bool}
         self.overflow_reported = False  # the log says once per run (in this process) that the gradient norm overflowed
+        self.tracking = Tracking([])  # live trackers (logger=...), opened when training starts: `train.start_run`
         if self.samples:
             rundir.atomic_write_text(self.run_dir / rundir.VOCAB, json.dumps(self.task.vocabulary(), indent=1) + "\n")
 
@@ -178,6 +180,7 @@ class Run:
         if evaluated:
             row |= {"eval_loss": p.eval_loss, "eval_accuracy": p.eval_accuracy, **self.task.extra_metrics(p.eval_loss)}
         self.metrics.append([row])
+        self.tracking.log_row(row)
         p.last_row_step = p.step
         return row
 
@@ -293,7 +296,9 @@ class Run:
 
     def checkpoint_interrupted(self) -> None:
         checkpoint.save(self)
-        rundir.write_result(self.run_dir, self.result("interrupted"))
+        result = self.result("interrupted")
+        rundir.write_result(self.run_dir, result)
+        self.tracking.finish(result)
 
     def result(self, status: str, error: str | None = None) -> dict[str, Any]:
         """The run's result.json content (see the run-directory contract in README)."""

@@ -46,7 +46,16 @@ RESULT, METRICS, CHECKPOINT, GRAD_FLOW, HYDRA, FINGERPRINT, LOCK, REPLACED, VOCA
     "samples.csv",
 )
 # Config keys that never change what a run computes: left out of its fingerprint (and of its directory's name).
-NOT_DEFINING = ("sweep_name", "train.progress", "rerun", "optimized_metric")
+NOT_DEFINING = (
+    "sweep_name",
+    "train.progress",
+    "rerun",
+    "optimized_metric",
+    "logger.tensorboard.enabled",
+    "logger.mlflow.enabled",
+    "logger.mlflow.tracking_uri",
+    "logger.mlflow.experiment",
+)
 # Config keys added after runs were recorded without them -> the value at which a run computes what it computed
 # before the key existed. Such a key at that value is not part of the fingerprint: adding a feature does not turn
 # every finished run into "another config".

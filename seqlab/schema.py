@@ -143,6 +143,27 @@ class GradFlowConf:
 
 
 @dataclass
+class TensorBoardConf:
+    enabled: bool = False  # event files in each run's directory
+
+
+@dataclass
+class MLflowConf:
+    enabled: bool = False
+    tracking_uri: str = "sqlite:///outputs/mlflow.db"  # MLflow's recommended local store; or a server's http://...
+    experiment: str = "seqlab"  # the MLflow experiment the runs go to
+
+
+@dataclass
+class LoggerConf:
+    """Live tracking (seqlab/tracking.py), chosen with the `logger` group: none (default), tensorboard, mlflow, or
+    several as a list (`logger=[tensorboard,mlflow]`). Not part of what a run computes (rundir.NOT_DEFINING)."""
+
+    tensorboard: TensorBoardConf = field(default_factory=TensorBoardConf)
+    mlflow: MLflowConf = field(default_factory=MLflowConf)
+
+
+@dataclass
 class SeqlabConfig:
     """One training run of a recurrent cell on a task. `data`, `optimizer` and `init` are typed by their name
     (DATASETS, OPTIMIZERS, INITS below)."""
@@ -165,6 +186,7 @@ class SeqlabConfig:
     train: TrainConf = field(default_factory=TrainConf)
     eval: EvalConf = field(default_factory=EvalConf)
     grad_flow: GradFlowConf = field(default_factory=GradFlowConf)
+    logger: LoggerConf = field(default_factory=LoggerConf)
 
 
 # --- data: one schema per task (conf/dataset/, mounted at `data`) -------------------------------------------------

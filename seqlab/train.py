@@ -33,6 +33,7 @@ from seqlab.models import count_parameters
 from seqlab.runlog import working_on
 from seqlab.signals import RunInterrupted, SignalGuard
 from seqlab.threads import resolve_threads
+from seqlab.tracking import Tracking
 from seqlab.validate import check_here, validate
 
 if TYPE_CHECKING:
@@ -243,6 +244,7 @@ def start_run(claimed: Claim) -> Run:
     run = Run(claimed.cfg, claimed.run_dir, claimed.device, claimed.impl, claimed.fallback)
     checkpoint.restore(run)
     claimed.lock.note(run.progress.step)
+    run.tracking = Tracking.open(claimed.cfg, run.run_dir, run.flat_config, run.progress.step, claimed.impl)
     log.info("training %s (%d parameters, %s) on %s in %s", claimed.cfg.model.name, count_parameters(run.model),
              claimed.impl, claimed.device, claimed.run_dir)  # fmt: skip
     run.start_clock()
@@ -253,6 +255,7 @@ def complete(run: Run) -> dict[str, Any]:
     """Write the finished run's result.json; its result."""
     result = run.result("completed")
     rundir.write_result(run.run_dir, result)
+    run.tracking.finish(result)
     p = run.progress
     log.info("done %s: eval loss %.4g, accuracy %.4f after %d steps", run.run_dir, p.eval_loss, p.eval_accuracy, p.step)
     return result
@@ -268,7 +271,7 @@ def _progress_bar(cfg: DictConfig, initial: int) -> tqdm | None:
 
 
 def record_failure(cfg: DictConfig, run_dir: Path, run: Run | None, error: Exception) -> None:
-    """Write result.json with `status: failed`, the error's first line and the traceback."""
+    """Write result.json with `status: failed`, the error's first line and the traceback; the trackers get it too."""
     message = f"{type(error).__name__}: {error}".splitlines()[0]
     if run is not None:
         failed = run.result("failed", message)
@@ -278,3 +281,5 @@ def record_failure(cfg: DictConfig, run_dir: Path, run: Run | None, error: Excep
         rundir.write_result(run_dir, failed | {"traceback": traceback.format_exc()})
     except OSError as unwritten:  # a full disk, say: the run's own error is the one to report
         log.error("%s: the failure could not be recorded: %s", run_dir, unwritten)
+    if run is not None:
+        run.tracking.finish(failed)

@@ -20,6 +20,7 @@ from seqlab import schema
 from seqlab.data import ALL_QUERIES
 from seqlab.errors import ConfigError
 from seqlab.rundir import check_sweep_name
+from seqlab.tracking import check_installed
 
 # Errors of composing a config (a missing option, an unknown key, a wrong type, a bad interpolation or YAML file):
 # bad input, reported in one line (`explain`).
@@ -49,9 +50,10 @@ def validate(cfg: DictConfig) -> None:
 
 def check_here(cfg: DictConfig) -> None:
     """What the machine a run trains on must give it (checked there: a login node submitting to SLURM may differ):
-    the device, the cores for `threads`, the memory, and the text task's corpus."""
+    the device, the cores for `threads`, the memory, the text task's corpus, and the chosen trackers' libraries."""
     if cfg.data.name == "text":
         _check_text(cfg)
+    check_installed(cfg)
     check_resources(cfg)
 
 

@@ -124,7 +124,8 @@ def test_the_readme_recipe_for_a_new_optimizer_gives_a_working_run_alone_and_sta
     monkeypatch.setitem(schema.OPTIMIZERS, "signsgd", SignSGDConf)
     (tmp_path / "conf" / "optimizer").mkdir(parents=True)
     (tmp_path / "conf" / "optimizer" / "signsgd.yaml").write_text(
-        "defaults:\n  - /schema/optimizer/SignSGDConf@_here_\n  - _self_\n")
+        "defaults:\n  - /schema/optimizer/SignSGDConf@_here_\n  - _self_\n"
+    )
     search = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
     cfg = make_cfg("optimizer=signsgd", "optimizer.lr=0.01", "threads=1", search)
     assert OmegaConf.get_type(cfg.optimizer) is SignSGDConf

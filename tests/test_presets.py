@@ -16,8 +16,11 @@ PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 def swept_values(params: dict[str, str]) -> list[str]:
     """`key=value` for every value of every swept key (`a,b`, `range(...)`)."""
     parsed = OverridesParser.create().parse_overrides([f"{key}={values}" for key, values in params.items()])
-    return [f"{o.key_or_group}={value}" for o in parsed
-            for value in (o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()])]
+    return [
+        f"{o.key_or_group}={value}"
+        for o in parsed
+        for value in (o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()])
+    ]
 
 
 @pytest.mark.parametrize("preset", PRESETS)

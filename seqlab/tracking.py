@@ -1,0 +1,273 @@
+"""Live tracking of a run in TensorBoard and MLflow: `logger=tensorboard`, `logger=mlflow`, or both as a list
+(`logger=[tensorboard,mlflow]`); `logger=none` is the default.
+
+metrics.csv and result.json stay the source of truth; a tracker mirrors them while the run trains: each metrics row
+as it is written, and the result at the end. A tracker never costs a run: the first error it raises (a server that
+is down, a full disk) is logged once, in one line, and that tracker stops; training goes on.
+
+Resume and requeue continue the same tracker runs: `tracking.json` in the run directory keeps the MLflow run id.
+A tracker buffers (TensorBoard flushes every 10 s, MLflow every MLFLOW_FLUSH_S), so a kill -9 loses its last rows;
+a resumed run therefore first hands its trackers metrics.csv's rows up to the checkpoint (`backlog`): TensorBoard
+discards the events it holds (`purge_step`) and takes them all again, MLflow takes those past the last step it
+holds. No step is logged twice, none is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from seqlab import rundir
+from seqlab.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+TRACKING = "tracking.json"  # the run's tracker ids: {"mlflow_run_id": ...}
+EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}  # logger -> module, extra
+SUMMARY_KEYS = ("eval_accuracy", "eval_loss", "best_eval_accuracy", "best_train_accuracy", "min_train_loss",
+                "steps", "steps_to_converge", "bits_per_char", "wall_time_s")  # fmt: skip
+HPARAM_KEYS = (
+    "model.name",
+    "model.hidden_size",
+    "data.name",
+    "optimizer.name",
+    "optimizer.lr",
+    "init.name",
+    "seed",
+    "precision",
+)  # fmt: skip  (and every key the run directory is named by: what a sweep varies)
+MLFLOW_FLUSH_S = 5.0  # MLflow gets the rows written since its last batch at most this often: live, and cheap
+
+
+def enabled(cfg: DictConfig) -> list[str]:
+    """The trackers `cfg.logger` turns on."""
+    return [name for name in EXTRAS if cfg.logger[name].enabled]
+
+
+def check_installed(cfg: DictConfig) -> None:
+    """ConfigError naming the extra to install for a chosen tracker whose library is missing."""
+    import importlib.util  # noqa: PLC0415
+
+    for name in enabled(cfg):
+        module, extra = EXTRAS[name]
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(f"logger.{name}.enabled=true needs {module}: pip install -e '.[{extra}]'")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def summary(result: Mapping[str, Any]) -> dict[str, float]:
+    """A finished run's summary numbers: its final and best scores, steps, and converged as 0 or 1."""
+    numbers = {k: n for k in SUMMARY_KEYS if (n := _number(result.get(k))) is not None}
+    return numbers | {"converged": float(bool(result.get("converged")))}
+
+
+def hyperparameters(flat_config: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The keys a sweep is sorted and filtered by: HPARAM_KEYS and the keys the run directory is named by."""
+    named = {part.split("=", 1)[0].lstrip("+~") for part in re.split(r",(?=[+~]?[\w./@-]+=)", run_dir.name)}
+    keys = [k for k in flat_config if k in HPARAM_KEYS or k in named]
+    return {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in ((k, flat_config[k]) for k in keys)}
+
+
+class Tracker:
+    """One tracking library's view of one run; every call may raise (Tracking turns that into one warning)."""
+
+    name = ""
+
+    def log_row(self, row: Mapping[str, Any]) -> None: ...
+
+    def finish(self, result: Mapping[str, Any]) -> None: ...
+
+
+class TensorBoardTracker(Tracker):
+    """Event files in the run directory: `tensorboard --logdir SWEEP` names each run by its directory."""
+
+    name = "tensorboard"
+
+    def __init__(self, run_dir: Path, flat_config: Mapping[str, Any], backlog: list[dict[str, Any]]) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
+
+        self.run_dir, self.flat_config = run_dir, flat_config
+        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=1 if backlog else None, flush_secs=10)
+        for row in backlog:
+            self.log_row(row)
+
+    def log_row(self, row: Mapping[str, Any]) -> None:
+        step = row["step"]
+        for key, value in row.items():
+            if key != "step" and (number := _number(value)) is not None:
+                self.writer.add_scalar(key, number, step)
+
+    def finish(self, result: Mapping[str, Any]) -> None:
+        metrics = {f"final/{k}": v for k, v in summary(result).items()}
+        self.writer.add_hparams(hyperparameters(self.flat_config, self.run_dir), metrics, run_name=".")
+        self.writer.close()
+
+
+class MLflowTracker(Tracker):
+    """One MLflow run per seqlab run, nested under one parent run per sweep (the sweep directory's)."""
+
+    name = "mlflow"
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, flat_config: Mapping[str, Any], impl: str,
+                 backlog: list[dict[str, Any]]) -> None:  # fmt: skip
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a server that is down: fail fast, warn once
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+        settings = cfg.logger.mlflow
+        self.client = MlflowClient(tracking_uri=settings.tracking_uri)
+        experiment = self.client.get_experiment_by_name(settings.experiment)
+        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(settings.experiment)
+        self.run_dir, self.pending, self.flushed = run_dir, [], time.monotonic()
+        ids = _read_ids(run_dir)
+        self.run_id = ids.get("mlflow_run_id")
+        if self.run_id is None:
+            sweep = run_dir.parent if (run_dir.parent / "multirun.yaml").exists() else None
+            tags = {"seqlab.fingerprint": rundir.fingerprint(flat_config), "seqlab.seed": str(flat_config.get("seed")),
+                    "seqlab.sweep_name": str(flat_config.get("sweep_name")), "seqlab.run_dir": str(run_dir),
+                    "seqlab.impl": impl, "mlflow.runName": run_dir.name}  # fmt: skip
+            if sweep is not None:
+                tags["mlflow.parentRunId"] = self._parent(experiment_id, sweep)
+            self.run_id = self.client.create_run(experiment_id, tags=tags).info.run_id
+            _write_ids(run_dir, ids | {"mlflow_run_id": self.run_id})
+            self._log_params(flat_config)
+            self.logged_step = -1
+        else:
+            self.client.update_run(self.run_id, status="RUNNING")
+            history = self.client.get_metric_history(self.run_id, "train_loss")
+            self.logged_step = max((m.step for m in history), default=-1)
+        for row in backlog:
+            self.log_row(row)
+        self.flush()
+
+    def _parent(self, experiment_id: str, sweep: Path) -> str:
+        """The sweep's parent run: created by the first of its runs, found by the others (under the sweep's lock)."""
+        import fcntl  # noqa: PLC0415
+
+        with open(sweep / ".mlflow_parent.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            record = sweep / "mlflow_parent.json"
+            if record.exists():
+                return json.loads(record.read_text())["run_id"]
+            tags = {"mlflow.runName": sweep.name, "seqlab.sweep_dir": str(sweep)}
+            run_id = self.client.create_run(experiment_id, tags=tags).info.run_id
+            rundir.atomic_write_text(record, json.dumps({"run_id": run_id}) + "\n")
+            return run_id
+
+    def _log_params(self, flat_config: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param  # noqa: PLC0415
+
+        params = [Param(k, str(v)[:6000]) for k, v in sorted(flat_config.items())]
+        for start in range(0, len(params), 100):  # MLflow takes at most 100 params a batch
+            self.client.log_batch(self.run_id, params=params[start : start + 100])
+
+    def log_row(self, row: Mapping[str, Any]) -> None:
+        from mlflow.entities import Metric  # noqa: PLC0415
+
+        step = row["step"]
+        if step <= self.logged_step:  # logged before a kill -9: the resumed run computes the same row again
+            return
+        stamp = int(time.time() * 1000)
+        numbers = {k: n for k, v in row.items() if k != "step" and (n := _number(v)) is not None}
+        self.pending += [Metric(k, n, stamp, step) for k, n in numbers.items()]
+        self.logged_step = step
+        if time.monotonic() - self.flushed >= MLFLOW_FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        for start in range(0, len(self.pending), 1000):  # MLflow takes at most 1000 metrics a batch
+            self.client.log_batch(self.run_id, metrics=self.pending[start : start + 1000])
+        self.pending, self.flushed = [], time.monotonic()
+
+    def finish(self, result: Mapping[str, Any]) -> None:
+        from mlflow.entities import Metric, RunTag  # noqa: PLC0415
+
+        self.flush()
+        stamp, step = int(time.time() * 1000), int(result.get("steps") or 0)
+        finals = [Metric(f"final_{k}", n, stamp, step) for k, n in summary(result).items()]
+        self.client.log_batch(self.run_id, metrics=finals, tags=[RunTag("seqlab.status", str(result["status"]))])
+        for name in (rundir.RESULT, f"{rundir.HYDRA}/config.yaml"):
+            if (path := self.run_dir / name).is_file():
+                self.client.log_artifact(self.run_id, str(path))
+        status = {"completed": "FINISHED", "interrupted": "KILLED"}.get(result["status"], "FAILED")
+        self.client.set_terminated(self.run_id, status=status)
+
+
+def written_rows(run_dir: Path, until: int) -> list[dict[str, Any]]:
+    """metrics.csv's rows up to step `until`, numbers as numbers (an empty cell: absent)."""
+    path = rundir.inside(run_dir, rundir.METRICS)
+    if not path.exists():
+        return []
+    with open(path, newline="") as file:
+        rows = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(file)]
+    return [row | {"step": int(row["step"])} for row in rows if int(row["step"]) <= until]
+
+
+def _read_ids(run_dir: Path) -> dict[str, Any]:
+    path = rundir.inside(run_dir, TRACKING)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_ids(run_dir: Path, ids: dict[str, Any]) -> None:
+    rundir.atomic_write_text(Path(run_dir) / TRACKING, json.dumps(ids, indent=1) + "\n")
+
+
+class Tracking:
+    """The trackers a run's config turns on. Each call reaches every tracker still working; a tracker that raises
+    is reported once and dropped."""
+
+    def __init__(self, trackers: list[Tracker]) -> None:
+        self.trackers = trackers
+
+    @classmethod
+    def open(cls, cfg: DictConfig, run_dir: Path, flat_config: Mapping[str, Any], resumed_step: int,
+             impl: str) -> Tracking:  # fmt: skip
+        """The trackers `cfg.logger` turns on, for a run starting (or resumed) at `resumed_step`."""
+        trackers = []
+        names = enabled(cfg)
+        backlog = written_rows(run_dir, resumed_step) if names and resumed_step else []
+        for name in names:
+            try:
+                if name == "tensorboard":
+                    trackers.append(TensorBoardTracker(run_dir, flat_config, backlog))
+                else:
+                    trackers.append(MLflowTracker(cfg, run_dir, flat_config, impl, backlog))
+            except Exception as error:
+                _warn(name, error, run_dir)
+        return cls(trackers)
+
+    def _each(self, call: str, *args: Any) -> None:
+        for tracker in list(self.trackers):
+            try:
+                getattr(tracker, call)(*args)
+            except Exception as error:
+                _warn(tracker.name, error, getattr(tracker, "run_dir", ""))
+                self.trackers.remove(tracker)
+
+    def log_row(self, row: Mapping[str, Any]) -> None:
+        self._each("log_row", row)
+
+    def finish(self, result: Mapping[str, Any]) -> None:
+        self._each("finish", result)
+        self.trackers = []
+
+
+def _warn(name: str, error: Exception, run_dir: Any) -> None:
+    line = f"{type(error).__name__}: {error}".splitlines()[0]
+    log.warning("%s: tracking with %s stopped (%s); the run goes on, metrics.csv and result.json are complete",
+                run_dir, name, line)  # fmt: skip

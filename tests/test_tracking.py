@@ -1,0 +1,142 @@
+"""Live tracking with the real libraries: TensorBoard event files and an MLflow store (SQLite, as MLflow recommends),
+read back with their own readers; resume after kill -9, a sweep's parent run, packed runs, a server that is down."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, run_cli, tiny
+from omegaconf import OmegaConf
+
+from seqlab import rundir
+from seqlab.errors import ConfigError
+from seqlab.train import train
+from seqlab.validate import check_here
+
+pytest.importorskip("tensorboard")
+pytest.importorskip("mlflow")
+
+
+def rows(run_dir) -> list[dict]:
+    with open(run_dir / rundir.METRICS) as file:
+        return list(csv.DictReader(file))
+
+
+def scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def mlflow_runs(uri: str) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("seqlab")
+    return client, client.search_runs([experiment.experiment_id]) if experiment else []
+
+
+def test_tensorboard_mirrors_every_metrics_row_and_the_hyperparameters(make_cfg, tmp_path):
+    train(make_cfg("logger=tensorboard", "threads=1"), tmp_path)
+    logged = scalars(tmp_path)
+    written = rows(tmp_path)
+    assert [step for step, _ in logged["train_loss"]] == [int(r["step"]) for r in written if r["train_loss"]]
+    assert [step for step, _ in logged["eval_accuracy"]] == [int(r["step"]) for r in written if r["eval_accuracy"]]
+    assert logged["train_loss"][-1][1] == pytest.approx(float(written[-1]["train_loss"]))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert events.PluginTagToContent("hparams")  # the HParams dashboard's session of this run
+
+
+def test_mlflow_records_params_tags_metrics_summary_and_artifacts(make_cfg, tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run_dir = tmp_path / "run"
+    cfg = make_cfg("logger=mlflow", f"logger.mlflow.tracking_uri={uri}", "threads=1")
+    (run_dir / rundir.HYDRA).mkdir(parents=True)
+    OmegaConf.save(cfg, run_dir / rundir.HYDRA / "config.yaml")  # as Hydra writes it before the run
+    result = train(cfg, run_dir)
+    client, found = mlflow_runs(uri)
+    (run,) = found
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.name"] == "lstm" and run.data.params["train.max_steps"] == "20"
+    assert run.data.tags["seqlab.fingerprint"] == result["fingerprint"]
+    assert run.data.tags["seqlab.run_dir"] == str(run_dir) and run.data.tags["seqlab.status"] == "completed"
+    history = client.get_metric_history(run.info.run_id, "train_loss")
+    assert [m.step for m in history] == [int(r["step"]) for r in rows(run_dir) if r["train_loss"]]
+    assert run.data.metrics["final_eval_accuracy"] == pytest.approx(result["eval_accuracy"])
+    assert run.data.metrics["final_converged"] == float(result["converged"])
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert rundir.RESULT in artifacts and "config.yaml" in artifacts
+    assert json.loads((run_dir / "tracking.json").read_text())["mlflow_run_id"] == run.info.run_id
+
+
+def test_a_tracking_server_that_is_down_costs_one_warning_and_nothing_else(make_cfg, tmp_path, caplog):
+    result = train(make_cfg("logger=mlflow", "logger.mlflow.tracking_uri=http://127.0.0.1:9", "threads=1"), tmp_path)
+    assert result["status"] == "completed" and rundir.read_result(tmp_path)["status"] == "completed"
+    warnings = [r.getMessage() for r in caplog.records if "tracking with mlflow stopped" in r.getMessage()]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+
+
+def test_a_logger_that_is_not_installed_is_refused_naming_its_extra(make_cfg, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"logger.mlflow.enabled=true needs mlflow: pip install -e '.\[mlflow\]'"):
+        check_here(make_cfg("logger=mlflow"))
+
+
+def test_the_logger_does_not_define_the_run(make_cfg, tmp_path):
+    first = train(make_cfg("threads=1"), tmp_path)
+    again = train(make_cfg("threads=1", "logger=tensorboard"), tmp_path)
+    assert again["skipped"] and again["fingerprint"] == first["fingerprint"]
+    assert not list(tmp_path.glob("events.out.tfevents.*"))  # a skipped run logs nothing again
+
+
+@pytest.mark.slow
+def test_a_sweep_nests_its_runs_under_one_parent_also_packed(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    for launcher, name in (("basic", "plain"), ("packed", "packed")):
+        proc = run_cli("-m", f"hydra/launcher={launcher}", *tiny("seed=1,2", "logger=[tensorboard,mlflow]"),
+                       f"logger.mlflow.tracking_uri={uri}", f"hydra.sweep.dir={tmp_path / name}")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    client, found = mlflow_runs(uri)
+    parents = {r.info.run_id: r for r in found if "mlflow.parentRunId" not in r.data.tags}
+    children = [r for r in found if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 2 and len(children) == 4
+    assert {parents[c.data.tags["mlflow.parentRunId"]].info.run_name for c in children} == {"plain", "packed"}
+    for run_dir in (tmp_path / "packed").glob(f"*/{rundir.RESULT}"):
+        assert scalars(run_dir.parent)["train_loss"]  # each run of the pack logs as its own run
+
+
+@pytest.mark.slow
+def test_kill_9_and_relaunch_continue_the_same_tracker_runs_without_duplicate_steps(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run_dir = tmp_path / "run"
+    args = tiny("model.hidden_size=16", "data.length=12", "train.max_steps=30000", "train.checkpoint_every=20",
+                "train.early_stop.kind=none", "logger=[tensorboard,mlflow]", f"logger.mlflow.tracking_uri={uri}",
+                "threads=1", f"hydra.run.dir={run_dir}")  # fmt: skip
+    first = subprocess.Popen([sys.executable, "-m", "seqlab.run", *args], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run_dir / rundir.METRICS).exists() or len(rows(run_dir)) < 8:
+        time.sleep(0.2)
+    time.sleep(6)  # past one MLflow flush
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    relaunched = run_cli(*args)
+    assert relaunched.returncode == 0, relaunched.stderr[-2000:]
+    result = rundir.read_result(run_dir)
+    assert result["resumes"] == 1
+    steps = [int(r["step"]) for r in rows(run_dir) if r["train_loss"]]
+    client, (run,) = mlflow_runs(uri)
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == steps
+    assert run.info.status == "FINISHED"
+    assert [step for step, _ in scalars(run_dir)["train_loss"]] == steps
