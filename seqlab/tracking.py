@@ -132,7 +132,13 @@ class MLflowTracker(Tracker):
         settings = cfg.logger.mlflow
         self.client = MlflowClient(tracking_uri=settings.tracking_uri)
         experiment = self.client.get_experiment_by_name(settings.experiment)
-        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(settings.experiment)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else self.client.create_experiment(
+                settings.experiment, artifact_location=artifact_location(settings.tracking_uri)
+            )
+        )
         self.run_dir, self.pending, self.flushed = run_dir, [], time.monotonic()
         ids = _read_ids(run_dir)
         self.run_id = ids.get("mlflow_run_id")
@@ -206,6 +212,14 @@ class MLflowTracker(Tracker):
                 self.client.log_artifact(self.run_id, str(path))
         status = {"completed": "FINISHED", "interrupted": "KILLED"}.get(result["status"], "FAILED")
         self.client.set_terminated(self.run_id, status=status)
+
+
+def artifact_location(tracking_uri: str) -> str | None:
+    """Where a local store keeps artifacts: `mlartifacts/` beside its SQLite file (MLflow's own default, ./mlruns in
+    the working directory, would leave them outside outputs/); a server decides its own (None)."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent.joinpath("mlartifacts").as_uri()
 
 
 def written_rows(run_dir: Path, until: int) -> list[dict[str, Any]]:

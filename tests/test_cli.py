@@ -125,8 +125,10 @@ def test_signature_sweep_verbatim_then_relaunch_fills_only_gaps(tmp_path):
 
 
 def test_failing_run_does_not_take_the_sweep_down(tmp_path):
-    unsafe = tmp_path / ("data.length=4,eval.batches=2,model.hidden_size=8,train.batch_size=16,"
-                         "train.checkpoint_every=10,train.eval_every=10,train.log_every=5,train.max_steps=20")
+    unsafe = tmp_path / (
+        "data.length=4,eval.batches=2,model.hidden_size=8,train.batch_size=16,"
+        "train.checkpoint_every=10,train.eval_every=10,train.log_every=5,train.max_steps=20"
+    )
     unsafe.mkdir()
     (unsafe / rundir.CHECKPOINT).write_bytes(b"not a checkpoint")  # a checkpoint with no recorded config
     proc = run_cli("-m", *TINY, "data.length=4,6,8", f"hydra.sweep.dir={tmp_path}")

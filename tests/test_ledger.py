@@ -326,10 +326,20 @@ def test_the_speed_claim_reads_the_study_that_evaluated_every_50_steps(docs):
     course = pd.DataFrame({"model.name": ["lstm", "lstm", "rnn", "rnn"], "data.length": [5, 10, 5, 10],
                            "median_steps": [750, 1000, 500, 1000], "median_is_bound": False})  # fmt: skip
     write(docs, "course", "convergence", course)
-    write(docs, "ledger_speed", "convergence", pd.DataFrame({
-        "model.name": ["lstm"] * 3 + ["rnn"] * 3, "data.length": [5, 10, 15] * 2,
-        "converged (k/n)": ["5/5", "5/5", "2/5", "5/5", "5/5", "5/5"],
-        "median_steps": [500, 650, 10000, 250, 1000, 900], "median_is_bound": [False, False, True] + [False] * 3}))
+    write(
+        docs,
+        "ledger_speed",
+        "convergence",
+        pd.DataFrame(
+            {
+                "model.name": ["lstm"] * 3 + ["rnn"] * 3,
+                "data.length": [5, 10, 15] * 2,
+                "converged (k/n)": ["5/5", "5/5", "2/5", "5/5", "5/5", "5/5"],
+                "median_steps": [500, 650, 10000, 250, 1000, 900],
+                "median_is_bound": [False, False, True] + [False] * 3,
+            }
+        ),
+    )
     row = ledger(docs, {}).set_index("id").loc["C10"]
     assert row["verdict"] == "partly" and "evaluated every 50 steps" in row["seqlab's setting"]
     assert "L = 15: LSTM >= 10000 (2/5 converged) vs RNN 900 (5/5 converged)" in row["seqlab's number"]
