@@ -177,8 +177,10 @@ class SeqlabConfig:
     # torch CPU threads: auto (SLURM's cpus per task, else 1: seqlab/threads.py says why) or at most the cores here
     threads: Any = rule("auto", **COUNT, also=("auto",))
     precision: str = rule("float32", choices=("float32", "float64"))  # float64: no C++ kernels
-    # names the multirun directory outputs/multirun/<sweep_name>/ (default: the experiment preset's, else "sweep")
-    sweep_name: str = "sweep"
+    # names the multirun directory outputs/multirun/<sweep_name>/; an experiment preset names its own; auto: seqlab's
+    # sweepers name it after the sweep's command line (its run-defining overrides, sorted), so that a relaunch finds
+    # it and another sweep gets another
+    sweep_name: str = "auto"
     # never | changed: retrain a run whose directory holds another config's results (moved to .replaced/)
     rerun: str = rule("never", choices="seqlab.rundir:RERUN")
     # the result.json number a run returns to an optimising sweeper (hydra/sweeper=optuna); NaN where it has none

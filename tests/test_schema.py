@@ -150,3 +150,16 @@ def test_a_broken_preset_is_one_line_and_leaves_nothing(tmp_path, preset, messag
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
     assert not list(work.rglob(rundir.RESULT)) and not list(work.rglob("multirun.yaml"))
+
+
+@pytest.mark.slow
+def test_two_sweeps_get_two_folders_and_a_relaunch_finds_its_own(tmp_path):
+    env = {"PYTHONPATH": str(ROOT)}
+    first = run_cli("-m", *TINY, "model=rnn,lstm", cwd=tmp_path, env=env)
+    second = run_cli("-m", *TINY, "seed=1,2", cwd=tmp_path, env=env)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    folders = sorted(p.name for p in (tmp_path / "outputs" / "multirun").iterdir())
+    assert len(folders) == 2 and all(len(list((tmp_path / "outputs" / "multirun" / f).glob("*/result.json"))) == 2
+                                     for f in folders)  # fmt: skip
+    again = run_cli("-m", "model=rnn,lstm", *reversed(TINY), "hydra/launcher=local_parallel", cwd=tmp_path, env=env)
+    assert "2 runs: 0 trained, 2 already completed (skipped), 0 failed" in again.stderr, again.stderr

@@ -36,6 +36,7 @@ from seqlab.rundir import RUNNING_ELSEWHERE
 from seqlab.threads import resolve_threads
 from seqlab.validate import COMPOSITION_ERRORS, explain, validate
 
+AUTO_SWEEP_NAME = "auto"  # sweep_name's default: the folder is named after the sweep's command line
 CAPACITY_KEY = "data.length"  # a grid that sweeps it prints each configuration's capacity at its end
 
 
@@ -57,6 +58,18 @@ def swept_values(arguments: Sequence[str], parser: OverridesParser, preset: int 
         else:
             choices[key] = [f"{key}={override.get_value_element_as_str()}"]
     return choices
+
+
+def sweep_folder(arguments: Sequence[str]) -> str:
+    """The folder of a sweep whose sweep_name is auto: its command line's overrides that define runs, sorted (not
+    the launcher, threads or the keys of NOT_DEFINING), as a run directory is named. A relaunch of the same sweep
+    finds its folder again; another sweep gets another."""
+    defining = []
+    for argument in arguments:
+        key = argument.split("=", 1)[0].lstrip("+~")
+        if not (key.startswith("hydra") or key == "threads" or key in rundir.NOT_DEFINING):
+            defining.append(argument)
+    return re.sub(r"['\"\\]", "_", rundir.dir_name(",".join(sorted(defining)) or "sweep"))
 
 
 def check_launcher(hydra_config: DictConfig) -> None:
@@ -183,6 +196,10 @@ class SummarizingSweeper(Sweeper):
             choices = swept_values(params + list(arguments), parser, preset=len(params))
         except ConfigError as error:
             refuse(error)
+        if self.config.get("sweep_name") == AUTO_SWEEP_NAME:
+            name = sweep_folder(arguments)
+            self.config.sweep_name = name  # the sweep directory, and every run's sweep_name (not defining)
+            choices["sweep_name"] = [f"sweep_name='{name}'"]
         try:
             rundir.check_sweep_name(self.config.get("sweep_name", "sweep"))
             check_launcher(self.config.hydra)
