@@ -344,8 +344,9 @@ def _all_fields() -> Iterator[tuple[str, dataclasses.Field]]:
     """Every field of every schema, by its key in a run config (a key shared by several tasks: once per task)."""
     yield from _fields(SeqlabConfig, "")
     for node, (schemas, fallback) in UNIONS.items():
-        for unit in {*schemas.values(), fallback} - {None}:
-            yield from _fields(unit, f"{node}.")
+        for unit in dict.fromkeys([*schemas.values(), fallback]):  # in the tables' order: palindrome first
+            if unit is not None:
+                yield from _fields(unit, f"{node}.")
 
 
 def keys() -> set[str]:

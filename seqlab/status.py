@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from seqlab import rundir
+from seqlab import rundir, sweep_index
 from seqlab.sweep_index import ResultSummary, result_summaries
 
 STATES = ("completed", "failed", "interrupted", "unreadable", "running", "stopped (no result)", "not started")
@@ -39,9 +39,8 @@ def last_step(run_dir: Path) -> int | None:
 
 def planned(run_dir: Path) -> tuple[int | None, bool]:
     """(train.max_steps, whether early stopping may end it sooner) of the config this directory is training."""
-    try:
-        config = json.loads(rundir.inside(run_dir, rundir.FINGERPRINT).read_text())["config"]
-    except (OSError, ValueError, KeyError):
+    config = fingerprint_config(run_dir)
+    if not config:
         return None, True
     return config.get("train.max_steps"), config.get("train.early_stop.kind") != "none"
 
@@ -94,9 +93,9 @@ def slurm_states(sweep_dir: Path) -> Counter | None:
     return Counter(done.stdout.split()) if done.returncode == 0 else None
 
 
-def sweep_size(sweep_dir: Path, states: list[tuple[str, str, str]], counts: Counter, times: list[float]) -> str:
+def sweep_size(sweep_dir: Path, states: list[tuple[str, str, str]], counts: Counter, eta_s: float | None) -> str:
     """`S of N runs started, ETA E` from the plan the sweeper recorded (a capacity search: at most N), or `S runs`
-    without one. The ETA: the runs left times the completed runs' mean wall time, over the runs running now."""
+    without one."""
     plan = rundir.read_plan(sweep_dir)
     if plan is None:
         return f"{len(states)} runs"
@@ -107,12 +106,48 @@ def sweep_size(sweep_dir: Path, states: list[tuple[str, str, str]], counts: Coun
         f"{len(states)} runs started (a capacity search: at most {plan['at_most']})"
     )  # fmt: skip
     left = (planned or 0) - counts["completed"]
-    if planned and times and left > 0:
-        minutes = left * sum(times) / len(times) / max(1, counts["running"]) / 60
-        text += (
-            f", ETA {minutes:.0f} min ({left} runs left at the completed runs' mean {sum(times) / len(times):.0f} s)"
-        )
+    if planned and eta_s is not None and left > 0:
+        text += f", ETA {eta_s / 60:.0f} min ({left} runs left; from the work left, at each cell's pace so far)"
     return text
+
+
+def eta_seconds(summaries: list[tuple[str, ResultSummary | None]], states: list[tuple[str, str, str]],
+                planned: int | None) -> float | None:  # fmt: skip
+    """Seconds until the sweep ends: the work left (train.max_steps minus the steps done, times the task's length,
+    per run; a planned run not yet started: the started runs' mean) at the seconds per unit of work each cell's
+    completed runs took (all cells' where a cell has none yet), over the runs running now. None before any run
+    completed."""
+    done = [s for _, s in summaries if s is not None and s.status == "completed" and not s.skipped
+            and s.wall_time_s and s.work]  # fmt: skip
+    if not done:
+        return None
+    pace = {cell: sum(s.wall_time_s for s in done if s.cell == cell) / sum(s.work for s in done if s.cell == cell)
+            for cell in {s.cell for s in done}}  # fmt: skip
+    overall = sum(s.wall_time_s for s in done) / sum(s.work for s in done)
+    left, full = 0.0, []
+    for run_dir, state, _ in states:
+        if state == "completed":
+            continue
+        config = fingerprint_config(Path(run_dir))
+        total = sweep_index.work(config, config.get("train.max_steps"))
+        if total is None:
+            continue
+        full.append(total)
+        fraction = 1 - (last_step(Path(run_dir)) or 0) / max(1, config["train.max_steps"])
+        left += total * fraction * pace.get(str(config.get("model.name")), overall)
+    unstarted = max(0, (planned or 0) - len(states))
+    if unstarted and full:
+        left += unstarted * sum(full) / len(full) * overall
+    running_now = sum(1 for _, state, _ in states if state == "running")
+    return left / max(1, running_now)
+
+
+def fingerprint_config(run_dir: Path) -> dict:
+    """The flat config a run directory is training (fingerprint.json), or {}."""
+    try:
+        return json.loads(rundir.inside(run_dir, rundir.FINGERPRINT).read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def render(sweep_dir: Path) -> str:
@@ -120,9 +155,9 @@ def render(sweep_dir: Path) -> str:
     summaries = list(result_summaries(sweep_dir))
     states = [(d, *run_state(d, summary)) for d, summary in summaries]  # paths as strings: 100,000 of them
     counts = Counter(state for _, state, _ in states)
-    times = [float(s.wall_time_s) for _, s in summaries
-             if s is not None and s.status == "completed" and not s.skipped and s.wall_time_s]  # fmt: skip
-    lines = [f"{sweep_dir}: {sweep_size(sweep_dir, states, counts, times)}"]
+    plan = rundir.read_plan(sweep_dir)
+    eta_s = eta_seconds(summaries, states, plan["planned_runs"] if plan else None) if plan else None
+    lines = [f"{sweep_dir}: {sweep_size(sweep_dir, states, counts, eta_s)}"]
     lines += [f"  {state:<20} {counts[state]}" for state in STATES if counts[state]]
     jobs = slurm_states(sweep_dir)
     if jobs is not None:

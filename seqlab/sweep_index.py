@@ -18,19 +18,23 @@ from pathlib import Path
 from typing import NamedTuple
 
 from seqlab import rundir
+from seqlab.data import LENGTH_KEYS
 
 INDEX = ".seqlab_index.json"  # at the sweep root: a dot file, so that no run-directory scan mistakes it for a run
-VERSION = 2
+VERSION = 3
 
 
 class ResultSummary(NamedTuple):
     """What `seqlab status` needs of one result.json: its status (or `unreadable`), the error's first line (or why
-    it is unreadable), its wall time and whether it was a skipped relaunch."""
+    it is unreadable), its wall time, whether it was a skipped relaunch, its cell and the work it did (steps times
+    its task's length: what the ETA scales by)."""
 
     status: str
     detail: str
     wall_time_s: float | None
     skipped: bool
+    cell: str = ""
+    work: float | None = None
 
 
 def _summarise(run_dir: str) -> ResultSummary:
@@ -39,8 +43,17 @@ def _summarise(run_dir: str) -> ResultSummary:
     except ValueError as error:  # not JSON, not of the result schema, or a link out of the run directory
         return ResultSummary("unreadable", str(error), None, False)
     detail = str(result.get("error") or "").splitlines()
+    config = result.get("config") or {}
     return ResultSummary(result["status"], detail[0] if detail else "", result.get("wall_time_s"),
-                         bool(result.get("skipped")))  # fmt: skip
+                         bool(result.get("skipped")), str(config.get("model.name", "")),
+                         work(config, result.get("steps")))  # fmt: skip
+
+
+def work(config: dict, steps: object) -> float | None:
+    """`steps` times the task's length (its LENGTH_KEYS value) of a run with flat `config`; None when unknown."""
+    length = config.get(LENGTH_KEYS.get(config.get("data.name"), "data.length"))
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (length, steps))
+    return float(steps) * float(length) if numbers else None
 
 
 def _load(sweep_dir: Path) -> dict[str, list]:
@@ -61,13 +74,14 @@ _TIMES = (float, int, type(None))  # what an entry's wall time may be
 def _cached(entry: object, stat: os.stat_result) -> ResultSummary | None:
     """The summary an index entry holds, if it belongs to a result.json with this inode, size and modification time
     and has the right shape."""
-    if type(entry) is not list or len(entry) != 7:
+    if type(entry) is not list or len(entry) != 9:
         return None
     if entry[0] != stat.st_ino or entry[1] != stat.st_size or entry[2] != stat.st_mtime_ns:
         return None
-    status, detail, wall_time_s, skipped = entry[3:]
-    shaped = type(status) is str and type(detail) is str and type(skipped) is bool
-    return ResultSummary(status, detail, wall_time_s, skipped) if shaped and type(wall_time_s) in _TIMES else None
+    status, detail, wall_time_s, skipped, cell, done = entry[3:]
+    shaped = type(status) is str and type(detail) is str and type(skipped) is bool and type(cell) is str
+    numbers = type(wall_time_s) in _TIMES and type(done) in _TIMES
+    return ResultSummary(status, detail, wall_time_s, skipped, cell, done) if shaped and numbers else None
 
 
 def _run_dirs(sweep_dir: Path) -> Iterator[tuple[str, str, os.stat_result | None]]:

@@ -162,6 +162,10 @@ def explain(error: BaseException, prefix: str = "") -> str:
         options = ", ".join(error.options)
         if found:
             return f"{found[1]}={found[2]} is invalid: expected one of {options}"
+    if sweep := re.match(r"(?:Ambiguous value for argument|Sweep parameters) '(.+?)'", str(error)):
+        line = sweep[1]
+        return (f"{line} is a sweep: add -m to run one run per value (python -m seqlab.run -m {line}), or quote it "
+                "to mean one string")  # fmt: skip
     linked = [e for e in (error, error.__cause__, error.__context__) if isinstance(e, OmegaConfBaseException)]
     cause = linked[0] if linked else error  # Hydra's composition errors wrap OmegaConf's, which name the key
     key = getattr(cause, "full_key", None)

@@ -7,11 +7,12 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import ROOT
 from synthetic_runs import make_tree
 
 from seqlab import rundir, status
-from seqlab.sweep_index import INDEX, result_summaries
+from seqlab.sweep_index import INDEX, VERSION, result_summaries
 
 
 def tree(tmp_path, seeds=range(2)):
@@ -41,8 +42,8 @@ def test_an_index_of_garbage_or_of_the_wrong_shape_is_rebuilt(tmp_path):
     sweep = tmp_path / "sweep"
     expected = list(result_summaries(sweep))
     key = sorted(p.name for p in sweep.iterdir() if not p.name.startswith("."))[0]
-    for garbage in ("not json", "[1]", '{"version": 2, "runs": []}',
-                    json.dumps({"version": 2, "runs": {key: [0, 0, 0, "completed", 1, None, "x"]}})):  # fmt: skip
+    wrong_types = json.dumps({"version": VERSION, "runs": {key: [0, 0, 0, "completed", 1, None, "x", "", None]}})
+    for garbage in ("not json", "[1]", f'{{"version": {VERSION}, "runs": []}}', wrong_types):
         (sweep / INDEX).write_text(garbage)
         assert list(result_summaries(sweep)) == expected
     forged = json.loads((sweep / INDEX).read_text())
@@ -64,7 +65,31 @@ def test_concurrent_writers_and_kill_9_mid_write_leave_a_usable_index(tmp_path):
         for process in running:
             process.wait(timeout=120)
         if (sweep / INDEX).exists():
-            assert json.loads((sweep / INDEX).read_text())["version"] == 2  # whole, never half written
+            assert json.loads((sweep / INDEX).read_text())["version"] == VERSION  # whole, never half written
         assert counts(sweep) == {"completed": 200}
     leftovers = {p.name for p in sweep.iterdir()} - {INDEX} - {p.name for p in sweep.iterdir() if "=" in p.name}
     assert all(name.startswith(f".{INDEX}.") and name.endswith(".tmp") for name in leftovers)  # a killed write's temp
+
+
+def test_the_eta_scales_by_the_work_left_not_by_the_mean_run(tmp_path):
+    """Two short runs completed (L = 10, 100 steps, 1 s each: 1 ms per step and digit); one long run stopped half
+    way (L = 100, 1,000 steps); one planned run not started. The work left: 50,000 + 100,000 step-digits at 1 ms =
+    150 s, where the mean of the completed runs (1 s) would say 2 s."""
+    from synthetic_runs import write_run
+
+    from seqlab import status
+
+    sweep = tmp_path / "sweep"
+    short = {"model": {"name": "lstm"}, "data": {"name": "palindrome", "length": 10}, "train": {"max_steps": 100}}
+    for seed in (1, 2):
+        write_run(sweep / f"short_{seed}", short | {"seed": seed}, accuracy=1.0, steps=100)
+    long = sweep / "long"
+    long.mkdir()
+    config = {"model.name": "lstm", "data.name": "palindrome", "data.length": 100, "train.max_steps": 1000}
+    (long / rundir.FINGERPRINT).write_text(json.dumps({"fingerprint": "f", "config": config}))
+    rundir.CsvLog(long / rundir.METRICS, rundir.METRIC_COLUMNS).append([{"step": 500, "train_loss": 1.0}])
+    rundir.write_plan(sweep, 4, 4)
+    summaries = list(result_summaries(sweep))
+    states = [(d, *status.run_state(d, s)) for d, s in summaries]
+    assert status.eta_seconds(summaries, states, 4) == pytest.approx(150.0)
+    assert "ETA 2 min (2 runs left; from the work left" in status.render(sweep)
