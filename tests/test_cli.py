@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, TINY, run_cli, tiny
+from conftest import NO_CUDA, ROOT, TINY, run_cli, tiny
 
 from seqlab import rundir
 
@@ -86,11 +86,8 @@ def test_command_line_traps_stop_with_one_line(tmp_path, arguments, environment,
     assert not list(tmp_path.iterdir())  # no run or sweep directory left behind
 
 
+@NO_CUDA
 def test_cuda_without_a_gpu_says_so(tmp_path):
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
     proc = run_cli(*TINY, "device=cuda", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2 and "no CUDA GPU" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, plant
 
 from seqlab import rundir
 
@@ -61,7 +61,6 @@ def packed_sweep(tmp_path, *extra, seeds="1,2,3"):
 
 @pytest.mark.slow
 def test_packed_reports_each_run_to_callbacks_around_its_training_with_its_real_status(tmp_path):
-    from test_security import plant
 
     broken = tmp_path / "sweep" / "seed_3"
     assert packed_sweep(tmp_path, seeds="3")[0].returncode == 0

@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import CUDA, assert_close_float32
 
 from seqlab import kernels
 from seqlab.init import CHRONO_GATES, INIT_SCHEMES, apply_init
@@ -47,12 +48,6 @@ def test_lstm_core_formula_from_the_issue():
     assert count_parameters(build_model("lstm", n, 1, "onehot").core) == 4 * (n * n + d * n + n)
 
 
-def assert_close_float32(actual: torch.Tensor, expected: torch.Tensor, msg: str = "") -> None:
-    """Equal up to float32 rounding, measured against the tensor's own scale (standard_normal grads are ~1e3)."""
-    scale = max(1.0, expected.abs().max().item())
-    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5 * scale, msg=msg)
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_fast_impl_runs_the_native_kernels_on_cpu(name, monkeypatch):
     assert kernels.available(), kernels.load()
@@ -85,7 +80,7 @@ def test_fast_core_matches_reference_outputs_and_gradients(impl, layers, name, e
     assert_close_float32(fast.head.weight.grad, reference.head.weight.grad)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+@CUDA
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("layers", [1, 2])

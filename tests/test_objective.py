@@ -1,11 +1,10 @@
 """A run returns its objective (`optimized_metric`) to Hydra's sweepers: Optuna's optimises it, the basic sweeper
 runs, and seqlab's sweepers still count what became of each run."""
 
-import importlib.util
 import pickle
 
 import pytest
-from conftest import TINY, run_cli
+from conftest import TINY, needs, run_cli
 
 from seqlab.jobs import Outcome
 from seqlab.rundir import OPTIMIZED_METRICS
@@ -24,8 +23,7 @@ def test_an_outcome_is_a_float_that_keeps_what_the_sweepers_count_across_process
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
-                    reason="hydra-optuna-sweeper is not installed (pip install -e '.[optuna]')")  # fmt: skip
+@needs("hydra_plugins.hydra_optuna_sweeper", "optuna")
 def test_a_real_optuna_sweep_optimises_the_runs_metric_and_a_relaunch_skips_its_runs(tmp_path):
     first = run_cli(*OPTUNA, *TINY, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]

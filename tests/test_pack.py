@@ -11,15 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TINY, overridden, run_cli, seqlab_configs, tiny
-from test_text import text_args, write_corpus
+from conftest import CUDA, ROOT, TINY, metrics, overridden, run_cli, seqlab_configs, text_args, tiny, write_corpus
 
 import seqlab.loop as loop_module
 from seqlab import rundir
 from seqlab.packs import packs
 from seqlab.train import Claim, claim, train, train_together
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 COMPARED = ("status", "eval_accuracy", "eval_loss", "steps", "converged", "steps_to_converge", "best_eval_accuracy",
             "best_train_accuracy", "stopped_early", "fingerprint")  # fmt: skip
 
@@ -89,12 +87,6 @@ def test_a_failing_run_leaves_the_pack_and_the_others_finish(make_cfg, tmp_path,
     failed = rundir.read_result(tmp_path / "b")
     assert failed["status"] == "failed" and failed["error"] == "RuntimeError: boom" and failed["steps"] == 1
     assert [rundir.read_result(tmp_path / n)["steps"] for n in "ac"] == [20, 20]
-
-
-def metrics(run_dir: Path) -> np.ndarray:
-    """metrics.csv as a float array (empty cells NaN)."""
-    rows = [line.split(",") for line in (run_dir / rundir.METRICS).read_text().splitlines()[1:]]
-    return np.array([[float(cell) if cell else np.nan for cell in row] for row in rows])
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,9 @@ checks a run makes before training (the schema's and the combinations': the mach
 trains)."""
 
 import pytest
-from conftest import CONF, seqlab_configs
+from conftest import CONF, seqlab_configs, write_corpus
 from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from test_text import write_corpus
 
 from seqlab.validate import validate
 

@@ -1,31 +1,11 @@
 """A shared run directory is data, never code: a crafted checkpoint is refused before anything in it runs."""
 
-import os
-
 import pytest
 import torch
-from conftest import run_cli
-from test_text import generate, text_args, write_corpus
+from conftest import Payload, generate, plant, run_cli, text_args, write_corpus
 
 from seqlab import checkpoint, rundir
 from seqlab.train import train
-
-
-class Payload:
-    """Unpickling it would run a shell command that leaves a marker file."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
-
-
-def plant(run_dir, marker) -> None:
-    """Replace the run's checkpoint by one that carries a pickled callable beside its real content."""
-    path = run_dir / rundir.CHECKPOINT
-    state = torch.load(path, weights_only=True)
-    torch.save(state | {"extra": Payload(marker)}, path)
 
 
 def test_a_checkpoint_with_a_pickled_callable_is_refused_by_generate(make_cfg, tmp_path):

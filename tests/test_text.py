@@ -1,7 +1,6 @@
 """The text task: data, the many-to-many head, resume, samples, generation, the corpus command and bad input."""
 
 import json
-import random
 import signal
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ROOT, TINY, overridden, run_cli, tiny
+from conftest import ROOT, TINY, assert_close_float32, generate, overridden, run_cli, text_args, tiny, write_corpus
 
 from seqlab import rundir
 from seqlab.data.corpus import read_corpus
@@ -21,26 +20,10 @@ from seqlab.generate import main as generate_main
 from seqlab.models import CELLS, build_model, reference_twin
 from seqlab.train import train
 
-WORDS = "the king and queen had a daughter who slept for a hundred years until a prince came by".split()
-
-
-def write_corpus(path: Path, characters: int = 6000, seed: int = 0) -> Path:
-    """Sentences of WORDS, written by the test itself (the project ships no book)."""
-    rng, text = random.Random(seed), ""
-    while len(text) < characters:
-        text += " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))).capitalize() + ".\n"
-    path.write_text(text, encoding="utf-8")
-    return path
-
 
 @pytest.fixture
 def corpus(tmp_path) -> Path:
     return write_corpus(tmp_path / "book.txt")
-
-
-def text_args(corpus: Path, *extra: str) -> list[str]:
-    return ["dataset=text", f"data.path={corpus}", "data.seq_length=12", "data.sample_every=10",
-            "data.sample_length=20", "model.num_layers=2", *extra]  # fmt: skip
 
 
 def test_targets_are_the_inputs_shifted_by_one(corpus):
@@ -76,7 +59,6 @@ def test_the_heldout_part_never_overlaps_training(tmp_path):
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("impl", ["fast", "fused"])
 def test_many_to_many_fast_matches_reference_outputs_and_gradients(impl, layers, name):
-    from test_models import assert_close_float32
 
     torch.manual_seed(0)
     fast = build_model(name, 16, layers, "onehot", impl, num_symbols=7, per_step=True)
@@ -134,11 +116,6 @@ def test_kill_9_of_a_text_run_then_relaunch_ends_byte_identical(corpus, tmp_path
     for name in (rundir.METRICS, rundir.SAMPLES, rundir.VOCAB):
         assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
     assert rundir.read_result(cut)["resumes"] == 1
-
-
-def generate(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "seqlab.generate", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
 
 
 def test_generation_is_repeatable_with_a_seed_and_refuses_unknown_prompt_characters(make_cfg, corpus, tmp_path):

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, run_cli, tiny
+from conftest import ROOT, needs, run_cli, tiny
 from omegaconf import OmegaConf
 
 from seqlab import rundir
@@ -17,8 +17,7 @@ from seqlab.errors import ConfigError
 from seqlab.train import train
 from seqlab.validate import check_here
 
-pytest.importorskip("tensorboard")
-pytest.importorskip("mlflow")
+pytestmark = [needs("tensorboard", "tensorboard"), needs("mlflow", "mlflow")]
 
 
 def rows(run_dir) -> list[dict]:

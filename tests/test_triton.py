@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+from conftest import metrics
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
@@ -54,7 +55,6 @@ def test_a_fused_pack_across_lengths_trains_each_run_as_alone_up_to_rounding(mak
     from contextlib import ExitStack
 
     import numpy as np
-    from test_pack import metrics
 
     from seqlab.train import claim, train, train_together
 

@@ -10,9 +10,8 @@ import sys
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT, TINY, run_cli, tiny
+from conftest import ROOT, TINY, run_cli, tiny, write_corpus
 from synthetic_runs import make_tree
-from test_text import write_corpus
 
 from multirun_analysis.aggregate_results import main as aggregate
 from seqlab import rundir
