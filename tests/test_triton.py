@@ -11,7 +11,7 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 pytest.importorskip("triton", reason="triton is not installed (pip install -e '.[triton]')")
 
-from seqlab.engines.triton_recurrence import GATES, TritonRecurrence  # noqa: E402
+from seqlab.engines.triton_recurrence import TritonRecurrence, gates_of  # noqa: E402
 from seqlab.models import cell  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -34,7 +34,7 @@ def torch_layer(name, x, w, b_hh):
 @pytest.mark.parametrize(("runs", "batch", "steps", "hidden"), [(2, 5, 7, 16), (3, 17, 4, 20)])
 def test_fused_recurrence_matches_the_stacked_steps_forward_and_gradients(name, runs, batch, steps, hidden):
     torch.manual_seed(0)
-    gates = GATES[name]
+    gates = gates_of(name)
     x = torch.randn(runs, batch, steps, gates * hidden, device=DEVICE, dtype=torch.float64).float()
     w = (torch.randn(runs, gates * hidden, hidden, device=DEVICE) / hidden**0.5).requires_grad_()
     b = (torch.randn(runs, gates * hidden, device=DEVICE) * 0.1).requires_grad_() if name == "gru" else None

@@ -58,6 +58,8 @@ def stackable(runs: list[Run], fused: bool = False) -> str | None:
         return "the stacked step scores every prediction by cross-entropy, and this task does not (data.name)"
     if len({shared_settings(run.flat_config) for run in runs}) > 1:
         return f"the runs differ in settings a pack shares ({', '.join(PACK_KEYS)})"
+    if fused and cell(runs[0].cfg.model.name).fused_kernel is None:
+        return f"no Triton kernel computes model.name={runs[0].cfg.model.name} (its registry entry's fused_kernel)"
     if fused:
         return fused_unavailable(runs[0].device, runs[0].cfg.precision)
     return None

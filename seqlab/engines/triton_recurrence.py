@@ -17,8 +17,16 @@ import torch
 import triton
 import triton.language as tl
 
-CELLS = {"rnn": 0, "lstm": 1, "gru": 2, "rrn": 3}  # the kernels' constexpr cell ids
-GATES = {"rnn": 1, "lstm": 4, "gru": 3, "rrn": 2}
+from seqlab.models import cell as registered
+
+
+def kernel_of(cell: str) -> int:
+    """The kernels' constexpr branch for `cell` (its registry entry's fused_kernel)."""
+    return registered(cell).fused_kernel
+
+
+def gates_of(cell: str) -> int:
+    return len(registered(cell).gates)
 
 
 @triton.jit
@@ -213,7 +221,7 @@ class TritonRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cell: str, x: torch.Tensor, w: torch.Tensor, b_hh: torch.Tensor | None) -> torch.Tensor:
         runs, batch, steps, _ = x.shape
-        hidden, gates = w.shape[-1], GATES[cell]
+        hidden, gates = w.shape[-1], gates_of(cell)
         x, w = x.contiguous(), w.contiguous()
         h = x.new_empty(runs, batch, steps, hidden)
         c = x.new_empty(runs, batch, steps, hidden) if cell in ("lstm", "rrn") else h
@@ -223,7 +231,7 @@ class TritonRecurrence(torch.autograd.Function):
         block_b, block_n = _blocks(batch, hidden)
         grid = (runs, triton.cdiv(batch, block_b))
         _forward[grid](x, w, bias, h, c, a, hn, steps, batch, hidden, *x.stride()[:3], *h.stride()[:3],
-                       CELL=CELLS[cell], G=gates, BLOCK_B=block_b, BLOCK_N=block_n)  # fmt: skip
+                       CELL=kernel_of(cell), G=gates, BLOCK_B=block_b, BLOCK_N=block_n)  # fmt: skip
         ctx.cell, ctx.has_bias = cell, b_hh is not None
         ctx.save_for_backward(w, h, c, a, hn)
         return h
@@ -234,12 +242,12 @@ class TritonRecurrence(torch.autograd.Function):
         cell = ctx.cell
         runs, batch, steps, hidden = h.shape
         grad_h = grad_h.contiguous()
-        grad_x = h.new_empty(runs, batch, steps, GATES[cell] * hidden)
+        grad_x = h.new_empty(runs, batch, steps, gates_of(cell) * hidden)
         grad_hx = torch.empty_like(grad_x) if cell == "gru" else grad_x  # differs from grad_x in the GRU's n gate
         block_b, block_n = _blocks(batch, hidden)
         grid = (runs, triton.cdiv(batch, block_b))
         _backward[grid](grad_h, w, h, c, a, hn, grad_x, grad_hx, steps, batch, hidden, *grad_x.stride()[:3],
-                        *h.stride()[:3], CELL=CELLS[cell], G=GATES[cell], BLOCK_B=block_b,
+                        *h.stride()[:3], CELL=kernel_of(cell), G=gates_of(cell), BLOCK_B=block_b,
                         BLOCK_N=block_n)  # fmt: skip
         previous = torch.cat([h.new_zeros(runs, batch, 1, hidden), h[:, :, :-1]], dim=2)
         grad_w = grad_hx.flatten(1, 2).mT @ previous.flatten(1, 2)  # every time step in one batched matmul

@@ -33,6 +33,9 @@ class Cell:
     # one step on the fused projections (x W_ih^T + b_ih, h W_hh^T [+ b_hh]) and the state -> the new state, for
     # any leading dimensions (a stacked pack's runs): seqlab.engines.stacked_model
     update: Callable[[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]], tuple[torch.Tensor, ...]]
+    # the branch of the Triton kernels (seqlab/engines/triton_recurrence.py) that computes this cell; None: none
+    # does, and a fused pack (hydra.launcher.stacked=fused) of it trains stacked in PyTorch instead
+    fused_kernel: int | None = None
 
     @property
     def gates(self) -> tuple[str, ...]:

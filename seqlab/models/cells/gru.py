@@ -39,4 +39,4 @@ def update(x: torch.Tensor, hx: torch.Tensor, state: tuple[torch.Tensor, ...]) -
     return ((1 - z) * n + z * state[0],)
 
 
-register(Cell(NAME, fast=FusedGRU, reference=ReferenceGRU, native=True, update=update))
+register(Cell(NAME, fast=FusedGRU, reference=ReferenceGRU, native=True, update=update, fused_kernel=2))

@@ -41,4 +41,4 @@ def update(x: torch.Tensor, hx: torch.Tensor, state: tuple[torch.Tensor, ...]) -
     return torch.tanh(c) * torch.sigmoid(o), c
 
 
-register(Cell(NAME, fast=FusedLSTM, reference=ReferenceLSTM, native=True, update=update))
+register(Cell(NAME, fast=FusedLSTM, reference=ReferenceLSTM, native=True, update=update, fused_kernel=1))

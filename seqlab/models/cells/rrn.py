@@ -89,4 +89,4 @@ def update(x: torch.Tensor, hx: torch.Tensor, state: tuple[torch.Tensor, ...]) -
     return torch.relu(c), c
 
 
-register(Cell(NAME, fast=FastRRN, reference=ReferenceRRN, native=True, update=update))
+register(Cell(NAME, fast=FastRRN, reference=ReferenceRRN, native=True, update=update, fused_kernel=3))
