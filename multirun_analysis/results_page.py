@@ -39,6 +39,7 @@ STUDIES = {
     "course_rrn_overflow_lr1e-4": "The same at lr 1e-4: does a smaller first step keep the RRN finite?",
     "course_rrn_lr1e-4": "The RRN at lr 1e-4 from the inits that stay finite: how far does it remember?",
     "course_optimizers": "The course template under each optimizer: SGD, SGD with momentum, RMSprop, Adam",
+    "course_optimizers_rrn": "The same for the RRN: its capacity under each optimizer, L = 5..50",
     "ledger_rrn_300": "The course RRN at L = 300 itself, in float32 and float64 (claim C11)",
     "ledger_speed": "The course RNN and LSTM at L = 5, 10, 15, evaluated every 50 steps: which converges sooner (C10)",
     "ledger_rrn_float64": "The course RRN in float64: a capacity search over L = 50..450 (claims C11, C12)",
@@ -105,6 +106,11 @@ SETTINGS = {  # per study: its scale, its command and its setting, shown under i
     "threads=1` (the course preset, scalar digits, lr 1e-3 under each rule (momentum 0.9; RMSprop alpha 0.99; "
     "Adam betas 0.9, 0.999), RNN, LSTM and GRU; a run stops after 3 evaluations at >= 0.99, which does not change "
     "whether it converged, the capacity criterion; capacity search).",
+    "course_optimizers_rrn": "Full scale: `python -m seqlab.run -m +experiment=course_optimizers hydra/sweeper=capacity "
+    "model=rrn sweep_name=course_optimizers_rrn threads=1` (course_optimizers for the RRN, which that study left out: "
+    "scalar digits, hidden 128, batch 128, lr 1e-3 under each rule, clip 10, PyTorch's default init, float32, up to "
+    "10,000 steps, seeds 1-5; a run stops after 3 evaluations at >= 0.99; capacity search over L = 5..50, so a "
+    "capacity of 50 means at least 50; 84 runs, 0.56 core-hours).",
     "ledger_rrn_300": "Full scale: `python -m seqlab.run -m +experiment=ledger_rrn_300 threads=1` (in `bash "
     "scripts/run_studies.sh ledger`; the course preset exactly - scalar digits, hidden 128, batch 128, RMSprop 1e-3, "
     "clip 10, PyTorch's default init, up to 10,000 steps - for the RRN at L = 300, in float32 and in float64, seeds "

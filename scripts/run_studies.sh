@@ -46,6 +46,7 @@ elif [ "$scale" = course ]; then  # the commands of the page's full-scale sectio
     run +experiment=course_rrn hydra/sweeper=capacity model=rrn init=normal,identity data.length=50,100,150,200 \
         optimizer.lr=1e-4 train.early_stop.kind=accuracy sweep_name=course_rrn_lr1e-4
     run +experiment=course_optimizers hydra/sweeper=capacity
+    run +experiment=course_optimizers hydra/sweeper=capacity model=rrn sweep_name=course_optimizers_rrn
 elif [ "$scale" = ledger ]; then  # one core, Hydra's basic launcher: leaves the other core free; rerun to resume
     launcher=(threads=1)
     run +experiment=ledger_rrn_300   # C11 at L = 300 itself, float32 and float64
