@@ -20,6 +20,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from seqlab.errors import ConfigError
 from seqlab.rundir import dir_name
@@ -45,7 +46,8 @@ class Rule:
         """The choices, imported if named as `module:NAME`."""
         if isinstance(self.choices, str):
             module, name = self.choices.split(":")
-            return tuple(sorted(getattr(importlib.import_module(module), name)))
+            named = getattr(importlib.import_module(module), name)
+            return tuple(sorted(named)) if isinstance(named, dict | set) else tuple(named)  # a sequence keeps its order
         return self.choices
 
     def describe(self, kind: str) -> str:
@@ -281,6 +283,50 @@ class ChronoInitConf(InitConf):
     t_max: int = rule(100, low=2, above=True, high=INT64_MAX)  # the longest characteristic time the gates start with
 
 
+# --- hydra/sweeper and hydra/launcher: the settings of seqlab's own plugins -----------------------------------------
+@dataclass
+class SweeperConf:
+    """hydra/sweeper=seqlab: the grid of every swept value, runs launched where needed, a summary at the end."""
+
+    _target_: str = "hydra_plugins.seqlab_sweeper.sweeper.SummarizingSweeper"
+    max_batch_size: int | None = rule(None, **COUNT, also=(None,))  # runs handed to the launcher at once (null: all)
+    params: dict[str, str] | None = None  # sweeps defined in a config (presets): `key: a,b` or `key: range(...)`
+
+
+@dataclass
+class CapacitySweeperConf(SweeperConf):
+    """hydra/sweeper=capacity: per configuration, the longest solved candidate, found in a few probes."""
+
+    _target_: str = "hydra_plugins.seqlab_sweeper.capacity.CapacitySweeper"
+    candidate_key: str = "auto"  # the swept key whose values are the candidates; auto: the task's length key
+    solved: str = rule("converged", choices="seqlab.capacity:SOLVED_CRITERIA")
+    verify: int = rule(0, **STEPS)  # extra probes below the boundary, to catch non-monotone solving
+
+
+@dataclass
+class PackSettings:
+    """What seqlab's packed launchers add (hydra/launcher=packed, slurm_packed)."""
+
+    max_runs: int = rule(32, **COUNT)  # most runs in one pack
+    stacked: Any = rule("auto", choices=("auto", True, False, "fused"))  # one stacked model (fused: Triton, opt-in)
+
+
+@dataclass
+class PackedLauncherConf(PackSettings):
+    _target_: str = "hydra_plugins.seqlab_launcher.packed.PackedLauncher"
+
+
+def typed_settings(settings: dict[str, Any], schema: Any, prefix: str) -> DictConfig:
+    """`settings` (a plugin's constructor arguments, say) typed and checked against `schema`: ConfigError naming
+    `prefix` + the key."""
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(schema), settings)
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"{prefix}{error.full_key}: {str(error).splitlines()[0]}") from None
+    check_rules(typed, schema, prefix)
+    return typed
+
+
 DATASETS = {"palindrome": PalindromeConf, "copy": CopyConf, "adding": AddingConf, "recall": RecallConf,
             "text": TextConf}  # fmt: skip
 OPTIMIZERS = {"sgd": SGDConf, "sgd_momentum": SGDConf, "rmsprop": RMSpropConf, "adam": AdamConf}
@@ -289,16 +335,26 @@ UNIONS = {"data": (DATASETS, None), "optimizer": (OPTIMIZERS, None), "init": (IN
 
 
 def register() -> None:
-    """Store the schemas in Hydra's ConfigStore - `seqlab_schema` (config.yaml's first default) and the schemas in
-    `schema/<group>/` that conf/dataset, conf/optimizer and conf/init options start from - and register the
+    """Store the run schemas in Hydra's ConfigStore - `seqlab_schema` (config.yaml's first default) and the schemas
+    in `schema/<group>/` that conf/dataset, conf/optimizer and conf/init options start from - and register the
     `seqlab_dirname` resolver that names run directories (hydra_plugins/seqlab_config calls this before Hydra
-    composes anything)."""
+    composes a seqlab config)."""
     OmegaConf.register_new_resolver("seqlab_dirname", dir_name, replace=True)
     store = ConfigStore.instance()
     store.store(name="seqlab_schema", node=SeqlabConfig)
-    for group, schemas in (("dataset", DATASETS), ("optimizer", OPTIMIZERS), ("init", {**INITS, "init": InitConf})):
-        for schema in set(schemas.values()):  # schema/optimizer/SGDConf, ...: apart from the options users pick
-            store.store(group=f"schema/{group}", name=schema.__name__, node=schema)
+    _store({"dataset": DATASETS.values(), "optimizer": OPTIMIZERS.values(), "init": [*INITS.values(), InitConf]})
+
+
+def register_plugins() -> None:
+    """Store the schemas of seqlab's sweepers and launchers (`schema/sweeper/`, `schema/launcher/`), which any Hydra
+    app may choose (hydra/launcher=packed), as Hydra's own plugins store theirs."""
+    _store({"sweeper": [SweeperConf, CapacitySweeperConf], "launcher": [PackedLauncherConf]})
+
+
+def _store(groups: dict[str, Any]) -> None:
+    for group, schemas in groups.items():
+        for schema in set(schemas):  # schema/optimizer/SGDConf, ...: apart from the options users pick
+            ConfigStore.instance().store(group=f"schema/{group}", name=schema.__name__, node=schema)
 
 
 def typed_node(cfg: DictConfig, node: str) -> DictConfig:

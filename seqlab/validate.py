@@ -190,7 +190,8 @@ def unknown_key(key: str) -> str:
         names = [name for name, unit in schema.UNIONS[node][0].items() if key.split(".", 1)[1] in unit.__annotations__]
         return f"{key} is not a key of this {node}: only of {node}.name = {', '.join(names)}"
     close = difflib.get_close_matches(key, sorted(schema.keys()), n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]}?" if close else "see the keys with: python -m seqlab.run --cfg job"
+    listing = "--cfg hydra" if key.startswith("hydra.") else "--cfg job"
+    hint = f"did you mean {close[0]}?" if close else f"see the keys with: python -m seqlab.run {listing}"
     return f"{key} is not a config key ({hint}; seqlab/schema.py lists every key)"
 
 

@@ -6,7 +6,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, TINY, run_cli, tiny
+from conftest import ROOT, TINY, overridden, run_cli, tiny
 from omegaconf import OmegaConf
 
 from seqlab import rundir
@@ -111,12 +111,12 @@ def test_two_launches_racing_on_one_directory_train_it_once(tmp_path):
 @pytest.mark.slow
 def test_a_sweep_reports_a_run_another_process_trains_as_running_elsewhere(tmp_path):
     held, steps = tmp_path / "lstm", "train.max_steps=20000"
-    first = start([*LONG, steps, f"hydra.run.dir={held}"])
+    first = start([*overridden(LONG, steps), f"hydra.run.dir={held}"])
     wait_for_owner(held)
     status = subprocess.run([sys.executable, "-m", "seqlab.status", str(tmp_path)], capture_output=True, text=True)
     assert "1 runs" in status.stdout and "running              1" in status.stdout, status.stdout
     assert f"RUNNING  lstm: {socket.gethostname()}:{first.pid}, step" in status.stdout
-    proc = run_cli("-m", *LONG, steps, f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=${model.name}")
+    proc = run_cli("-m", *overridden(LONG, steps), f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=${model.name}")
     first.kill()
     first.wait()
     assert proc.returncode == 0, proc.stderr[-2000:]

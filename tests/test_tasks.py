@@ -144,7 +144,8 @@ def test_a_packed_sweep_of_the_new_tasks_trains_each_run_as_alone(tmp_path):
 @pytest.mark.parametrize(("overrides", "message"), [
     (["dataset=sorting"], "dataset=sorting"),
     (["dataset=copy", "data.length=0"], "data.length=0 is invalid: expected an integer >= 1"),
-    (["dataset=recall", "data.pairs=4", "data.vocab_size=2"], "data.vocab_size=2 is invalid: expected an integer >= 4"),
+    (["dataset=recall", "data.pairs=4", "data.vocab_size=2"],
+     "data.vocab_size=2 is invalid: expected an integer >= data.pairs (4)"),
     (["dataset=recall", "data.pairs=4", "data.queries=5"],
      "data.queries=5 is invalid: expected an integer from 1 to data.pairs (4), or all"),
     (["init=chrono", "model=rrn"], "init.name='chrono' is invalid: expected lstm or gru"),

@@ -150,7 +150,10 @@ def bad_corpora(tmp_path: Path) -> list[tuple[list[str], str]]:
         ([f"data.path={short}"], f"data.path='{short}' is too short for data.seq_length=30"),
         ([f"data.path={corpus}", "data.sample_prompt=Zebra"], "data.sample_prompt='Zebra' is invalid: 'Z' is not in"),
         ([f"data.path={corpus}", "data.encoding=scalar"], "data.encoding='scalar' is invalid: expected one of onehot"),
-        ([f"data.path={corpus}", "data.heldout_fraction=1"], "data.heldout_fraction=1 is invalid"),
+        (
+            [f"data.path={corpus}", "data.heldout_fraction=1"],
+            "data.heldout_fraction=1.0 is invalid: expected a finite number > 0 and < 1",
+        ),
     ]
 
 

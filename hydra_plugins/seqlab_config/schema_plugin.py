@@ -7,14 +7,15 @@ seqlab config (seqlab's conf/ on the search path), this one
 - puts seqlab's schema into Hydra's ConfigStore and registers its resolver, so that they are in place for every
   composition, also in a host process that resets Hydra's singletons or OmegaConf's resolvers between runs (Hydra's
   own test utilities do).
-Other Hydra apps on the machine are left as they are."""
+For every Hydra app, it stores the schemas of seqlab's sweepers and launchers, which any app may choose; other apps'
+configs are otherwise left as they are."""
 
 import os
 
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
-from seqlab.schema import register
+from seqlab.schema import register, register_plugins
 
 SEQLAB_CONF = ("pkg://seqlab.conf", "/seqlab/conf")  # seqlab's configs, installed or from a checkout
 USER_CONF = "file://conf"
@@ -22,6 +23,7 @@ USER_CONF = "file://conf"
 
 class SeqlabSchemaPlugin(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        register_plugins()
         paths = [element.path or "" for element in search_path.get_path()]
         if not any(path == SEQLAB_CONF[0] or path.rstrip("/").endswith(SEQLAB_CONF[1]) for path in paths):
             return

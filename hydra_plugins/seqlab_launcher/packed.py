@@ -29,10 +29,10 @@ from seqlab.jobs import Outcome, fail, running_elsewhere, start_job
 from seqlab.packs import packs, shared_settings
 from seqlab.rundir import RunLocked, discard_if_unused
 from seqlab.runlog import RunLogRouter
+from seqlab.schema import PackSettings, typed_settings
 
 log = logging.getLogger(__name__)
 
-STACKED = ("auto", True, False, "fused")  # auto: on a GPU the faster, measured; fused: Triton (opt-in)
 SEQLAB_RUN_KEYS = ("model", "data", "threads")  # a config without them is not a seqlab run's
 
 
@@ -64,11 +64,11 @@ def claim_job(cfg: DictConfig, locks: ExitStack) -> Any:
 
 
 def check_settings(max_runs: Any, stacked: Any) -> None:
-    """Refuse a bad `max_runs` or `stacked` (one line, exit 2)."""
-    if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
-        refuse(f"hydra.launcher.max_runs={max_runs!r} is invalid: expected an integer >= 1")
-    if stacked not in STACKED or (stacked in (0, 1) and not isinstance(stacked, bool)):
-        refuse(f"hydra.launcher.stacked={stacked!r} is invalid: expected auto, true, false or fused")
+    """Refuse a bad `max_runs` or `stacked` (one line, exit 2), by their schema (seqlab.schema.PackSettings)."""
+    try:
+        typed_settings({"max_runs": max_runs, "stacked": stacked}, PackSettings, "hydra.launcher.")
+    except ConfigError as error:
+        refuse(error)
 
 
 class NoCallbacks:

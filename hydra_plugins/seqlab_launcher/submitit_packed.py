@@ -24,6 +24,7 @@ from omegaconf import open_dict
 
 from hydra_plugins.seqlab_launcher.packed import check_settings, pack_key, train_pack
 from seqlab.packs import packs
+from seqlab.schema import PackSettings
 
 SEPARATOR = "--"  # between the members' overrides in a task's override list (never a valid override)
 
@@ -79,12 +80,10 @@ def split(overrides: list[str]) -> list[list[str]]:
 
 
 @dataclass
-class PackedSlurmQueueConf(SlurmQueueConf):
-    """hydra-submitit-launcher's SLURM settings and the pack's."""
+class PackedSlurmQueueConf(SlurmQueueConf, PackSettings):
+    """hydra-submitit-launcher's SLURM settings and the pack's (seqlab.schema.PackSettings)."""
 
     _target_: str = "hydra_plugins.seqlab_launcher.submitit_packed.PackedSlurmLauncher"
-    max_runs: int = 32
-    stacked: Any = "auto"
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="submitit_slurm_packed", node=PackedSlurmQueueConf,

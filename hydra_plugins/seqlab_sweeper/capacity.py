@@ -20,9 +20,10 @@ from typing import Any
 
 from hydra_plugins.seqlab_sweeper.sweeper import SummarizingSweeper, grid
 from seqlab import rundir
-from seqlab.capacity import SOLVED_CRITERIA, Capacity, Search, describe_capacity, is_solved
+from seqlab.capacity import Capacity, Search, describe_capacity, is_solved
 from seqlab.data import LENGTH_KEYS
 from seqlab.errors import ConfigError
+from seqlab.schema import CapacitySweeperConf, typed_settings
 
 CAPACITY_CSV = "capacity.csv"
 
@@ -70,11 +71,8 @@ class CapacitySweeper(SummarizingSweeper):
         self.candidate_key, self.solved, self.verify = candidate_key, solved, verify
 
     def check_options(self) -> None:
-        if self.solved not in SOLVED_CRITERIA:
-            raise ConfigError(f"hydra.sweeper.solved={self.solved!r} is invalid: expected one of "
-                              f"{', '.join(SOLVED_CRITERIA)}")  # fmt: skip
-        if not isinstance(self.verify, int) or isinstance(self.verify, bool) or self.verify < 0:
-            raise ConfigError(f"hydra.sweeper.verify={self.verify!r} is invalid: expected an integer >= 0")
+        settings = {"candidate_key": self.candidate_key, "solved": self.solved, "verify": self.verify}
+        typed_settings(settings, CapacitySweeperConf, "hydra.sweeper.")
 
     def sweep(self, arguments: list[str]) -> Any:
         try:
