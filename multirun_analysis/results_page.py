@@ -106,8 +106,9 @@ SETTINGS = {  # per study: its scale, its command and its setting, shown under i
     "threads=1` (the course preset, scalar digits, lr 1e-3 under each rule (momentum 0.9; RMSprop alpha 0.99; "
     "Adam betas 0.9, 0.999), RNN, LSTM and GRU; a run stops after 3 evaluations at >= 0.99, which does not change "
     "whether it converged, the capacity criterion; capacity search).",
-    "course_optimizers_rrn": "Full scale: `python -m seqlab.run -m +experiment=course_optimizers hydra/sweeper=capacity "
-    "model=rrn sweep_name=course_optimizers_rrn threads=1` (course_optimizers for the RRN, which that study left out: "
+    "course_optimizers_rrn": "Full scale: `python -m seqlab.run -m +experiment=course_optimizers "
+    "hydra/sweeper=capacity model=rrn sweep_name=course_optimizers_rrn threads=1` (course_optimizers for the RRN, "
+    "which that study left out: "
     "scalar digits, hidden 128, batch 128, lr 1e-3 under each rule, clip 10, PyTorch's default init, float32, up to "
     "10,000 steps, seeds 1-5; a run stops after 3 evaluations at >= 0.99; capacity search over L = 5..50, so a "
     "capacity of 50 means at least 50; 84 runs, 0.56 core-hours).",
