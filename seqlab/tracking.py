@@ -21,7 +21,8 @@ import math
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -130,15 +131,14 @@ class MLflowTracker(Tracker):
         from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
         settings = cfg.logger.mlflow
-        self.client = MlflowClient(tracking_uri=settings.tracking_uri)
-        experiment = self.client.get_experiment_by_name(settings.experiment)
-        experiment_id = (
-            experiment.experiment_id
-            if experiment
-            else self.client.create_experiment(
-                settings.experiment, artifact_location=artifact_location(settings.tracking_uri)
-            )
-        )
+        with store_lock(settings.tracking_uri):  # the runs of a sweep start at once; the first creates the store
+            self.client = MlflowClient(tracking_uri=settings.tracking_uri)
+            experiment = self.client.get_experiment_by_name(settings.experiment)
+            if experiment is None:
+                location = artifact_location(settings.tracking_uri)
+                experiment_id = self.client.create_experiment(settings.experiment, artifact_location=location)
+            else:
+                experiment_id = experiment.experiment_id
         self.run_dir, self.pending, self.flushed = run_dir, [], time.monotonic()
         ids = _read_ids(run_dir)
         self.run_id = ids.get("mlflow_run_id")
@@ -212,6 +212,22 @@ class MLflowTracker(Tracker):
                 self.client.log_artifact(self.run_id, str(path))
         status = {"completed": "FINISHED", "interrupted": "KILLED"}.get(result["status"], "FAILED")
         self.client.set_terminated(self.run_id, status=status)
+
+
+@contextmanager
+def store_lock(tracking_uri: str) -> Iterator[None]:
+    """Hold an exclusive lock beside a local SQLite store (its file + `.lock`): MLflow creates the store's tables on
+    first use, and two processes doing so at once fail ("table alembic_version already exists")."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl  # noqa: PLC0415
+
+    database = Path(tracking_uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{database}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def artifact_location(tracking_uri: str) -> str | None:

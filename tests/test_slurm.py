@@ -4,9 +4,10 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from conftest import ROOT, TINY, cluster_is_up, run_cli, tiny
+from conftest import ROOT, TINY, cluster_is_up, needs, run_cli, tiny
 
 from seqlab import rundir
 
@@ -145,3 +146,25 @@ def test_a_packed_sweep_trains_one_pack_per_array_task_as_it_trains_locally(tmp_
     again = run_cli(*packed)
     assert again.returncode == 0 and "4 runs: 0 trained, 4 already completed (skipped), 0 failed" in again.stderr
     assert sorted((tmp_path / ".submitit").iterdir()) == submitted
+
+
+@needs("tensorboard", "tensorboard")
+@needs("mlflow", "mlflow")
+def test_a_slurm_sweep_is_tracked_live_each_run_as_its_own_run_under_the_sweeps(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    sweep = tmp_path / "sweep"
+    proc = run_cli(*SLURM, *TINY, "seed=1,2", "logger=[tensorboard,mlflow]", f"logger.mlflow.tracking_uri={uri}",
+                   f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("seqlab").experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(runs) == 3 and len(children) == 2 and {r.info.status for r in children} == {"FINISHED"}
+    for child in children:
+        run_dir = Path(child.data.tags["seqlab.run_dir"])
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "train_loss")]
+        rows = (run_dir / rundir.METRICS).read_text().splitlines()[1:]
+        assert steps == [int(row.split(",")[0]) for row in rows if row.split(",")[1]]
+        assert list(run_dir.glob("events.out.tfevents.*"))
