@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -364,12 +362,8 @@ def one_builder(docs: Path) -> Iterator[None]:
     study queues that each regenerate the page (`run_studies.sh ledger` on each core) take turns, never
     interleave their writes. The lock dies with its process."""
     docs.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(docs, os.O_RDONLY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    with rundir.exclusive(docs):
         yield
-    finally:
-        os.close(descriptor)
 
 
 def build(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ import struct
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -262,13 +263,17 @@ class CsvLog:
     def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
         self.path, self.columns = Path(path), columns
 
+    def rows(self, keep: Callable[[int], bool]) -> list[dict[str, str]]:
+        """The rows whose step satisfies `keep(step)`, as written (text cells; none when there is no file)."""
+        if not self.path.exists():
+            return []
+        with self.path.open(newline="", encoding="utf-8") as f:
+            return [row for row in csv.DictReader(f) if keep(int(row["step"]))]
+
     def truncate(self, keep: Callable[[int], bool]) -> None:
         """Keep only the rows whose step satisfies `keep(step)` (all rows are dropped when none is)."""
-        if not self.path.exists():
-            return
-        with self.path.open(newline="", encoding="utf-8") as f:
-            rows = [row for row in csv.DictReader(f) if keep(int(row["step"]))]
-        atomic_write_text(self.path, self._format(rows, header=True))
+        if self.path.exists():
+            atomic_write_text(self.path, self._format(self.rows(keep), header=True))
 
     def append(self, rows: list[Mapping[str, Any]]) -> None:
         header = not self.path.exists() or self.path.stat().st_size == 0
@@ -307,6 +312,24 @@ def with_added_keys(flat_config: Mapping[str, Any]) -> dict[str, Any]:
     task = flat_config.get("data.name")
     added = {k: v for k, v in ADDED_KEYS.items() if ADDED_TASK_KEYS.get(k, task) == task}
     return {**added, **flat_config}
+
+
+def override_key(line: str) -> str:
+    """The key of a command-line override (`+train.x=1` -> `train.x`; `~key` -> `key`)."""
+    return line.split("=", 1)[0].lstrip("+~")
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (a directory, or a lock file created if missing, never through a link),
+    waiting for one already held; it ends with the block or with the process, however it ends."""
+    flags = os.O_RDONLY if Path(path).is_dir() else os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW
+    descriptor = os.open(path, flags, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def dir_name(override_dirname: str) -> str:

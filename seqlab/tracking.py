@@ -14,7 +14,6 @@ holds. No step is logged twice, none is missing.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -79,7 +78,7 @@ def summary(result: Mapping[str, Any]) -> dict[str, float]:
 
 def hyperparameters(flat_config: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
     """The keys a sweep is sorted and filtered by: HPARAM_KEYS and the keys the run directory is named by."""
-    named = {part.split("=", 1)[0].lstrip("+~") for part in re.split(r",(?=[+~]?[\w./@-]+=)", run_dir.name)}
+    named = {rundir.override_key(part) for part in re.split(r",(?=[+~]?[\w./@-]+=)", run_dir.name)}
     keys = [k for k in flat_config if k in HPARAM_KEYS or k in named]
     return {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in ((k, flat_config[k]) for k in keys)}
 
@@ -163,10 +162,7 @@ class MLflowTracker(Tracker):
 
     def _parent(self, experiment_id: str, sweep: Path) -> str:
         """The sweep's parent run: created by the first of its runs, found by the others (under the sweep's lock)."""
-        import fcntl  # noqa: PLC0415
-
-        with open(sweep / ".mlflow_parent.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with rundir.exclusive(sweep / ".mlflow_parent.lock"):
             record = sweep / "mlflow_parent.json"
             if record.exists():
                 return json.loads(record.read_text())["run_id"]
@@ -214,38 +210,35 @@ class MLflowTracker(Tracker):
         self.client.set_terminated(self.run_id, status=status)
 
 
+def _sqlite_file(tracking_uri: str) -> Path | None:
+    """The database file of a local SQLite store's URI (`sqlite:///path`); None for any other store."""
+    return Path(tracking_uri.removeprefix("sqlite:///")) if tracking_uri.startswith("sqlite:///") else None
+
+
 @contextmanager
 def store_lock(tracking_uri: str) -> Iterator[None]:
     """Hold an exclusive lock beside a local SQLite store (its file + `.lock`): MLflow creates the store's tables on
     first use, and two processes doing so at once fail ("table alembic_version already exists")."""
-    if not tracking_uri.startswith("sqlite:///"):
+    database = _sqlite_file(tracking_uri)
+    if database is None:
         yield
         return
-    import fcntl  # noqa: PLC0415
-
-    database = Path(tracking_uri.removeprefix("sqlite:///"))
     database.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{database}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with rundir.exclusive(Path(f"{database}.lock")):
         yield
 
 
 def artifact_location(tracking_uri: str) -> str | None:
     """Where a local store keeps artifacts: `mlartifacts/` beside its SQLite file (MLflow's own default, ./mlruns in
     the working directory, would leave them outside outputs/); a server decides its own (None)."""
-    if not tracking_uri.startswith("sqlite:///"):
-        return None
-    return Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent.joinpath("mlartifacts").as_uri()
+    database = _sqlite_file(tracking_uri)
+    return None if database is None else database.resolve().parent.joinpath("mlartifacts").as_uri()
 
 
-def written_rows(run_dir: Path, until: int) -> list[dict[str, Any]]:
+def backlog(metrics: rundir.CsvLog, until: int) -> list[dict[str, Any]]:
     """metrics.csv's rows up to step `until`, numbers as numbers (an empty cell: absent)."""
-    path = rundir.inside(run_dir, rundir.METRICS)
-    if not path.exists():
-        return []
-    with open(path, newline="") as file:
-        rows = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(file)]
-    return [row | {"step": int(row["step"])} for row in rows if int(row["step"]) <= until]
+    rows = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in metrics.rows(lambda s: s <= until)]
+    return [row | {"step": int(row["step"])} for row in rows]
 
 
 def _read_ids(run_dir: Path) -> dict[str, Any]:
@@ -261,32 +254,33 @@ class Tracking:
     """The trackers a run's config turns on. Each call reaches every tracker still working; a tracker that raises
     is reported once and dropped."""
 
-    def __init__(self, trackers: list[Tracker]) -> None:
-        self.trackers = trackers
+    def __init__(self, trackers: list[Tracker], run_dir: Path | None = None) -> None:
+        self.trackers, self.run_dir = trackers, run_dir
 
     @classmethod
-    def open(cls, cfg: DictConfig, run_dir: Path, flat_config: Mapping[str, Any], resumed_step: int,
-             impl: str) -> Tracking:  # fmt: skip
-        """The trackers `cfg.logger` turns on, for a run starting (or resumed) at `resumed_step`."""
+    def open(cls, cfg: DictConfig, run_dir: Path, flat_config: Mapping[str, Any], metrics: rundir.CsvLog,
+             resumed_step: int, impl: str) -> Tracking:  # fmt: skip
+        """The trackers `cfg.logger` turns on, for a run starting (or resumed) at `resumed_step` with its metrics
+        log `metrics`."""
         trackers = []
         names = enabled(cfg)
-        backlog = written_rows(run_dir, resumed_step) if names and resumed_step else []
+        written = backlog(metrics, resumed_step) if names and resumed_step else []
         for name in names:
             try:
                 if name == "tensorboard":
-                    trackers.append(TensorBoardTracker(run_dir, flat_config, backlog))
+                    trackers.append(TensorBoardTracker(run_dir, flat_config, written))
                 else:
-                    trackers.append(MLflowTracker(cfg, run_dir, flat_config, impl, backlog))
+                    trackers.append(MLflowTracker(cfg, run_dir, flat_config, impl, written))
             except Exception as error:
                 _warn(name, error, run_dir)
-        return cls(trackers)
+        return cls(trackers, run_dir)
 
     def _each(self, call: str, *args: Any) -> None:
         for tracker in list(self.trackers):
             try:
                 getattr(tracker, call)(*args)
             except Exception as error:
-                _warn(tracker.name, error, getattr(tracker, "run_dir", ""))
+                _warn(tracker.name, error, self.run_dir)
                 self.trackers.remove(tracker)
 
     def log_row(self, row: Mapping[str, Any]) -> None:

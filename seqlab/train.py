@@ -244,7 +244,8 @@ def start_run(claimed: Claim) -> Run:
     run = Run(claimed.cfg, claimed.run_dir, claimed.device, claimed.impl, claimed.fallback)
     checkpoint.restore(run)
     claimed.lock.note(run.progress.step)
-    run.tracking = Tracking.open(claimed.cfg, run.run_dir, run.flat_config, run.progress.step, claimed.impl)
+    run.tracking = Tracking.open(claimed.cfg, run.run_dir, run.flat_config, run.metrics, run.progress.step,
+                                 claimed.impl)  # fmt: skip
     log.info("training %s (%d parameters, %s) on %s in %s", claimed.cfg.model.name, count_parameters(run.model),
              claimed.impl, claimed.device, claimed.run_dir)  # fmt: skip
     run.start_clock()

@@ -16,7 +16,7 @@ from hydra.errors import CompactHydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
-from seqlab import schema
+from seqlab import rundir, schema
 from seqlab.data import ALL_QUERIES
 from seqlab.errors import ConfigError
 from seqlab.rundir import check_sweep_name
@@ -201,7 +201,7 @@ def check_job(task_overrides: Sequence[str], sweep_params: Any, single: bool) ->
     would be silently dropped)."""
     seen: dict[str, str] = {}
     for override in task_overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
+        key = rundir.override_key(override)
         if key in seen:
             raise ConfigError(f"{key} is given twice ({seen[key]} and {override}): give it once")
         seen[key] = override

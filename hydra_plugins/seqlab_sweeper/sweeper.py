@@ -66,7 +66,7 @@ def sweep_folder(arguments: Sequence[str]) -> str:
     finds its folder again; another sweep gets another."""
     defining = []
     for argument in arguments:
-        key = argument.split("=", 1)[0].lstrip("+~")
+        key = rundir.override_key(argument)
         if not (key.startswith("hydra") or key == "threads" or key in rundir.NOT_DEFINING):
             defining.append(argument)
     return re.sub(r"['\"\\]", "_", rundir.dir_name(",".join(sorted(defining)) or "sweep"))
