@@ -93,10 +93,9 @@ def slurm_states(sweep_dir: Path) -> Counter | None:
     return Counter(done.stdout.split()) if done.returncode == 0 else None
 
 
-def sweep_size(sweep_dir: Path, states: list[tuple[str, str, str]], counts: Counter, eta_s: float | None) -> str:
+def sweep_size(plan: dict | None, states: list[tuple[str, str, str]], counts: Counter, eta_s: float | None) -> str:
     """`S of N runs started, ETA E` from the plan the sweeper recorded (a capacity search: at most N), or `S runs`
     without one."""
-    plan = rundir.read_plan(sweep_dir)
     if plan is None:
         return f"{len(states)} runs"
     planned = plan["planned_runs"]
@@ -126,7 +125,7 @@ def eta_seconds(summaries: list[tuple[str, ResultSummary | None]], states: list[
     overall = sum(s.wall_time_s for s in done) / sum(s.work for s in done)
     left, full = 0.0, []
     for run_dir, state, _ in states:
-        if state == "completed":
+        if state in ("completed", "not started"):  # a directory not started holds no config yet: counted below
             continue
         config = fingerprint_config(Path(run_dir))
         total = sweep_index.work(config, config.get("train.max_steps"))
@@ -135,7 +134,7 @@ def eta_seconds(summaries: list[tuple[str, ResultSummary | None]], states: list[
         full.append(total)
         fraction = 1 - (last_step(Path(run_dir)) or 0) / max(1, config["train.max_steps"])
         left += total * fraction * pace.get(str(config.get("model.name")), overall)
-    unstarted = max(0, (planned or 0) - len(states))
+    unstarted = max(0, (planned or 0) - len(states)) + sum(1 for _, state, _ in states if state == "not started")
     if unstarted and full:
         left += unstarted * sum(full) / len(full) * overall
     running_now = sum(1 for _, state, _ in states if state == "running")
@@ -156,8 +155,8 @@ def render(sweep_dir: Path) -> str:
     states = [(d, *run_state(d, summary)) for d, summary in summaries]  # paths as strings: 100,000 of them
     counts = Counter(state for _, state, _ in states)
     plan = rundir.read_plan(sweep_dir)
-    eta_s = eta_seconds(summaries, states, plan["planned_runs"] if plan else None) if plan else None
-    lines = [f"{sweep_dir}: {sweep_size(sweep_dir, states, counts, eta_s)}"]
+    eta_s = eta_seconds(summaries, states, plan["planned_runs"]) if plan else None
+    lines = [f"{sweep_dir}: {sweep_size(plan, states, counts, eta_s)}"]
     lines += [f"  {state:<20} {counts[state]}" for state in STATES if counts[state]]
     jobs = slurm_states(sweep_dir)
     if jobs is not None:

@@ -93,3 +93,7 @@ def test_the_eta_scales_by_the_work_left_not_by_the_mean_run(tmp_path):
     states = [(d, *status.run_state(d, s)) for d, s in summaries]
     assert status.eta_seconds(summaries, states, 4) == pytest.approx(150.0)
     assert "ETA 2 min (2 runs left; from the work left" in status.render(sweep)
+    (sweep / "launched").mkdir()  # a directory that holds nothing yet counts as a planned run not started
+    summaries = list(result_summaries(sweep))
+    states = [(d, *status.run_state(d, s)) for d, s in summaries]
+    assert status.eta_seconds(summaries, states, 4) == pytest.approx(150.0)
