@@ -5,7 +5,7 @@ features (completion, a user's config dir, search path and primary config, hydra
 import dataclasses
 
 import pytest
-from conftest import ROOT, TINY, run_cli, seqlab_configs
+from conftest import ROOT, TINY, run_cli, seqlab_configs, tiny
 from hydra import compose
 from omegaconf import OmegaConf
 
@@ -163,3 +163,16 @@ def test_two_sweeps_get_two_folders_and_a_relaunch_finds_its_own(tmp_path):
                                      for f in folders)  # fmt: skip
     again = run_cli("-m", "model=rnn,lstm", *reversed(TINY), "hydra/launcher=local_parallel", cwd=tmp_path, env=env)
     assert "2 runs: 0 trained, 2 already completed (skipped), 0 failed" in again.stderr, again.stderr
+
+
+@pytest.mark.slow
+def test_the_command_line_overrides_a_presets_swept_values_but_gives_no_key_twice(tmp_path):
+    env = {"PYTHONPATH": str(ROOT)}
+    preset = ["-m", "+experiment=ledger_speed", "seed=1"]
+    narrowed = run_cli(*preset, "model=rnn", "data.length=5", *tiny("train.max_steps=2"), cwd=tmp_path, env=env)
+    assert narrowed.returncode == 0, narrowed.stderr
+    assert "1 runs: 1 trained" in narrowed.stderr
+    twice = run_cli("-m", "+experiment=ledger_speed", "seed=1", "seed=2", *TINY, cwd=tmp_path, env=env)
+    assert twice.returncode == 2 and twice.stderr.strip().endswith(
+        "seed is given twice (seed=1 and seed=2): give it once"
+    )

@@ -45,12 +45,13 @@ def swept_values(arguments: Sequence[str], parser: OverridesParser, preset: int 
     the first `preset` arguments are a preset's params, which the command line may override. ConfigError for a key
     given twice on the command line."""
     choices: dict[str, list[str]] = {}
+    given: dict[str, str] = {}  # key -> its override on the command line
     for position, override in enumerate(parser.parse_overrides(list(arguments))):
         key = override.get_key_element()
-        if key in choices and position >= preset and choices[key][0] not in arguments[:preset]:
-            raise ConfigError(
-                f"{key} is given twice ({' '.join(choices[key])} and {override.input_line}): give it once"
-            )
+        if position >= preset:
+            if key in given:
+                raise ConfigError(f"{key} is given twice ({given[key]} and {override.input_line}): give it once")
+            given[key] = override.input_line
         if override.is_sweep_override():
             if not override.is_discrete_sweep():
                 raise ConfigError(f"{key}: seqlab's sweepers take lists and range(), not {override.value_type.name}")
