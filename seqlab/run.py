@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from seqlab.errors import ConfigError, refuse
@@ -28,11 +29,12 @@ def main(cfg: DictConfig) -> Outcome:
     single = hydra_cfg.mode == RunMode.RUN
     run_dir = hydra_cfg.runtime.output_dir
     try:
-        check_job(hydra_cfg.overrides.task, hydra_cfg.sweeper.get("params"), single)
+        overrides = OmegaConf.to_container(hydra_cfg.overrides.task)  # unresolved: '${nope}' is the user's text
+        check_job(overrides, hydra_cfg.sweeper.get("params"), single)
         start_job(cfg)
         result = train(cfg, run_dir)
     except (ConfigError, OmegaConfBaseException) as error:
-        error = error if isinstance(error, ConfigError) else ConfigError(explain(error))
+        error = error if isinstance(error, ConfigError) else ConfigError(explain(error, overrides=overrides))
         discard_if_unused(run_dir)  # a refused run leaves nothing behind
         if single:
             refuse(error)
@@ -69,7 +71,7 @@ def cli() -> None:
     except COMPOSITION_ERRORS as error:
         if full_traceback:
             raise
-        refuse(error if isinstance(error, ConfigError) else explain(error))
+        refuse(error if isinstance(error, ConfigError) else explain(error, overrides=sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -154,9 +154,10 @@ def available_memory(device: str) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-def explain(error: BaseException, prefix: str = "") -> str:
+def explain(error: BaseException, prefix: str = "", overrides: Sequence[str] = ()) -> str:
     """One line for a composition error: the group option or key at fault and what it accepts, else the error's
-    first lines without OmegaConf's object details (`prefix`: the node a key's full_key is relative to)."""
+    first lines without OmegaConf's object details (`prefix`: the node a key's full_key is relative to; `overrides`:
+    the command line's, to name the one whose interpolation failed while Hydra named the run)."""
     if isinstance(error, MissingConfigException) and error.options is not None:
         found = re.search(r"Could not find '(.+)/([^/']+)'", str(error))
         options = ", ".join(error.options)
@@ -174,8 +175,11 @@ def explain(error: BaseException, prefix: str = "") -> str:
     text = lines[0] if lines else type(error).__name__
     if key and re.match(r"Key '.+' not in", text):
         return unknown_key(f"{prefix}{key}")
-    if key and isinstance(cause, InterpolationResolutionError):  # in hydra.run.dir: met while naming the run
-        return text if key.startswith("hydra.") else f"{prefix}{key}: {text}"
+    if isinstance(cause, InterpolationResolutionError):
+        if key and not key.startswith("hydra."):
+            return f"{prefix}{key}: {text}"
+        interpolated = [override for override in overrides if "${" in override]  # met while naming the run
+        return f"{' '.join(interpolated)}: {text}" if interpolated else text
     if key:
         accepted = schema.accepted(f"{prefix}{key}")
         return f"{prefix}{key}: {text}" + (f" (expected {accepted})" if accepted else "")

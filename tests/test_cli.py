@@ -62,7 +62,8 @@ COMMAND_LINE_TRAPS = [  # (arguments, environment, the start of the one line)
     (["optimizer.lr=nan"], {}, "seqlab: error: optimizer.lr=nan is invalid: expected a finite number > 0"),
     (["train.max_norm=inf"], {}, "seqlab: error: train.max_norm=inf is invalid: expected a finite number > 0"),
     (["threads=9999"], {}, "seqlab: error: threads=9999 is invalid: expected auto or an integer from 1 to the"),
-    (["optimizer.lr=${nope}"], {}, "seqlab: error: Interpolation key 'nope' not found"),
+    (["optimizer.lr=${nope}"], {}, "seqlab: error: optimizer.lr"),  # named by its key or its override
+    (["-m", "seed=1,2", "optimizer.lr=${nope}"], {}, "seqlab: error: optimizer.lr=${nope}: Interpolation key"),
     (["optimizer.lr=${oc.env:SEQLAB_UNSET}"], {}, "seqlab: error: "),
     (["train.max_steps=20", "train.max_steps=30"], {}, "seqlab: error: train.max_steps is given twice"),
     (["-m", "train.max_steps=20", "train.max_steps=30"], {}, "seqlab: error: train.max_steps is given twice"),

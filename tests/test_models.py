@@ -115,3 +115,56 @@ def test_rrn_follows_its_equations_step_by_step():
         c = c + inc - dec
         h = torch.relu(c)
     torch.testing.assert_close(core(digits), h)
+
+
+def test_the_readme_recipe_for_a_new_cell_gives_a_working_run_alone_and_stacked(make_cfg, tmp_path, request):
+    """README, "Where a new piece goes": a cell is its cores, its `update` and a `register` call, plus
+    conf/model/<name>.yaml; the schema's choices, the reference twin and the stacked packs read the registry."""
+    from contextlib import ExitStack
+
+    from seqlab.models.base import FusedLayout, time_major
+    from seqlab.models.reference import ReferenceCore
+    from seqlab.models.registry import Cell, register
+    from seqlab.train import claim, train, train_together
+
+    def softsign(a: torch.Tensor) -> torch.Tensor:
+        return a / (1 + a.abs())
+
+    class ReferenceSoftsign(ReferenceCore):
+        gates = ("h",)
+
+        def step(self, k, x, state):
+            return (softsign(self.gate("h", k, x, state[0])),)
+
+    class FastSoftsign(FusedLayout):
+        cell, gates = "softsign", ("h",)
+
+        def torch_forward(self, symbols, every_step):
+            sequence = time_major(symbols)
+            for k in range(self.num_layers):
+                projections, w_hh = self.input_projections(k, sequence), self.layer(k)["w_hh"]
+                h, hiddens = projections.new_zeros(projections.shape[1:]), []
+                for x in projections:
+                    h = softsign(x + h @ w_hh.t())
+                    hiddens.append(h)
+                sequence = torch.stack(hiddens)
+            return sequence if every_step else sequence[-1]
+
+    def update(x, hx, state):
+        return (softsign(x + hx),)
+
+    register(Cell("softsign", fast=FastSoftsign, reference=ReferenceSoftsign, native=False, update=update))
+    request.addfinalizer(lambda: CELLS.pop("softsign"))
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "softsign.yaml").write_text("name: softsign\n")
+    cfg = make_cfg("model=softsign", "threads=1", f"hydra.searchpath=[file://{tmp_path / 'conf'}]")
+
+    fast = build_model("softsign", hidden_size=8, num_layers=2, encoding=cfg.data.encoding)
+    twin = reference_twin(fast, "softsign")
+    symbols = torch.randint(0, 10, (4, 7))
+    assert_close_float32(twin(symbols), fast(symbols))
+    alone = train(cfg, tmp_path / "alone")
+    with ExitStack() as locks:
+        (stacked,) = train_together([claim(cfg, tmp_path / "stacked", locks)], stacked=True)
+    assert alone["status"] == stacked["status"] == "completed" and stacked["pack"]["stacked"] is True
+    assert stacked["eval_loss"] == pytest.approx(alone["eval_loss"], rel=1e-4)

@@ -143,7 +143,8 @@ def job_paths(job_config: DictConfig) -> tuple[Path, dict[str, Any]]:
     except InterpolationResolutionError as error:
         subdir = OmegaConf.to_container(job_config.hydra.sweep, resolve=False)["subdir"]
         if not re.search(r"hydra\.job\.(num|id)\b", str(subdir)):
-            raise ConfigError(explain(error)) from None
+            overrides = OmegaConf.to_container(job_config.hydra.overrides.task)
+            raise ConfigError(explain(error, overrides=overrides)) from None
         raise ConfigError(  # ${hydra.job.num} or ${hydra.job.id}: set only when a job launches
             f"hydra.sweep.subdir={subdir!r} is invalid: seqlab's sweepers name each run's directory by its config "
             "before launch (a relaunch finds its runs there), so it cannot use hydra.job.num or hydra.job.id; keep "
@@ -245,7 +246,7 @@ class SummarizingSweeper(Sweeper):
                 except ConfigError as error:  # also: the text corpus is missing or unreadable: no run can train
                     self.refuse(error)
                 except COMPOSITION_ERRORS as error:
-                    self.refuse(ConfigError(explain(error)))
+                    self.refuse(ConfigError(explain(error, overrides=list(overrides))))
                 action, why = rundir.verdict(run_dir, flat, job_config.rerun)
                 dirs.append((run_dir, flat, why if action == "refuse" else None))
                 if action == "skip":
