@@ -57,6 +57,10 @@ NOT_DEFINING = (
     "logger.mlflow.tracking_uri",
     "logger.mlflow.experiment",
 )
+# Overrides left out of a run directory's name (config.yaml's override_dirname.exclude_keys, through the
+# `seqlab_dirname_excluded` resolver): the keys above, `threads` (recorded in the run, but the same run on any number
+# of cores) and the `logger` group's choice.
+DIRNAME_EXCLUDED = (*NOT_DEFINING, "threads", "logger")
 # Config keys added after runs were recorded without them -> the value at which a run computes what it computed
 # before the key existed. Such a key at that value is not part of the fingerprint: adding a feature does not turn
 # every finished run into "another config".

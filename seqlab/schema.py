@@ -20,10 +20,9 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from seqlab.errors import ConfigError
-from seqlab.rundir import dir_name
+from seqlab.rundir import DIRNAME_EXCLUDED, dir_name
 
 INT64_MAX = 2**63 - 1
 SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit: a larger seed would alias a smaller one
@@ -316,17 +315,6 @@ class PackedLauncherConf(PackSettings):
     _target_: str = "hydra_plugins.seqlab_launcher.packed.PackedLauncher"
 
 
-def typed_settings(settings: dict[str, Any], schema: Any, prefix: str) -> DictConfig:
-    """`settings` (a plugin's constructor arguments, say) typed and checked against `schema`: ConfigError naming
-    `prefix` + the key."""
-    try:
-        typed = OmegaConf.merge(OmegaConf.structured(schema), settings)
-    except OmegaConfBaseException as error:
-        raise ConfigError(f"{prefix}{error.full_key}: {str(error).splitlines()[0]}") from None
-    check_rules(typed, schema, prefix)
-    return typed
-
-
 DATASETS = {"palindrome": PalindromeConf, "copy": CopyConf, "adding": AddingConf, "recall": RecallConf,
             "text": TextConf}  # fmt: skip
 OPTIMIZERS = {"sgd": SGDConf, "sgd_momentum": SGDConf, "rmsprop": RMSpropConf, "adam": AdamConf}
@@ -337,9 +325,10 @@ UNIONS = {"data": (DATASETS, None), "optimizer": (OPTIMIZERS, None), "init": (IN
 def register() -> None:
     """Store the run schemas in Hydra's ConfigStore - `seqlab_schema` (config.yaml's first default) and the schemas
     in `schema/<group>/` that conf/dataset, conf/optimizer and conf/init options start from - and register the
-    `seqlab_dirname` resolver that names run directories (hydra_plugins/seqlab_config calls this before Hydra
-    composes a seqlab config)."""
+    resolvers that name run directories, `seqlab_dirname` and `seqlab_dirname_excluded` (hydra_plugins/seqlab_config
+    calls this before Hydra composes a seqlab config)."""
     OmegaConf.register_new_resolver("seqlab_dirname", dir_name, replace=True)
+    OmegaConf.register_new_resolver("seqlab_dirname_excluded", lambda: list(DIRNAME_EXCLUDED), replace=True)
     store = ConfigStore.instance()
     store.store(name="seqlab_schema", node=SeqlabConfig)
     _store({"dataset": DATASETS.values(), "optimizer": OPTIMIZERS.values(), "init": [*INITS.values(), InitConf]})

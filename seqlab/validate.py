@@ -48,6 +48,17 @@ def validate(cfg: DictConfig) -> None:
     _check_combinations(cfg)
 
 
+def typed_settings(settings: dict[str, Any], unit: Any, prefix: str) -> DictConfig:
+    """`settings` (a plugin's constructor arguments, say) typed and checked against the dataclass `unit`:
+    ConfigError naming `prefix` + the key."""
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(unit), settings)
+    except OmegaConfBaseException as error:
+        raise ConfigError(explain(error, prefix=prefix)) from None
+    schema.check_rules(typed, unit, prefix)
+    return typed
+
+
 def check_here(cfg: DictConfig) -> None:
     """What the machine a run trains on must give it (checked there: a login node submitting to SLURM may differ):
     the device, the cores for `threads`, the memory, the text task's corpus, and the chosen trackers' libraries."""

@@ -161,7 +161,8 @@ def test_two_sweeps_get_two_folders_and_a_relaunch_finds_its_own(tmp_path):
     folders = sorted(p.name for p in (tmp_path / "outputs" / "multirun").iterdir())
     assert len(folders) == 2 and all(len(list((tmp_path / "outputs" / "multirun" / f).glob("*/result.json"))) == 2
                                      for f in folders)  # fmt: skip
-    again = run_cli("-m", "model=rnn,lstm", *reversed(TINY), "hydra/launcher=local_parallel", cwd=tmp_path, env=env)
+    again = run_cli("-m", "model=rnn,lstm", *reversed(TINY), "hydra/launcher=local_parallel", "threads=1",
+                    "logger=none", cwd=tmp_path, env=env)  # fmt: skip
     assert "2 runs: 0 trained, 2 already completed (skipped), 0 failed" in again.stderr, again.stderr
 
 

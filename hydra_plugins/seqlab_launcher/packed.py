@@ -29,7 +29,8 @@ from seqlab.jobs import Outcome, fail, running_elsewhere, start_job
 from seqlab.packs import packs, shared_settings
 from seqlab.rundir import RunLocked, discard_if_unused
 from seqlab.runlog import RunLogRouter
-from seqlab.schema import PackSettings, typed_settings
+from seqlab.schema import PackSettings
+from seqlab.validate import typed_settings
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from seqlab import rundir
 from seqlab.capacity import Capacity, Search, describe_capacity, is_solved
 from seqlab.data import LENGTH_KEYS
 from seqlab.errors import ConfigError
-from seqlab.schema import CapacitySweeperConf, typed_settings
+from seqlab.schema import CapacitySweeperConf
+from seqlab.validate import typed_settings
 
 CAPACITY_CSV = "capacity.csv"
 

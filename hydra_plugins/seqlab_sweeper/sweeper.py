@@ -63,12 +63,12 @@ def swept_values(arguments: Sequence[str], parser: OverridesParser, preset: int 
 
 def sweep_folder(arguments: Sequence[str]) -> str:
     """The folder of a sweep whose sweep_name is auto: its command line's overrides that define runs, sorted (not
-    the launcher, threads or the keys of NOT_DEFINING), as a run directory is named. A relaunch of the same sweep
+    Hydra's keys (the launcher) or DIRNAME_EXCLUDED's), as a run directory is named. A relaunch of the same sweep
     finds its folder again; another sweep gets another."""
     defining = []
     for argument in arguments:
         key = rundir.override_key(argument)
-        if not (key.startswith("hydra") or key == "threads" or key in rundir.NOT_DEFINING):
+        if not (key.startswith("hydra") or key in rundir.DIRNAME_EXCLUDED):
             defining.append(argument)
     return re.sub(r"['\"\\]", "_", rundir.dir_name(",".join(sorted(defining)) or "sweep"))
 
