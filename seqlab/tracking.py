@@ -33,6 +33,7 @@ from seqlab.errors import ConfigError
 log = logging.getLogger(__name__)
 
 TRACKING = "tracking.json"  # the run's tracker ids: {"mlflow_run_id": ...}
+PARENT_RECORD = "mlflow_parent.json"  # in a sweep directory: its MLflow parent run, {"run_id", "tracking_uri"}
 EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}  # logger -> module, extra
 SUMMARY_KEYS = ("eval_accuracy", "eval_loss", "best_eval_accuracy", "best_train_accuracy", "min_train_loss",
                 "steps", "steps_to_converge", "bits_per_char", "wall_time_s")  # fmt: skip
@@ -163,12 +164,14 @@ class MLflowTracker(Tracker):
     def _parent(self, experiment_id: str, sweep: Path) -> str:
         """The sweep's parent run: created by the first of its runs, found by the others (under the sweep's lock)."""
         with rundir.exclusive(sweep / ".mlflow_parent.lock"):
-            record = sweep / "mlflow_parent.json"
-            if record.exists():
-                return json.loads(record.read_text())["run_id"]
+            if (saved := _parent_record(sweep)) is not None:
+                if self.client.get_run(saved["run_id"]).info.status != "RUNNING":  # a relaunched sweep
+                    self.client.update_run(saved["run_id"], status="RUNNING")
+                return saved["run_id"]
             tags = {"mlflow.runName": sweep.name, "seqlab.sweep_dir": str(sweep)}
             run_id = self.client.create_run(experiment_id, tags=tags).info.run_id
-            rundir.atomic_write_text(record, json.dumps({"run_id": run_id}) + "\n")
+            record = {"run_id": run_id, "tracking_uri": self.client.tracking_uri}
+            rundir.atomic_write_text(sweep / PARENT_RECORD, json.dumps(record) + "\n")
             return run_id
 
     def _log_params(self, flat_config: Mapping[str, Any]) -> None:
@@ -208,6 +211,29 @@ class MLflowTracker(Tracker):
                 self.client.log_artifact(self.run_id, str(path))
         status = {"completed": "FINISHED", "interrupted": "KILLED"}.get(result["status"], "FAILED")
         self.client.set_terminated(self.run_id, status=status)
+
+
+def _parent_record(sweep: Path) -> dict[str, str] | None:
+    """The sweep's MLflow parent run, as its first run recorded it; None when there is none."""
+    record = sweep / PARENT_RECORD
+    return json.loads(rundir.inside(sweep, PARENT_RECORD).read_text()) if record.is_file() else None
+
+
+def end_sweep(sweep: Path, counts: Mapping[str, int]) -> None:
+    """Close the sweep's MLflow parent run, if its runs made one: FINISHED, or FAILED when a run failed, with the
+    sweep's `counts` (trained, skipped, failed, ...) as metrics. A relaunch's first run marks it RUNNING again. A
+    store that cannot be reached costs one warning line, never the sweep."""
+    try:
+        if (saved := _parent_record(sweep)) is None or "tracking_uri" not in saved:
+            return
+        from mlflow.entities import Metric  # noqa: PLC0415
+        from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+        client, stamp = MlflowClient(tracking_uri=saved["tracking_uri"]), int(time.time() * 1000)
+        client.log_batch(saved["run_id"], metrics=[Metric(f"runs_{k}", v, stamp, 0) for k, v in counts.items()])
+        client.set_terminated(saved["run_id"], status="FAILED" if counts.get("failed") else "FINISHED")
+    except Exception as error:  # noqa: BLE001 - tracking never costs a sweep
+        _warn("mlflow", error, sweep)
 
 
 def _sqlite_file(tracking_uri: str) -> Path | None:

@@ -112,6 +112,8 @@ def test_a_sweep_nests_its_runs_under_one_parent_also_packed(tmp_path):
     children = [r for r in found if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 2 and len(children) == 4
     assert {parents[c.data.tags["mlflow.parentRunId"]].info.run_name for c in children} == {"plain", "packed"}
+    for parent in parents.values():  # closed by the sweep, with its counts
+        assert parent.info.status == "FINISHED" and parent.data.metrics["runs_trained"] == 2
     for run_dir in (tmp_path / "packed").glob(f"*/{rundir.RESULT}"):
         assert scalars(run_dir.parent)["train_loss"]  # each run of the pack logs as its own run
 

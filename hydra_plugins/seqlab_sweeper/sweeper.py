@@ -34,6 +34,7 @@ from seqlab.data.corpus import resolve_digest
 from seqlab.errors import ConfigError, refuse
 from seqlab.rundir import RUNNING_ELSEWHERE
 from seqlab.threads import resolve_threads
+from seqlab.tracking import end_sweep
 from seqlab.validate import COMPOSITION_ERRORS, explain, validate
 
 AUTO_SWEEP_NAME = "auto"  # sweep_name's default: the folder is named after the sweep's command line
@@ -122,6 +123,10 @@ class Tally:
                 self.elsewhere.append(returned.detail)
             else:
                 self.trained += 1
+
+    def counts(self) -> dict[str, int]:
+        return {"trained": self.trained, "skipped": self.skipped, "failed": len(self.failed),
+                "elsewhere": len(self.elsewhere)}  # fmt: skip
 
     def report(self) -> bool:
         """Print the summary line and each run elsewhere or failed to stderr; True if none failed."""
@@ -265,6 +270,7 @@ class SummarizingSweeper(Sweeper):
     def finish(self) -> None:
         """Print the summary and where the results are; exit 1 if any run failed."""
         succeeded = self.tally.report()
+        end_sweep(self.sweep_dir, self.tally.counts())  # closes the sweep's MLflow parent run, if it has one
         print(f"seqlab: run directories in {self.sweep_dir}; tables, figures and report: seqlab-aggregate "
               f"{self.sweep_dir} (writes {self.sweep_dir / 'analysis' / 'report.md'})", file=sys.stderr)  # fmt: skip
         if not succeeded:
