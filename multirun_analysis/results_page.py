@@ -21,6 +21,7 @@ import pandas as pd
 from multirun_analysis import figures, sample_words
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
 from multirun_analysis.ledger import CHANCE_BEST_BATCH, ledger
+from multirun_analysis.records import RECORDS, archive_path, pack, unpacked
 from multirun_analysis.report import Report
 from multirun_analysis.stats import CAPACITY_NUMBERS, chance_best_batch, share_trained_on, with_censoring_text
 from seqlab import rundir
@@ -304,6 +305,23 @@ def overflow_table(overflow: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns=lambda length: f"L = {length}").rename_axis(columns=None).reset_index()
 
 
+def aggregate_study(study: str, sweep: Path, out: Path) -> str | None:
+    """Aggregate `sweep` into `out`; the compute it used (and how much of it stopped midway), or None when there is
+    nothing to aggregate (said on stderr)."""
+    try:
+        aggregate(Options(dirs=[sweep], out=out, formats=["png"]))
+    except UsageError as error:
+        print(f"results_page: skipping {study}: {error}", file=sys.stderr)
+        return None
+    runs = pd.read_csv(out / "runs.csv")
+    source = f"Compute: {compute_used(runs)}."
+    if stopped := int((runs["status"] == "interrupted").sum()):  # a search stopped midway: published so far
+        source += (f" Unfinished: {stopped} run{'s' * (stopped > 1)} stopped midway (checkpointed; its command "
+                   "resumes them): a capacity may still grow where it is marked `>=`, or where a length between its "
+                   "longest solved and its first failure is not tested yet.")  # fmt: skip
+    return source
+
+
 def figure_captions(report: Path) -> dict[str, str]:
     """Each figure's caption in the aggregator's report (what it shows and its setting), by file name."""
     text = report.read_text() if report.exists() else ""
@@ -390,18 +408,19 @@ def build(args: argparse.Namespace) -> int:
         if training:  # never publish half a study
             print(f"results_page: {study} is still training ({training}): its committed section, if any, is kept",
                   file=sys.stderr)  # fmt: skip
+        records = archive_path(args.docs / "results", study)
+        shared = f"[results/{RECORDS}/{study}.tar.gz](results/{RECORDS}/{study}.tar.gz)"
         if sweep.is_dir() and not training:
-            try:
-                aggregate(Options(dirs=[sweep], out=out, formats=["png"]))
-            except UsageError as error:
-                print(f"results_page: skipping {study}: {error}", file=sys.stderr)
+            if (source := aggregate_study(study, sweep, out)) is None:
                 continue
-            runs = pd.read_csv(out / "runs.csv")
-            source = f"Compute: {compute_used(runs)}. Aggregate again: `seqlab-aggregate {sweep}`."
-            if stopped := int((runs["status"] == "interrupted").sum()):  # a search stopped midway: published so far
-                source += (f" Unfinished: {stopped} run{'s' * (stopped > 1)} stopped midway (checkpointed; its "
-                           "command resumes them): a capacity may still grow where it is marked `>=`, or where a "
-                           "length between its longest solved and its first failure is not tested yet.")  # fmt: skip
+            pack(sweep, records)
+            source += f" Aggregate again: `seqlab-aggregate {sweep}`; each run's records: {shared}."
+        elif records.exists():  # the run directories are elsewhere: rebuilt from the records in the repository
+            with unpacked(records) as folder, contextlib.chdir(folder):
+                if (source := aggregate_study(study, Path(study), out.resolve())) is None:
+                    continue
+            source += (f" Rebuilt from each run's records in the repository ({shared}: config, result.json, "
+                       "metrics.csv), by `seqlab-results-page`.")  # fmt: skip
         elif (out / "summary.csv").exists():  # aggregated before, its run directories are elsewhere
             where = "is still training" if training else "is not on this machine"
             compute = re.search(r"^- compute: (.*)$", (out / "report.md").read_text(), re.MULTILINE)

@@ -3,8 +3,10 @@
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import warnings
 
@@ -200,6 +202,37 @@ def test_results_page_regenerates_from_run_directories(tmp_path):
     assert (
         not list((docs / "results/rnn_vs_lstm").glob("*.svg")) and not (docs / "results/rnn_vs_lstm/runs.csv").exists()
     )
+
+
+def test_results_page_rebuilds_a_study_from_its_records_in_the_repository(tmp_path):
+    from multirun_analysis.records import archive_path
+    from multirun_analysis.results_page import main as results_page
+
+    runs, docs = tmp_path / "multirun", tmp_path / "docs"
+    make_tree(runs / "rnn_vs_lstm", known_accuracy, model__name=["rnn", "lstm"], data__length=[5, 10, 15])
+    assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    records, results = archive_path(docs / "results", "rnn_vs_lstm"), docs / "results" / "rnn_vs_lstm"
+    tables = {name: (results / name).read_text() for name in ("summary.csv", "memory_capacity.csv")}
+    packed = records.read_bytes()
+    shutil.rmtree(runs)  # a fresh clone: the run directories are not in the repository, their records are
+    shutil.rmtree(results)
+    assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    assert {name: (results / name).read_text() for name in tables} == tables
+    assert (results / "eval_accuracy_vs_data.length.png").exists()
+    assert "Rebuilt from each run's records in the repository" in (docs / "results.md").read_text()
+    assert records.read_bytes() == packed and not runs.exists()  # nothing written back, nothing left behind
+
+
+def test_records_unpack_only_plain_files_inside_their_folder(tmp_path):
+    from multirun_analysis.records import unpacked
+
+    archive = tmp_path / "hostile.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        link = tarfile.TarInfo("study/run/result.json")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    with pytest.raises(tarfile.FilterError), unpacked(archive):
+        pass
 
 
 def test_results_page_shows_overflow_by_configuration_and_length():
