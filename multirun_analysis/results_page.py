@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from multirun_analysis import figures, sample_words
+from multirun_analysis import capacity_map, figures, sample_words
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
 from multirun_analysis.ledger import CHANCE_BEST_BATCH, ledger
 from multirun_analysis.records import RECORDS, archive_path, pack, unpacked
@@ -27,6 +27,7 @@ from multirun_analysis.stats import CAPACITY_NUMBERS, chance_best_batch, share_t
 from seqlab import rundir
 from seqlab.sweep_index import result_summaries
 
+BENCH = "bench/cpu_2core.json"  # under docs/: the training benchmark whose costs the capacity map shows
 STUDIES = {
     "course": "The course template at full budget: RNN vs LSTM, digits fed as numbers",
     "course_onehot": "The course template at full budget, digits fed one-hot",
@@ -39,6 +40,8 @@ STUDIES = {
     "course_rrn_lr1e-4": "The RRN at lr 1e-4 from the inits that stay finite: how far does it remember?",
     "course_optimizers": "The course template under each optimizer: SGD, SGD with momentum, RMSprop, Adam",
     "course_optimizers_rrn": "The same for the RRN: its capacity under each optimizer, L = 5..50",
+    "course_inits_gru_rrn": "The reports' inits for the GRU and the RRN: N(0, 1e-4) and N(0, 1), L = 5..50",
+    "course_matched": "The RNN at the LSTM's parameter count: hidden 255, the course setting, L = 5..50",
     "ledger_rrn_300": "The course RRN at L = 300 itself, in float32 and float64 (claim C11)",
     "ledger_speed": "The course RNN and LSTM at L = 5, 10, 15, evaluated every 50 steps: which converges sooner (C10)",
     "ledger_rrn_float64": "The course RRN in float64: a capacity search over L = 50..450 (claims C11, C12)",
@@ -111,6 +114,14 @@ SETTINGS = {  # per study: its scale, its command and its setting, shown under i
     "scalar digits, hidden 128, batch 128, lr 1e-3 under each rule, clip 10, PyTorch's default init, float32, up to "
     "10,000 steps, seeds 1-5; a run stops after 3 evaluations at >= 0.99; capacity search over L = 5..50, so a "
     "capacity of 50 means at least 50; 84 runs, 0.56 core-hours).",
+    "course_inits_gru_rrn": "Full scale: `python -m seqlab.run -m +experiment=course_inits hydra/sweeper=capacity "
+    "model=gru,rrn sweep_name=course_inits_gru_rrn threads=1` (course_inits for the cells that study left out: "
+    "scalar digits, hidden 128, batch 128, RMSprop lr 1e-3, clip 10, 10,000 steps, no early stopping, init=normal "
+    "(std 1e-4) and init=standard_normal, seeds 1-5; capacity search over L = 5..50).",
+    "course_matched": "Full scale: `python -m seqlab.run -m +experiment=course_matched hydra/sweeper=capacity "
+    "threads=1` (the course setting, the RNN at hidden 255: 68,095 parameters against the 128-unit LSTM's 67,850; "
+    "scalar digits, batch 128, RMSprop lr 1e-3, clip 10, up to 10,000 steps, default init, seeds 1-5; a run stops "
+    "after 3 evaluations at >= 0.99; capacity search over L = 5..50).",
     "ledger_rrn_300": "Full scale: `python -m seqlab.run -m +experiment=ledger_rrn_300 threads=1` (in `bash "
     "scripts/run_studies.sh ledger`; the course preset exactly - scalar digits, hidden 128, batch 128, RMSprop 1e-3, "
     "clip 10, PyTorch's default init, up to 10,000 steps - for the RRN at L = 300, in float32 and in float64, seeds "
@@ -388,7 +399,8 @@ def build(args: argparse.Namespace) -> int:
     """Aggregate every study into `args.docs`/results/ and write `args.docs`/results.md."""
     page = Report("seqlab results: how far back can each cell remember?")
     page.paragraph(
-        "First the claims ledger: each claim of the course reports, the setting seqlab ran it at and the verdict. "
+        "First a capacity map: which cell remembers longest under which optimizer, init and encoding. Then the "
+        "claims ledger: each claim of the course reports, the setting seqlab ran it at and the verdict. "
         "Then the full-scale studies, each with its setting and command; the reduced-scale runs are in the appendix "
         "at the end."
     )
@@ -468,7 +480,7 @@ def build(args: argparse.Namespace) -> int:
             if leftover.name not in kept:
                 leftover.unlink()  # per-run tables stay with the run directories
         (out / "report.html").unlink(missing_ok=True)
-    page.blocks[ledger_at:ledger_at] = ledger_blocks(args.docs)
+    page.blocks[ledger_at:ledger_at] = capacity_map.blocks(args.docs, args.docs / BENCH) + ledger_blocks(args.docs)
     (args.docs / "results.md").write_text(page.markdown())
     print(f"wrote {args.docs / 'results.md'}")
     return 0
