@@ -53,28 +53,29 @@ def _read_csv_rows(path: Path, run_dir: str, columns: dict[str, list]) -> None:
     on a value that is not a number, naming its row and column but not the value (the file may not be a CSV).
     """
     with path.open(newline="", errors="replace") as f:
-        rows = [_numbers(row, number, path.name) for number, row in enumerate(csv.DictReader(f), start=2)]
+        reader = csv.reader(f)
+        header = next(reader, [])
+        if len(set(header)) < len(header):
+            raise ValueError(f"{path.name} line 1: a column named twice")
+        parsed = [_numbers(row, len(header), line, path.name) for line, row in enumerate(reader, start=2)]
     count = len(columns.get("run_dir", []))
-    for name in [k for k in dict.fromkeys(["run_dir", *(k for row in rows for k in row)]) if k not in columns]:
-        columns[name] = [math.nan] * count
-    for row in rows:
-        row["run_dir"] = run_dir
-        for name, values in columns.items():
-            values.append(row.get(name, math.nan))
+    for name in ["run_dir", *header]:
+        columns.setdefault(name, [math.nan] * count)
+    columns["run_dir"] += [run_dir] * len(parsed)
+    for index, name in enumerate(header):
+        columns[name] += [row[index] for row in parsed]
+    for name in columns.keys() - {"run_dir", *header}:
+        columns[name] += [math.nan] * len(parsed)
 
 
-def _numbers(row: dict[str | None, str], line: int, name: str) -> dict[str, float]:
-    """A CSV row's cells as numbers (empty: NaN); ValueError naming the line and column of one that is not."""
-    numbers = {}
-    for column, value in row.items():
-        if column is None:
-            continue
-        try:
-            numbers[column] = float(value) if value else math.nan
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} line {line}: a value that is not a number in a column of "
-                             f"{len(row)} columns") from None  # fmt: skip
-    return numbers
+def _numbers(row: list[str], width: int, line: int, name: str) -> list[float]:
+    """A CSV row's `width` cells as numbers (empty or missing: NaN; cells beyond the header's are ignored);
+    ValueError naming the line of one that is not a number."""
+    try:
+        return [float(value) if value else math.nan for value in row[:width]] + [math.nan] * (width - len(row))
+    except ValueError:
+        raise ValueError(f"{name} line {line}: a value that is not a number in a row of {len(row)} "
+                         "columns") from None  # fmt: skip
 
 
 def _read_samples(path: Path, run_dir: str) -> list[dict]:

@@ -53,7 +53,7 @@ def main() -> int:
             optimizer__name=["sgd", "rmsprop", "adam", "adamw", "sgd_momentum"], init__name=["default", "normal"],
         )  # fmt: skip
         print(f"generated {seeds * CONFIGURATIONS} run directories in {time.perf_counter() - tic:.0f} s under {root}")
-    runs = sum(1 for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    runs = sum(1 for p in root.iterdir() if (p / "result.json").is_file())  # not analysis/
     (root / INDEX).unlink(missing_ok=True)
     cold, _ = timed("seqlab.status", str(root))
     warm, _ = timed("seqlab.status", str(root))

@@ -270,9 +270,10 @@ def test_results_page_keeps_a_study_that_is_still_training_out(tmp_path):
     assert "## Vanilla RNN vs LSTM" in (docs / "results.md").read_text()
 
 
-def test_corrupt_metrics_csv_is_reported(tree, tmp_path):
+@pytest.mark.parametrize("text", ["step,train_loss\n5,not-a-number\n", "step,step\n5,6\n"])
+def test_corrupt_metrics_csv_is_reported(tree, tmp_path, text):
     run = sorted(p for p in tree.iterdir() if p.is_dir())[0]
-    (run / "metrics.csv").write_text("step,train_loss\n5,not-a-number\n")
+    (run / "metrics.csv").write_text(text)
     assert main([str(tree), "--out", str(tmp_path / "out")]) == 0
     assert f"| {run} | unreadable | metrics:" in (tmp_path / "out" / "report.md").read_text()
 
