@@ -297,3 +297,42 @@ def test_a_measured_pack_settles_on_the_faster_way_and_trains_each_run_as_alone(
         expected, got = metrics(tmp_path / "alone" / name), metrics(tmp_path / "measured" / name)
         assert expected.shape == got.shape and rounds < 30
         np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-5)
+
+
+def test_a_stacked_step_makes_no_tensor_from_python_values_and_reads_none_back(make_cfg, tmp_path, monkeypatch):
+    """What would make a GPU's host loop wait: a tensor from a Python list (a host-to-device copy) or `.item()`,
+    `.cpu()`, `.tolist()` (a device-to-host copy), at a step after which no run logs, evaluates or checkpoints. The
+    learning rates decay every 5 steps: only then are they copied to the device again."""
+    from seqlab.engines.pack import StackedPack
+
+    calls: list[str] = []
+
+    def spy(name, real):
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    quiet_steps, step = [0], StackedPack.step
+
+    def watched(self):
+        quiet, before = not any(run.reads_state() for run in self.runs), self.lr_values
+        calls.clear()
+        step(self)
+        if quiet and self.lr_values is before:  # not the first step, nor one whose learning rates decayed
+            quiet_steps[0] += 1
+            assert not calls, calls
+
+    monkeypatch.setattr(StackedPack, "step", watched)
+    monkeypatch.setattr(torch, "tensor", spy("torch.tensor", torch.tensor))
+    for method in ("item", "cpu", "tolist"):
+        monkeypatch.setattr(torch.Tensor, method, spy(f"Tensor.{method}", getattr(torch.Tensor, method)))
+    shared = ["model=rnn", "threads=1", "device=cpu", "train.max_steps=40", "train.eval_every=20",
+              "train.log_every=20", "train.lr_decay.every=5", "train.lr_decay.factor=0.5"]  # fmt: skip
+    with ExitStack() as locks:
+        claimed = [claim(make_cfg(*shared, f"seed={seed}", f"data.length={length}"), tmp_path / str(seed), locks)
+                   for seed, length in ((1, 4), (2, 7))]  # fmt: skip
+        outcomes = train_together(claimed, stacked=True)
+    assert all(isinstance(o, dict) and o["status"] == "completed" and o["pack"]["stacked"] for o in outcomes), outcomes
+    assert quiet_steps[0] >= 20

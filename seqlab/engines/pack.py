@@ -27,6 +27,11 @@ class StackedPack:
         self.model = StackedModel([run.model for run in runs], fused).to(runs[0].device)
         self.optimizer = StackedOptimizer(list(self.model.parameters()), [run.optimizer for run in runs])
         self.max_norms = torch.tensor([run.cfg.train.max_norm for run in runs], device=runs[0].device)
+        # per-run values kept on the device, copied there again only when they change (a learning-rate decay): a
+        # tensor made from a Python list at every step is a host-to-device copy that waits for the GPU
+        self.lrs: torch.Tensor | None = None
+        self.lr_values: list[float] = []
+        self.lengths: dict[tuple[int, ...], torch.Tensor] = {}
 
     def hand_back(self) -> None:
         """Copy the stacked weights and optimizer state into each run's own model and optimizer."""
@@ -39,7 +44,7 @@ class StackedPack:
             self.hand_back()  # the gradient-flow probe reads the weights before the step
         batches = [run.next_batch() for run in self.runs]
         tic = time.perf_counter()
-        inputs, lengths = padded([inputs for inputs, _ in batches])
+        inputs, lengths = padded([inputs for inputs, _ in batches], self.lengths)
         targets = torch.stack([targets for _, targets in batches])
         logits = self.model(inputs, lengths)
         losses = F.cross_entropy(logits.flatten(0, -2), targets.flatten(), reduction="none")
@@ -48,8 +53,7 @@ class StackedPack:
             param.grad = None
         losses.sum().backward()  # run p's gradient is that of its own loss: the runs share no weights
         grad_norms = self.optimizer.clip_grad_norm(self.max_norms)
-        lrs = torch.tensor([run.optimizer.lr for run in self.runs], dtype=torch.float64, device=logits.device)
-        self.optimizer.step(lrs)
+        self.optimizer.step(self.learning_rates(logits.device))
         accuracies = (logits.argmax(-1) == targets).float().flatten(1).mean(1)
         seconds = (time.perf_counter() - tic) / len(self.runs)
         if any(run.reads_state() for run in self.runs):
@@ -57,16 +61,28 @@ class StackedPack:
         for p, run in enumerate(self.runs):
             run.after_step(losses[p].detach(), accuracies[p], grad_norms[p], seconds)
 
+    def learning_rates(self, device: torch.device) -> torch.Tensor:
+        """The runs' current learning rates (P,) on `device`, copied there only when one has changed."""
+        values = [run.optimizer.lr for run in self.runs]
+        if self.lrs is None or values != self.lr_values:
+            self.lrs, self.lr_values = torch.tensor(values, dtype=torch.float64, device=device), values
+        return self.lrs
 
-def padded(inputs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+
+def padded(inputs: list[torch.Tensor], known: dict[tuple[int, ...], torch.Tensor] | None = None,
+           ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
     """The runs' input batches (B, T_p) as one (P, B, max T), each padded after its own last symbol, and the
-    lengths T_p (None when every run reads the same length)."""
-    lengths = [x.shape[-1] for x in inputs]
+    lengths T_p (None when every run reads the same length), taken from `known` where it has them (the lengths
+    on the device, made once per pack)."""
+    lengths = tuple(x.shape[-1] for x in inputs)
     if len(set(lengths)) == 1:
         return torch.stack(inputs), None
     longest = max(lengths)
     stacked = torch.stack([F.pad(x, (0, longest - x.shape[-1])) for x in inputs])
-    return stacked, torch.tensor(lengths, device=stacked.device)
+    known = {} if known is None else known
+    if lengths not in known:
+        known[lengths] = torch.tensor(lengths, device=stacked.device)
+    return stacked, known[lengths]
 
 
 class Calibration:
