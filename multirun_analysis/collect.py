@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,12 +126,13 @@ def collect(roots: list[Path]) -> Collection:
             config_keys.update(dict.fromkeys(result.get("config", {})))
             rows.append(_flat_result(result, run_dir, root))
             try:
-                if (metrics := rundir.inside(run_dir, rundir.METRICS)).exists():
-                    _read_csv_rows(metrics, str(run_dir), curves)
-                if (flow := rundir.inside(run_dir, rundir.GRAD_FLOW)).exists():
-                    _read_csv_rows(flow, str(run_dir), flows)
-                if (sampled := rundir.inside(run_dir, rundir.SAMPLES)).exists():
-                    samples += _read_samples(sampled, str(run_dir))
+                present = {entry.name for entry in os.scandir(run_dir)}  # one listing, not a stat per log
+                if rundir.METRICS in present:
+                    _read_csv_rows(rundir.inside(run_dir, rundir.METRICS), str(run_dir), curves)
+                if rundir.GRAD_FLOW in present:
+                    _read_csv_rows(rundir.inside(run_dir, rundir.GRAD_FLOW), str(run_dir), flows)
+                if rundir.SAMPLES in present:
+                    samples += _read_samples(rundir.inside(run_dir, rundir.SAMPLES), str(run_dir))
             except (ValueError, KeyError, OSError, csv.Error) as error:
                 problems.append(Problem(run_dir, "unreadable", f"metrics: {error}"))
     frames = (pd.DataFrame(rows), pd.DataFrame(curves), pd.DataFrame(flows), pd.DataFrame(samples))

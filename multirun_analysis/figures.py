@@ -172,7 +172,7 @@ def _wrapped_rows(data: pd.DataFrame, row: str | None) -> pd.DataFrame:
     """`data` with its `row` facet's text values `wrapped`, before seaborn lays the grid out by its margin titles."""
     if not row or row not in data or pd.api.types.is_numeric_dtype(data[row]):
         return data
-    return data.assign(**{row: data[row].map(wrapped)})
+    return data.assign(**{row: data[row].map({value: wrapped(value) for value in data[row].unique()})})
 
 
 def _level(grid: sns.FacetGrid, level: float | None, text: str) -> None:

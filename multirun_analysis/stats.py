@@ -12,7 +12,7 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from seqlab.capacity import Capacity, is_solved
+from seqlab.capacity import SOLVED_KEYS, Capacity, is_solved
 
 RESAMPLES = 4000
 
@@ -136,7 +136,8 @@ def convergence(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 def mark_solved(runs: pd.DataFrame, criterion: str) -> pd.DataFrame:
     """A copy of `runs` with a boolean `solved` column: whether each run is solved by `criterion`."""
-    return runs.assign(solved=[is_solved(run, criterion) for run in runs.to_dict("records")])
+    records = runs[[key for key in SOLVED_KEYS if key in runs]].to_dict("records")  # only what the rules read
+    return runs.assign(solved=[is_solved(run, criterion) for run in records])
 
 
 def capacity_per_seed(runs: pd.DataFrame, x: str, group_keys: list[str]) -> pd.DataFrame:

@@ -41,6 +41,9 @@ SOLVED_RULES: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
                             >= float(run["eval.solved_accuracy"])),
 }  # fmt: skip
 SOLVED_CRITERIA = {name: description for name, (description, _) in SOLVED_RULES.items()}
+# every key the rules above read (a run's table may hold many more)
+SOLVED_KEYS = ("converged", "eval_accuracy", "eval_loss", "best_train_accuracy", "eval.solved_accuracy",
+               "eval.solved_mse")  # fmt: skip
 
 
 def is_solved(run: Mapping[str, Any], criterion: str) -> bool:

@@ -200,10 +200,10 @@ def write_result(run_dir: Path, result: Mapping[str, Any]) -> None:
 def read_result(run_dir: Path) -> dict[str, Any] | None:
     """The run's result.json, or None if there is none. Raises ValueError if it is unreadable."""
     path = inside(run_dir, RESULT)
-    if not path.exists():
-        return None
     try:
-        result = json.loads(path.read_text())
+        result = json.loads(path.read_bytes())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     if why := check_result(result):
