@@ -21,7 +21,7 @@ from seqlab import rundir
 from seqlab.data import LENGTH_KEYS
 
 INDEX = ".seqlab_index.json"  # at the sweep root: a dot file, so that no run-directory scan mistakes it for a run
-VERSION = 3
+VERSION = 4
 
 
 class ResultSummary(NamedTuple):
@@ -56,32 +56,36 @@ def work(config: dict, steps: object) -> float | None:
     return float(steps) * float(length) if numbers else None
 
 
-def _load(sweep_dir: Path) -> dict[str, list]:
-    """The saved entries (run directory relative to the sweep -> [inode, size, mtime_ns, *summary]), or {} when
-    there is no usable index."""
+def _load(sweep_dir: Path) -> tuple[dict[str, int], dict[str, list]]:
+    """The saved index: its run directories (relative to the sweep) -> their position, and its columns (STAMP and
+    the summary's fields, one value per run); ({}, {}) when there is no usable index. Columns, not an entry per
+    run: 100,000 runs parse in a third of the time."""
     try:
-        saved = json.loads(rundir.inside(sweep_dir, INDEX).read_text())
+        saved = json.loads(rundir.inside(sweep_dir, INDEX).read_bytes())
     except (OSError, ValueError):
-        return {}
-    if not isinstance(saved, dict) or saved.get("version") != VERSION or not isinstance(saved.get("runs"), dict):
-        return {}
-    return saved["runs"]
+        return {}, {}
+    if not isinstance(saved, dict) or saved.get("version") != VERSION or type(saved.get("names")) is not str:
+        return {}, {}
+    names, columns = saved["names"].split("\n") if saved["names"] else [], saved.get("columns")  # a name with a
+    # line break in it splits in two: the lengths then disagree, and the index is rebuilt
+    if not isinstance(columns, dict) or set(columns) != set(COLUMNS):
+        return {}, {}
+    for name, kinds in COLUMNS.items():
+        values = columns[name]
+        if type(values) is not list or len(values) != len(names) or not all(type(v) in kinds for v in values):
+            return {}, {}
+    return {name: at for at, name in enumerate(names)}, columns
 
 
-_TIMES = (float, int, type(None))  # what an entry's wall time may be
+_TIMES = (float, int, type(None))  # what a wall time or an amount of work may be
+# the index's columns -> the types their values may have: the stamp of each result.json, then its summary
+COLUMNS = {"inode": (int,), "size": (int,), "mtime_ns": (int,), "status": (str,), "detail": (str,),
+           "wall_time_s": _TIMES, "skipped": (bool,), "cell": (str,), "work": _TIMES}  # fmt: skip
+STAMP = ("inode", "size", "mtime_ns")
 
 
-def _cached(entry: object, stat: os.stat_result) -> ResultSummary | None:
-    """The summary an index entry holds, if it belongs to a result.json with this inode, size and modification time
-    and has the right shape."""
-    if type(entry) is not list or len(entry) != 9:
-        return None
-    if entry[0] != stat.st_ino or entry[1] != stat.st_size or entry[2] != stat.st_mtime_ns:
-        return None
-    status, detail, wall_time_s, skipped, cell, done = entry[3:]
-    shaped = type(status) is str and type(detail) is str and type(skipped) is bool and type(cell) is str
-    numbers = type(wall_time_s) in _TIMES and type(done) in _TIMES
-    return ResultSummary(status, detail, wall_time_s, skipped, cell, done) if shaped and numbers else None
+def _stamp(stat: os.stat_result) -> tuple[int, int, int]:
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _run_dirs(sweep_dir: Path) -> Iterator[tuple[str, str, os.stat_result | None]]:
@@ -115,18 +119,29 @@ def result_summaries(sweep_dir: Path) -> Iterator[tuple[str, ResultSummary | Non
     """Every run directory under `sweep_dir` (as a path string) with its result.json's summary (None: it has no
     result.json), from the index where it is current, else read; saves the index when an entry changed."""
     sweep_dir = Path(sweep_dir)
-    saved, current, changed = _load(sweep_dir), {}, False
+    positions, saved = _load(sweep_dir)
+    stamps = list(zip(*(saved[name] for name in STAMP), strict=True)) if saved else []
+    kept = list(zip(*(saved[name] for name in ResultSummary._fields), strict=True)) if saved else []
+    names: list[str] = []
+    rows: list[tuple] = []
+    changed = False
     for path, key, stat in _run_dirs(sweep_dir):
         if stat is None:
             yield path, None
             continue
-        summary = _cached(saved.get(key), stat)
-        if summary is None:
+        stamp, at = _stamp(stat), positions.get(key)
+        if at is not None and stamps[at] == stamp:
+            summary = ResultSummary._make(kept[at])
+        else:
             summary, changed = _summarise(path), True
-        current[key] = [stat.st_ino, stat.st_size, stat.st_mtime_ns, *summary]
+        names.append(key)
+        rows.append((*stamp, *summary))
         yield path, summary
-    if changed or current.keys() != saved.keys():
+    if changed or len(names) != len(positions):
+        values = list(map(list, zip(*rows, strict=True))) if rows else [[] for _ in COLUMNS]
+        columns = dict(zip(COLUMNS, values, strict=True))
+        index = {"version": VERSION, "names": "\n".join(names), "columns": columns}
         try:
-            rundir.atomic_write_text(sweep_dir / INDEX, json.dumps({"version": VERSION, "runs": current}) + "\n")
+            rundir.atomic_write_text(sweep_dir / INDEX, json.dumps(index) + "\n")
         except OSError:  # a read-only or full sweep directory: the summaries stand without the index
             pass

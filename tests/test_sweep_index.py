@@ -42,13 +42,17 @@ def test_an_index_of_garbage_or_of_the_wrong_shape_is_rebuilt(tmp_path):
     sweep = tmp_path / "sweep"
     expected = list(result_summaries(sweep))
     key = sorted(p.name for p in sweep.iterdir() if not p.name.startswith("."))[0]
-    wrong_types = json.dumps({"version": VERSION, "runs": {key: [0, 0, 0, "completed", 1, None, "x", "", None]}})
-    for garbage in ("not json", "[1]", f'{{"version": {VERSION}, "runs": []}}', wrong_types):
+    good = json.loads((sweep / INDEX).read_text())
+    wrong_types = json.dumps(good | {"columns": good["columns"] | {"detail": [1] * 8}})
+    short = json.dumps(good | {"columns": good["columns"] | {"status": ["completed"]}})
+    missing = json.dumps(good | {"columns": {k: v for k, v in good["columns"].items() if k != "cell"}})
+    for garbage in ("not json", "[1]", f'{{"version": {VERSION}, "runs": []}}', wrong_types, short, missing):
         (sweep / INDEX).write_text(garbage)
         assert list(result_summaries(sweep)) == expected
     forged = json.loads((sweep / INDEX).read_text())
-    forged["runs"][key][3] = "failed"  # a summary whose stamp no longer matches is never trusted
-    forged["runs"][key][2] += 1
+    at = forged["names"].split("\n").index(key)
+    forged["columns"]["status"][at] = "failed"  # a summary whose stamp no longer matches is never trusted
+    forged["columns"]["mtime_ns"][at] += 1
     (sweep / INDEX).write_text(json.dumps(forged))
     assert list(result_summaries(sweep)) == expected
 
