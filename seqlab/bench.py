@@ -2,6 +2,7 @@
 
     python -m seqlab.bench [--models rnn,lstm,gru,rrn] [--lengths 10,100,450] [--out bench_results/bench.json]
     python -m seqlab.bench --sweep ...   (a whole sweep, one process per run vs packed: seqlab/bench_sweep.py)
+    python -m seqlab.bench --tracking    (what TensorBoard and MLflow logging add to a step: seqlab/bench_tracking.py)
 
 Per model x length x encoding: training steps/s of the fast path (seqlab's C++ recurrences on CPU, fused
 cuDNN kernels on GPU, on-device vectorised data, an optimizer over one flat buffer) and of the reference
@@ -31,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from seqlab.bench_sweep import main as sweep_main
 from seqlab.bench_sweep import write_report
+from seqlab.bench_tracking import main as tracking_main
 from seqlab.data.palindrome import NUM_DIGITS, palindrome_batch
 from seqlab.data.streams import TRAIN_STREAM, stream_generator
 from seqlab.loop import select_device, training_step
@@ -209,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if "--sweep" in argv:  # the sweep benchmark: seqlab/bench_sweep.py
         return sweep_main([a for a in argv if a != "--sweep"])
+    if "--tracking" in argv:  # what live tracking costs a step: seqlab/bench_tracking.py
+        return tracking_main([a for a in argv if a != "--tracking"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="rnn,lstm,gru,rrn")
     parser.add_argument("--lengths", default="10,100,450")
