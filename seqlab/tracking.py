@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -94,6 +95,21 @@ class Tracker:
     def finish(self, result: Mapping[str, Any]) -> None: ...
 
 
+def _quiet_writer_threads() -> None:
+    """Keep the traceback of TensorBoard's writer thread (a full disk, a file too large) off stderr: the writer
+    raises the same error to its caller at the next write, where the tracker stops with its one warning line."""
+    if getattr(threading.excepthook, "seqlab", False):
+        return
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__name__ != "_AsyncWriterThread":  # tensorboard.summary.writer.event_file_writer's
+            previous(args)
+
+    hook.seqlab = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
+
+
 class TensorBoardTracker(Tracker):
     """Event files in the run directory: `tensorboard --logdir SWEEP` names each run by its directory."""
 
@@ -102,6 +118,7 @@ class TensorBoardTracker(Tracker):
     def __init__(self, run_dir: Path, flat_config: Mapping[str, Any], backlog: list[dict[str, Any]]) -> None:
         from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
 
+        _quiet_writer_threads()
         self.run_dir, self.flat_config = run_dir, flat_config
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=1 if backlog else None, flush_secs=10)
         for row in backlog:

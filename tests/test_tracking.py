@@ -141,3 +141,28 @@ def test_kill_9_and_relaunch_continue_the_same_tracker_runs_without_duplicate_st
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == steps
     assert run.info.status == "FINISHED"
     assert [step for step, _ in scalars(run_dir)["train_loss"]] == steps
+
+
+def test_a_tracker_whose_writes_fail_warns_once_and_the_run_completes(tmp_path):
+    """The disk refusing the event file's writes (a real EFBIG: the process may write no file beyond 24 KB, which the
+    event file passes long before metrics.csv or the checkpoint): one warning line, the run trains to the end, and
+    its directory is complete."""
+    import resource
+
+    limit = 24 * 1024
+    run_dir = tmp_path / "run"
+    args = tiny("model.hidden_size=4", "train.max_steps=200", "train.log_every=1", "train.eval_every=100",
+                "train.checkpoint_every=0", "logger=tensorboard", "threads=1", f"hydra.run.dir={run_dir}")  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqlab.run", *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),  # noqa: PLW1509
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = (proc.stdout + proc.stderr).splitlines()  # Hydra's console log is on stdout
+    assert len([line for line in said if "tracking with tensorboard stopped" in line]) == 1, proc.stdout[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    result = rundir.read_result(run_dir)
+    assert result["status"] == "completed" and result["steps"] == 200
+    with (run_dir / rundir.METRICS).open() as metrics:
+        assert [int(row["step"]) for row in csv.DictReader(metrics)] == list(range(1, 201))
+    assert (run_dir / rundir.METRICS).stat().st_size < limit
