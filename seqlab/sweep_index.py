@@ -72,7 +72,7 @@ def _load(sweep_dir: Path) -> tuple[dict[str, int], dict[str, list]]:
         return {}, {}
     for name, kinds in COLUMNS.items():
         values = columns[name]
-        if type(values) is not list or len(values) != len(names) or not all(type(v) in kinds for v in values):
+        if type(values) is not list or len(values) != len(names) or not set(map(type, values)) <= set(kinds):
             return {}, {}
     return {name: at for at, name in enumerate(names)}, columns
 
