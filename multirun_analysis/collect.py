@@ -61,7 +61,8 @@ def _read_csv_rows(path: Path, run_dir: str, columns: dict[str, list]) -> None:
         parsed = [_numbers(row, len(header), line, path.name) for line, row in enumerate(reader, start=2)]
     count = len(columns.get("run_dir", []))
     for name in ["run_dir", *header]:
-        columns.setdefault(name, [math.nan] * count)
+        if name not in columns:  # a column no earlier file had: NaN for their rows
+            columns[name] = [math.nan] * count
     columns["run_dir"] += [run_dir] * len(parsed)
     for index, name in enumerate(header):
         columns[name] += [row[index] for row in parsed]
