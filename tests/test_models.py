@@ -80,6 +80,7 @@ def test_fast_core_matches_reference_outputs_and_gradients(impl, layers, name, e
     assert_close_float32(fast.head.weight.grad, reference.head.weight.grad)
 
 
+@pytest.mark.gpu
 @CUDA
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("name", MODELS)

@@ -95,7 +95,7 @@ def test_a_failing_run_leaves_the_pack_and_the_others_finish(make_cfg, tmp_path,
      ("rrn", "rmsprop", ["data.encoding=scalar"]), ("lstm", "rmsprop", ["text"]),
      ("gru", "adam", ["precision=float64"])],
 )  # fmt: skip
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, CUDA])])
 def test_a_stacked_pack_trains_each_run_as_it_trains_alone_up_to_rounding(
     make_cfg, tmp_path, model, optimizer, extra, device
 ):

@@ -27,6 +27,7 @@ def test_tiny_model_learns_short_palindromes(make_cfg, tmp_path):
     assert result["stopped_early"] and result["steps"] < 1500  # accuracy early stop, patience 3
 
 
+@pytest.mark.gpu  # on the GPU where there is one (device=auto)
 def test_result_json_has_the_contract_keys(make_cfg, tmp_path):
     result = train(make_cfg("model=rrn", "seed=0"), tmp_path)
     on_disk = json.loads((tmp_path / rundir.RESULT).read_text())

@@ -15,6 +15,7 @@ from seqlab.engines.triton_recurrence import TritonRecurrence, gates_of  # noqa:
 from seqlab.models import cell  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+pytestmark = pytest.mark.gpu  # on the GPU where there is one
 
 
 def torch_layer(name, x, w, b_hh):
