@@ -157,7 +157,7 @@ class MLflowTracker(Tracker):
             else:
                 experiment_id = experiment.experiment_id
         self.run_dir, self.pending, self.flushed = run_dir, [], time.monotonic()
-        ids = _read_ids(run_dir)
+        ids = read_ids(run_dir)
         self.run_id = ids.get("mlflow_run_id")
         if self.run_id is None:
             sweep = run_dir.parent if (run_dir.parent / "multirun.yaml").exists() else None
@@ -230,6 +230,13 @@ class MLflowTracker(Tracker):
         self.client.set_terminated(self.run_id, status=status)
 
 
+def mlflow_status(tracking_uri: str, run_id: str) -> str:
+    """An MLflow run's status (RUNNING, FINISHED, FAILED, KILLED) in the store at `tracking_uri`."""
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    return MlflowClient(tracking_uri=tracking_uri).get_run(run_id).info.status
+
+
 def _parent_record(sweep: Path) -> dict[str, str] | None:
     """The sweep's MLflow parent run, as its first run recorded it; None when there is none."""
     record = sweep / PARENT_RECORD
@@ -284,7 +291,8 @@ def backlog(metrics: rundir.CsvLog, until: int) -> list[dict[str, Any]]:
     return [row | {"step": int(row["step"])} for row in rows]
 
 
-def _read_ids(run_dir: Path) -> dict[str, Any]:
+def read_ids(run_dir: Path) -> dict[str, Any]:
+    """The run's tracker ids (tracking.json), {} when it has none."""
     path = rundir.inside(run_dir, TRACKING)
     return json.loads(path.read_text()) if path.exists() else {}
 

@@ -166,3 +166,34 @@ def test_a_tracker_whose_writes_fail_warns_once_and_the_run_completes(tmp_path):
     with (run_dir / rundir.METRICS).open() as metrics:
         assert [int(row["step"]) for row in csv.DictReader(metrics)] == list(range(1, 201))
     assert (run_dir / rundir.METRICS).stat().st_size < limit
+
+
+@pytest.mark.slow
+def test_export_writes_existing_runs_to_each_tracker_once_and_fills_a_gap(tmp_path):
+    """A sweep run without a logger, and one whose MLflow server was down throughout (nothing listens on port 9):
+    `seqlab export` puts every run into TensorBoard and MLflow as live logging would have; exporting again adds
+    nothing."""
+    from seqlab.export import main as export
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    plain, gap = tmp_path / "plain", tmp_path / "gap"
+    proc = run_cli("-m", *tiny("seed=1,2"), f"hydra.sweep.dir={plain}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    down = run_cli("-m", *tiny("seed=3"), "logger=mlflow", "logger.mlflow.tracking_uri=http://127.0.0.1:9",
+                   f"hydra.sweep.dir={gap}")  # fmt: skip
+    assert down.returncode == 0 and "tracking with mlflow stopped" in down.stdout + down.stderr, down.stderr[-2000:]
+    for _ in range(2):  # the second time, everything is already there
+        assert export(["tensorboard", str(plain)]) == 0
+        assert export(["mlflow", str(plain), str(gap), "--tracking-uri", uri]) == 0
+    exported = sorted(p.parent for p in plain.glob(f"*/{rundir.RESULT}"))
+    run_dirs = sorted([*exported, *(p.parent for p in gap.glob(f"*/{rundir.RESULT}"))])
+    for run_dir in exported:
+        assert [s for s, _ in scalars(run_dir)["train_loss"]] == [int(r["step"]) for r in rows(run_dir)]
+    client, found = mlflow_runs(uri)
+    children = {r.data.tags["seqlab.run_dir"]: r for r in found if "mlflow.parentRunId" in r.data.tags}
+    assert sorted(children) == [str(d) for d in run_dirs]
+    for run_dir in run_dirs:
+        run = children[str(run_dir)]
+        assert run.info.status == "FINISHED" and run.data.tags["seqlab.status"] == "completed"
+        history = client.get_metric_history(run.info.run_id, "train_loss")
+        assert [m.step for m in history] == [int(r["step"]) for r in rows(run_dir)]  # once each
