@@ -41,7 +41,7 @@ def export_run(kind: str, run_dir: Path, settings: MLflowConf) -> str:
         tracker: tracking.Tracker = tracking.TensorBoardTracker(run_dir, flat, rows)
         how = "exported"
     else:
-        run_id = tracking.read_ids(run_dir).get("mlflow_run_id")
+        run_id = tracking.mlflow_run_id(tracking.read_ids(run_dir), settings.tracking_uri)
         if run_id is not None and tracking.mlflow_status(settings.tracking_uri, run_id) != "RUNNING":
             return "skipped: already in MLflow"
         cfg = OmegaConf.create({"logger": {"mlflow": OmegaConf.structured(settings)}})
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         if not folder.is_dir():
             print(f"seqlab export: error: {folder}: not a directory", file=sys.stderr)
             return 2
+        before = Counter(outcomes)
         for run_dir in rundir.find_run_dirs(folder):
             try:
                 outcome = export_run(args.tracker, run_dir, settings)
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             outcomes[outcome.split(":")[0]] += 1
             if outcome.startswith("failed"):
                 print(f"  FAILED {run_dir}: {outcome.removeprefix('failed: ')}", file=sys.stderr)
+        if args.tracker == "mlflow":  # a sweep's parent run, opened by its first exported run, is closed again
+            tracking.end_sweep(folder, dict(outcomes - before), settings.tracking_uri)
     print(f"seqlab export {args.tracker}: " + ", ".join(f"{n} {what}" for what, n in outcomes.items()))
     return 1 if outcomes["failed"] else 0
 

@@ -33,8 +33,8 @@ from seqlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-TRACKING = "tracking.json"  # the run's tracker ids: {"mlflow_run_id": ...}
-PARENT_RECORD = "mlflow_parent.json"  # in a sweep directory: its MLflow parent run, {"run_id", "tracking_uri"}
+TRACKING = "tracking.json"  # the run's tracker ids: {"mlflow_runs": {tracking URI: run id}}: one per store
+PARENT_RECORD = "mlflow_parent.json"  # in a sweep directory: its MLflow parent run per store, {tracking URI: run id}
 EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}  # logger -> module, extra
 SUMMARY_KEYS = ("eval_accuracy", "eval_loss", "best_eval_accuracy", "best_train_accuracy", "min_train_loss",
                 "steps", "steps_to_converge", "bits_per_char", "wall_time_s")  # fmt: skip
@@ -158,7 +158,7 @@ class MLflowTracker(Tracker):
                 experiment_id = experiment.experiment_id
         self.run_dir, self.pending, self.flushed = run_dir, [], time.monotonic()
         ids = read_ids(run_dir)
-        self.run_id = ids.get("mlflow_run_id")
+        self.run_id = mlflow_run_id(ids, settings.tracking_uri)
         if self.run_id is None:
             sweep = run_dir.parent if (run_dir.parent / "multirun.yaml").exists() else None
             tags = {"seqlab.fingerprint": rundir.fingerprint(flat_config), "seqlab.seed": str(flat_config.get("seed")),
@@ -167,7 +167,9 @@ class MLflowTracker(Tracker):
             if sweep is not None:
                 tags["mlflow.parentRunId"] = self._parent(experiment_id, sweep)
             self.run_id = self.client.create_run(experiment_id, tags=tags).info.run_id
-            _write_ids(run_dir, ids | {"mlflow_run_id": self.run_id})
+            _write_ids(
+                run_dir, ids | {"mlflow_runs": {**ids.get("mlflow_runs", {}), settings.tracking_uri: self.run_id}}
+            )
             self._log_params(flat_config)
             self.logged_step = -1
         else:
@@ -181,13 +183,14 @@ class MLflowTracker(Tracker):
     def _parent(self, experiment_id: str, sweep: Path) -> str:
         """The sweep's parent run: created by the first of its runs, found by the others (under the sweep's lock)."""
         with rundir.exclusive(sweep / ".mlflow_parent.lock"):
-            if (saved := _parent_record(sweep)) is not None:
-                if self.client.get_run(saved["run_id"]).info.status != "RUNNING":  # a relaunched sweep
-                    self.client.update_run(saved["run_id"], status="RUNNING")
-                return saved["run_id"]
+            saved = _parent_record(sweep)
+            if (run_id := saved.get(self.client.tracking_uri)) is not None:
+                if self.client.get_run(run_id).info.status != "RUNNING":  # a relaunched sweep
+                    self.client.update_run(run_id, status="RUNNING")
+                return run_id
             tags = {"mlflow.runName": sweep.name, "seqlab.sweep_dir": str(sweep)}
             run_id = self.client.create_run(experiment_id, tags=tags).info.run_id
-            record = {"run_id": run_id, "tracking_uri": self.client.tracking_uri}
+            record = {**saved, self.client.tracking_uri: run_id}
             rundir.atomic_write_text(sweep / PARENT_RECORD, json.dumps(record) + "\n")
             return run_id
 
@@ -230,6 +233,12 @@ class MLflowTracker(Tracker):
         self.client.set_terminated(self.run_id, status=status)
 
 
+def mlflow_run_id(ids: Mapping[str, Any], tracking_uri: str) -> str | None:
+    """The run's MLflow run in the store at `tracking_uri` (from its tracking.json `ids`); None: none there yet."""
+    runs = ids.get("mlflow_runs")
+    return runs.get(tracking_uri) if isinstance(runs, dict) else None
+
+
 def mlflow_status(tracking_uri: str, run_id: str) -> str:
     """An MLflow run's status (RUNNING, FINISHED, FAILED, KILLED) in the store at `tracking_uri`."""
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
@@ -237,25 +246,30 @@ def mlflow_status(tracking_uri: str, run_id: str) -> str:
     return MlflowClient(tracking_uri=tracking_uri).get_run(run_id).info.status
 
 
-def _parent_record(sweep: Path) -> dict[str, str] | None:
-    """The sweep's MLflow parent run, as its first run recorded it; None when there is none."""
-    record = sweep / PARENT_RECORD
-    return json.loads(rundir.inside(sweep, PARENT_RECORD).read_text()) if record.is_file() else None
+def _parent_record(sweep: Path) -> dict[str, str]:
+    """The sweep's MLflow parent run in each store (tracking URI -> run id), as their first runs recorded them."""
+    if not (sweep / PARENT_RECORD).is_file():
+        return {}
+    saved = json.loads(rundir.inside(sweep, PARENT_RECORD).read_text())
+    return {k: v for k, v in saved.items() if isinstance(v, str)} if isinstance(saved, dict) else {}
 
 
-def end_sweep(sweep: Path, counts: Mapping[str, int]) -> None:
-    """Close the sweep's MLflow parent run, if its runs made one: FINISHED, or FAILED when a run failed, with the
-    sweep's `counts` (trained, skipped, failed, ...) as metrics. A relaunch's first run marks it RUNNING again. A
-    store that cannot be reached costs one warning line, never the sweep."""
+def end_sweep(sweep: Path, counts: Mapping[str, int], tracking_uri: str | None = None) -> None:
+    """Close the sweep's MLflow parent run in each store its runs made one in (or in `tracking_uri` only): FINISHED,
+    or FAILED when a run failed, with the sweep's `counts` (trained, skipped, failed, ...) as metrics. A relaunch's
+    first run marks it RUNNING again. A store that cannot be reached costs one warning line, never the sweep."""
     try:
-        if (saved := _parent_record(sweep)) is None or "tracking_uri" not in saved:
+        parents = _parent_record(sweep)
+        if not parents:
             return
         from mlflow.entities import Metric  # noqa: PLC0415
         from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
-        client, stamp = MlflowClient(tracking_uri=saved["tracking_uri"]), int(time.time() * 1000)
-        client.log_batch(saved["run_id"], metrics=[Metric(f"runs_{k}", v, stamp, 0) for k, v in counts.items()])
-        client.set_terminated(saved["run_id"], status="FAILED" if counts.get("failed") else "FINISHED")
+        for uri, run_id in parents.items():
+            if tracking_uri in (None, uri):
+                client, stamp = MlflowClient(tracking_uri=uri), int(time.time() * 1000)
+                client.log_batch(run_id, metrics=[Metric(f"runs_{k}", v, stamp, 0) for k, v in counts.items()])
+                client.set_terminated(run_id, status="FAILED" if counts.get("failed") else "FINISHED")
     except Exception as error:  # noqa: BLE001 - tracking never costs a sweep
         _warn("mlflow", error, sweep)
 

@@ -74,7 +74,7 @@ def test_mlflow_records_params_tags_metrics_summary_and_artifacts(make_cfg, tmp_
     assert run.data.metrics["final_converged"] == float(result["converged"])
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert rundir.RESULT in artifacts and "config.yaml" in artifacts
-    assert json.loads((run_dir / "tracking.json").read_text())["mlflow_run_id"] == run.info.run_id
+    assert json.loads((run_dir / "tracking.json").read_text())["mlflow_runs"] == {uri: run.info.run_id}
 
 
 def test_a_tracking_server_that_is_down_costs_one_warning_and_nothing_else(make_cfg, tmp_path, caplog):
