@@ -316,10 +316,11 @@ def number(value: object) -> str:
 
 def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: str | None, x: str) -> plt.Figure:
     """Capacity per seed as dots (jittered) and its median over seeds as a bar, per `hue` value; a seed that never
-    failed is drawn as ▲ (at least this), one whose shortest tested value failed as ▼ at that value (below it)."""
+    failed is drawn as ▲ (at least this), one whose shortest tested value failed as ▼ halfway below that value (not
+    level with a seed that solved it)."""
     order = sorted(per_seed[hue].unique())
     data = _wrapped_rows(per_seed, row).assign(
-        y=per_seed["capacity"].fillna(per_seed["first_failure"]),
+        y=per_seed["capacity"].fillna(per_seed["first_failure"] / 2),
         kind=["below" if pd.isna(c) else "at least" if f else "found"
               for c, f in zip(per_seed["capacity"], per_seed["censored"], strict=True)],
     )  # fmt: skip
@@ -352,9 +353,14 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     _facet_labels(grid, hue, "capacity", col, row)
     grid.set_ylabels(f"capacity: longest {short(x)} solved")
     top = 1.1 * data["y"].max() if data["y"].max() > 0 else 1
+    values = per_seed[["capacity", "first_failure", "largest_tested"]].to_numpy(dtype=float).ravel()
+    tested = sorted(set(values[~np.isnan(values)]))  # each a tested value
     for ax in grid.axes.flat:  # from 0: seeds that agree would otherwise zoom the axis into fractions of a length
         ax.set_ylim(0, top)
-        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if len(tested) <= 12:  # ticks at tested values only: the axis says nothing of lengths never run
+            ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(tested))
+        else:
+            ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     _title(
         grid,
         f"Memory capacity per seed (bar: median over seeds): the longest {short(x)} with every "
