@@ -205,23 +205,51 @@ def _ticks_at_tested(grid: sns.FacetGrid, values: pd.Series) -> None:
 
 def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, row: str | None,
                 title: str, chance: float | None = None, solvable: bool = True) -> plt.Figure:  # fmt: skip
-    """Mean of `y` vs `x` per `hue` (a point at each tested `x`) with a 95% bootstrap interval over seeds, and
-    every seed as a small dot, marked by how it ended where the task can be solved (`solvable`; not the text
-    task); faceted by `col` and `row`."""
+    """Mean of `y` vs `x` per `hue` with a 95% bootstrap interval over seeds where 2 or more seeds ran an `x` (for a
+    numeric `x`, lines join only neighbouring tested values: `_means`), and every seed as a small dot, marked by how
+    it ended where the task can be solved (`solvable`; not the text task); faceted by `col` and `row`."""
     data = _wrapped_rows(runs.dropna(subset=[y]), row)
     data = data.assign(run=run_outcome(data) if solvable and "steps_to_converge" in data else "converged")
     colours = palette(data, hue)
-    grid = sns.relplot(
-        data=data, x=x, y=y, hue=hue, col=col, row=row, kind="line", marker="o", errorbar=_ci95, palette=colours,
-        err_style="band", height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
-    )  # fmt: skip
-    grid.map_dataframe(sns.scatterplot, x=x, y=y, hue=hue, style="run", palette=colours, s=14,
+    if pd.api.types.is_numeric_dtype(data[x]):  # means only where 2 or more seeds, lines only between neighbours
+        hues = list(dict.fromkeys(data[hue]))
+        colours = colours or dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
+        grid = sns.FacetGrid(data, col=col, row=row, hue=hue, hue_order=hues, palette=colours, height=3.6,
+                             aspect=1.3, sharey=True, margin_titles=bool(row))  # fmt: skip
+        grid.map_dataframe(_means, x=x, y=y, tested=sorted(data[x].unique()))
+        grid.add_legend(title=hue)
+    else:
+        grid = sns.relplot(
+            data=data, x=x, y=y, hue=hue, col=col, row=row, kind="line", marker="o", errorbar=_ci95, palette=colours,
+            err_style="band", height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
+        )  # fmt: skip
+    grid.map_dataframe(sns.scatterplot, x=x, y=y, hue=hue, style="run", palette=colours, s=14, zorder=4,
                        alpha=0.6, legend=False, markers=OUTCOME_MARKERS, style_order=list(OUTCOME_MARKERS),
                        rasterized=dense(data))  # fmt: skip
     _facet_labels(grid, x, y, col, row, chance)
     _ticks_at_tested(grid, data[x])
     _title(grid, title)
     return grid.figure
+
+
+def _means(*, data: pd.DataFrame, x: str, y: str, tested: list, color: object, label: str, **_: object) -> None:
+    """One facet's runs of one colour: the mean over seeds with its 95% interval at each x that 2 or more seeds ran
+    (a single seed is its own dot, not a mean), joined by a line only to the next such x when no tested x lies
+    between them (no line across lengths this colour did not run, or ran with one seed)."""
+    ax = plt.gca()
+    ax.plot([], [], color=color, marker="o", label=label)  # the legend's entry, whatever is drawn
+    groups = {value: group[y] for value, group in data.groupby(x) if len(group) >= 2}
+    if not groups:
+        return
+    xs = sorted(groups)
+    means = [groups[v].mean() for v in xs]
+    low, high = zip(*(_ci95(groups[v]) for v in xs), strict=True)
+    yerr = [np.subtract(means, low).clip(0), np.subtract(high, means).clip(0)]
+    ax.errorbar(xs, means, yerr=yerr, fmt="o", color=color, capsize=3, markersize=5, zorder=3)
+    position = {value: i for i, value in enumerate(tested)}
+    for i in range(len(xs) - 1):
+        if position[xs[i + 1]] - position[xs[i]] == 1:
+            ax.plot(xs[i : i + 2], means[i : i + 2], color=color, linewidth=1.5, zorder=2)
 
 
 def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row: str | None) -> plt.Figure:
@@ -357,7 +385,7 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     tested = sorted(set(values[~np.isnan(values)]))  # each a tested value
     for ax in grid.axes.flat:  # from 0: seeds that agree would otherwise zoom the axis into fractions of a length
         ax.set_ylim(0, top)
-        if len(tested) <= 12:  # ticks at tested values only: the axis says nothing of lengths never run
+        if len(tested) <= MAX_TESTED_TICKS:  # ticks at tested values only: the axis says nothing of lengths never run
             ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(tested))
         else:
             ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
