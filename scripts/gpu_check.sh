@@ -6,7 +6,7 @@
 #   sweep_gpu.*  the signature sweep (90 runs) and the long one (L = 100, 200, 450) one at a time, packed stacked,
 #                packed auto (measured) and packed fused, STEPS steps a run (a 10,000-step sweep scales from there)
 #   bash scripts/gpu_check.sh [--dry-run] [OUT_DIR]      (default docs/bench; a CUDA build of torch, and triton)
-# --dry-run: the installs, the imports, the GPU tests' collection and the plan, then stop (checks this script on a
+# Ends with one line per target (seqlab/gpu_targets.py). --dry-run: the installs, the imports, the GPU tests' collection and the plan, then stop (checks this script on a
 # machine without a GPU). Where seqlab's other dependencies are not installed (a bare GPU machine), put their wheels
 # in .whl/ first (`bash scripts/gpu_wheels.sh`: exactly scripts/gpu_requirements.txt); they are installed into
 # /tmp/site. A test failure is reported and the benchmarks still run.
@@ -30,6 +30,7 @@ echo "  1. pytest -m gpu: $("$python" -m pytest --collect-only -q -m gpu -p no:c
     | tail -1) (about 2 min)"
 echo "  2. packs: 4 cells x L = 10, 50, 450 x (alone, stacked 16, fused 16), 20 steps each (about 1 min)"
 echo "  3. sweeps: signature (90 runs) and long (L = 100, 200, 450) x 4 ways, $steps steps a run (about 3 min)"
+echo "  4. one line per target: pass or fail, its figure, the sweep's extrapolated to 10,000 steps a run"
 echo "  results: $out/gpu_tests.log, $out/packs_gpu.{json,md}, $out/sweep_gpu.{json,md}"
 if [ "$dry" = 1 ]; then
     echo "gpu_check: dry run: stopped before the GPU steps"; exit 0
@@ -42,3 +43,5 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     --out "$out/packs_gpu.json" --markdown
 "$python" -m seqlab.bench --sweep --device cuda --sweeps signature,long --ways sweep,stacked,auto,fused \
     --steps "$steps" --out "$out/sweep_gpu.json" --markdown
+echo "gpu_check: the targets (a failing benchmark row is a row with its error; the reports are written as rows arrive):"
+"$python" -m seqlab.gpu_targets "$out"

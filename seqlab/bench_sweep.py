@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -57,11 +58,12 @@ BIT_FOR_BIT = ("per_process", "sweep", "packed")
 RUN_DIR = "${model.name}_L${data.length}_seed${seed}"  # Hydra's subdir of a run: the same name as `run_name`
 
 
-def write_report(path: Path, report: dict) -> None:
-    """Write a benchmark's report as JSON to `path` (creating its folder) and say where."""
+def write_report(path: Path, report: dict, quiet: bool = False) -> None:
+    """Write a benchmark's report as JSON to `path` (creating its folder) and say where (unless `quiet`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path}")
+    if not quiet:
+        print(f"wrote {path}")
 
 
 def run_name(model: str, length: int, seed: int) -> str:
@@ -99,10 +101,12 @@ def identical_metrics(roots: list[Path]) -> bool:
     return bool(runs) and all(len({(root / run / "metrics.csv").read_bytes() for root in roots}) == 1 for run in runs)
 
 
-def pack_rates(device: torch.device, cells: list[str], lengths: list[int], pack: int, steps: int) -> list[dict]:
+def pack_rates(device: torch.device, cells: list[str], lengths: list[int], pack: int, steps: int,
+               each: Callable[[list[dict]], None] = lambda rows: None) -> list[dict]:  # fmt: skip
     """Run-steps per second of a training step's forward and backward (hidden 128, batch 128, one-hot digits): one
     run alone (PyTorch's fused kernels: cuDNN on a GPU), and `pack` runs as one stacked model with PyTorch ops and,
-    where it can run, with the fused Triton recurrences. Each is timed after 3 warm-up steps, synchronised."""
+    where it can run, with the fused Triton recurrences. Each is timed after 3 warm-up steps, synchronised. A
+    measurement that fails is its row's error, the others go on; `each(rows)` after every row (the report so far)."""
     from seqlab.engines import fused_unavailable  # noqa: PLC0415
     from seqlab.engines.stacked_model import StackedModel  # noqa: PLC0415
     from seqlab.models import build_model  # noqa: PLC0415
@@ -122,17 +126,39 @@ def pack_rates(device: torch.device, cells: list[str], lengths: list[int], pack:
     rows = []
     fused_why = fused_unavailable(device, "float32")
     for name, length in itertools.product(cells, lengths):
-        models = [build_model(name, 128, 1, "onehot", "fused").to(device) for _ in range(pack)]
-        inputs = torch.randint(0, 10, (pack, 128, length - 1), device=device)
-        fused = None if fused_why else rate(StackedModel(models, fused=True).to(device), inputs, pack)
-        row = {"cell": name, "length": length, "pack": pack, "alone": rate(models[0], inputs[0], 1),
-               "stacked": rate(StackedModel(models).to(device), inputs, pack), "fused": fused}  # fmt: skip
+        row: dict = {"cell": name, "length": length, "pack": pack}
+        try:
+            models = [build_model(name, 128, 1, "onehot", "fused").to(device) for _ in range(pack)]
+            inputs = torch.randint(0, 10, (pack, 128, length - 1), device=device)
+        except Exception as error:  # noqa: BLE001 - out of memory, say: this row says so, the others run
+            models, row["error"] = [], failure(error)
+        for way, stacked in (("alone", None), ("stacked", False), ("fused", True)):
+            if not models or (stacked and fused_why):
+                row[way] = None
+                continue
+            model, runs = (models[0], 1) if stacked is None else (StackedModel(models, fused=stacked), pack)
+            batch = inputs if runs > 1 else inputs[0]
+            row[way] = measured(lambda m=model, b=batch, r=runs: rate(m.to(device), b, r))
         rows.append(row)
-        shown = f"{fused:9.0f}" if fused else "        -"
-        print(f"{name:5} {length:5d} {row['alone']:9.0f} {row['stacked']:9.0f} {shown}", flush=True)
+        each(rows)
+        print(f"{name:5} {length:5d} " + " ".join(f"{shown(row[w]):>9}" for w in ("alone", "stacked", "fused")),
+              flush=True)  # fmt: skip
     if fused_why:
         print(f"fused: not measured ({fused_why})")
     return rows
+
+
+def failure(error: BaseException) -> str:
+    """An error as one line: a benchmark row's cell where its measurement failed."""
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def measured(call: Callable[[], float]) -> float | str:
+    """`call()`'s figure, or the one-line error it raised (a kernel that does not launch, out of memory)."""
+    try:
+        return call()
+    except Exception as error:  # noqa: BLE001 - one failing measurement never costs the other rows
+        return failure(error)
 
 
 def markdown(rows: list[dict]) -> str:
@@ -164,9 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.packs:
         print(f"run-steps/s, hidden 128, batch 128, packs of {args.pack_size}, device {args.device}")
         print(f"{'cell':5} {'L':>5} {'alone':>9} {'stacked':>9} {'fused':>9}")
+        header = {"device": args.device, "torch": torch.__version__, "steps": args.steps}
         rows = pack_rates(torch.device(args.device), ["rnn", "lstm", "gru", "rrn"],
-                          [int(n) for n in args.lengths.split(",")], args.pack_size, args.steps)  # fmt: skip
-        return finish(args, {"device": args.device, "torch": torch.__version__, "steps": args.steps, "rows": rows})
+                          [int(n) for n in args.lengths.split(",")], args.pack_size, args.steps,
+                          each=lambda done: write_report(args.out, {**header, "rows": done}, quiet=True))  # fmt: skip
+        return finish(args, {**header, "rows": rows})
     for option, names, known in (("--sweeps", args.sweeps, SWEEPS), ("--ways", args.ways, WAYS)):
         if unknown := sorted(set(names.split(",")) - set(known)):
             parser.error(f"{option} {','.join(unknown)} is invalid: expected any of {', '.join(known)}")
@@ -179,16 +207,20 @@ def main(argv: list[str] | None = None) -> int:
         models, lengths, seeds = SWEEPS[sweep]
         runs = len(models) * len(lengths) * len(seeds)
         with tempfile.TemporaryDirectory() as tmp:
-            walls = {way: launch(way, sweep, settings, Path(tmp) / way) for way in ways}
-            exact = [way for way in BIT_FOR_BIT if way in walls]
+            walls = {way: measured(lambda w=way, s=sweep: launch(w, s, settings, Path(tmp) / w)) for way in ways}
+            exact = [way for way in BIT_FOR_BIT if isinstance(walls.get(way), float)]
             same = identical_metrics([Path(tmp) / way for way in exact]) if len(exact) > 1 else None
+        base = walls[ways[0]]
         for way, wall in walls.items():
-            row = {"sweep": sweep, "runs": runs, "way": way, "wall_s": wall, "runs_per_hour": runs * 3600 / wall,
-                   f"speedup_vs_{ways[0]}": walls[ways[0]] / wall,
-                   "identical_metrics": same if way in BIT_FOR_BIT else None}  # fmt: skip
+            timed = isinstance(wall, float)
+            row = {"sweep": sweep, "runs": runs, "way": way, "wall_s": wall if timed else None,
+                   "runs_per_hour": runs * 3600 / wall if timed else None,
+                   f"speedup_vs_{ways[0]}": base / wall if timed and isinstance(base, float) else None,
+                   "identical_metrics": same if way in exact else None, "error": None if timed else wall}  # fmt: skip
             rows.append(row)
-            print(f"{sweep:10} {runs:5d} {way:12} {wall:9.1f} {row['runs_per_hour']:9.0f} "
-                  f"{walls[ways[0]] / wall:8.2f}x", flush=True)  # fmt: skip
+            write_report(args.out, {"device": args.device, "steps": args.steps, "rows": rows}, quiet=True)
+            print(f"{sweep:10} {runs:5d} {way:12} " + " ".join(f"{shown(row[k]):>9}" for k in list(row)[3:6])
+                  + (f"  {wall}" if not timed else ""), flush=True)  # fmt: skip
         print(f"{sweep}: every run's metrics.csv byte-identical across {', '.join(exact)}: {same}")
     return finish(args, {"device": args.device, "torch": torch.__version__, "steps": args.steps,
                          "threads_per_run": 1, "cpu_count": os.cpu_count(),

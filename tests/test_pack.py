@@ -336,3 +336,32 @@ def test_a_stacked_step_makes_no_tensor_from_python_values_and_reads_none_back(m
         outcomes = train_together(claimed, stacked=True)
     assert all(isinstance(o, dict) and o["status"] == "completed" and o["pack"]["stacked"] for o in outcomes), outcomes
     assert quiet_steps[0] >= 20
+
+
+def test_the_gpu_targets_are_judged_from_the_benchmark_reports():
+    from seqlab.gpu_targets import verdicts
+
+    packs = {"rows": [
+        {"cell": "rrn", "length": 450, "alone": 200.0, "stacked": 1200.0, "fused": None},
+        {"cell": "lstm", "length": 450, "alone": 100.0, "stacked": 250.0, "fused": "OutOfResources: shared memory"},
+        {"cell": "lstm", "length": 10, "alone": 900.0, "stacked": 800.0, "fused": None},
+    ]}  # fmt: skip
+    sweeps = {"steps": 50, "rows": [{"sweep": "signature", "way": "fused", "wall_s": None, "error": "x"},
+                                    {"sweep": "signature", "way": "stacked", "wall_s": 0.8}]}  # fmt: skip
+    assert verdicts(packs, sweeps) == [
+        "PASS signature sweep x 10,000 steps: 160 s extrapolated from 0.8 s at 50 steps (stacked; target <= 180 s)",
+        "PASS RRN at L = 450, pack of 16: 1200 run-steps/s (target >= 1000)",
+        "FAIL LSTM at L = 450, pack over alone: 2.50x (target >= 3x)",  # the fused row failed: stacked counts
+        "FAIL packing never slower than one run at a time: slower at lstm L = 10",
+    ]
+    assert all(line.startswith("FAIL") and "not measured" in line for line in verdicts(None, None))
+
+
+def test_a_benchmark_row_that_fails_is_a_row_with_its_error_and_the_others_run():
+    from seqlab.bench_sweep import pack_rates
+
+    written = []
+    rows = pack_rates(torch.device("cpu"), ["rnn"], [1, 4], 2, 1, each=lambda done: written.append(len(done)))
+    assert rows[0]["alone"].startswith("RuntimeError") and rows[0]["stacked"].startswith("RuntimeError")  # L = 1
+    assert isinstance(rows[1]["alone"], float) and isinstance(rows[1]["stacked"], float)
+    assert written == [1, 2]  # the report is written as rows arrive
