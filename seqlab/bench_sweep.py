@@ -40,6 +40,8 @@ from pathlib import Path
 
 import torch
 
+from seqlab.errors import one_line
+
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = {  # name -> swept values: models, lengths, seeds
     "signature": (("rnn", "lstm", "rrn"), tuple(range(5, 55, 5)), (1, 2, 3)),
@@ -131,7 +133,7 @@ def pack_rates(device: torch.device, cells: list[str], lengths: list[int], pack:
             models = [build_model(name, 128, 1, "onehot", "fused").to(device) for _ in range(pack)]
             inputs = torch.randint(0, 10, (pack, 128, length - 1), device=device)
         except Exception as error:  # noqa: BLE001 - out of memory, say: this row says so, the others run
-            models, row["error"] = [], failure(error)
+            models, row["error"] = [], one_line(error)
         for way, stacked in (("alone", None), ("stacked", False), ("fused", True)):
             if not models or (stacked and fused_why):
                 row[way] = None
@@ -148,17 +150,12 @@ def pack_rates(device: torch.device, cells: list[str], lengths: list[int], pack:
     return rows
 
 
-def failure(error: BaseException) -> str:
-    """An error as one line: a benchmark row's cell where its measurement failed."""
-    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-
-
 def measured(call: Callable[[], float]) -> float | str:
     """`call()`'s figure, or the one-line error it raised (a kernel that does not launch, out of memory)."""
     try:
         return call()
     except Exception as error:  # noqa: BLE001 - one failing measurement never costs the other rows
-        return failure(error)
+        return one_line(error)
 
 
 def markdown(rows: list[dict]) -> str:

@@ -10,6 +10,11 @@ class ConfigError(ValueError):
     """An invalid config value or input; its message is one line."""
 
 
+def one_line(error: BaseException) -> str:
+    """An error as one line: its type and the first line of its message (`KeyError: 'x'`)."""
+    return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
 def report(error: object) -> None:
     """Print a command's error: one line `seqlab: error: ...` on stderr."""
     print(f"seqlab: error: {error}", file=sys.stderr)

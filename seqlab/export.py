@@ -20,10 +20,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from seqlab import rundir, tracking
-from seqlab.errors import ConfigError
+from seqlab.errors import ConfigError, one_line
 from seqlab.schema import MLflowConf
-
-FINISHED = ("completed", "failed", "diverged", "interrupted")  # a run that is not training (result.json written)
 
 
 def export_run(kind: str, run_dir: Path, settings: MLflowConf) -> str:
@@ -31,7 +29,7 @@ def export_run(kind: str, run_dir: Path, settings: MLflowConf) -> str:
     if (why := rundir.link_in(run_dir)) is not None:
         return f"skipped: {why}"
     result = rundir.read_result(run_dir)
-    if result is None or result["status"] not in FINISHED or rundir.lock_holder(run_dir):
+    if result is None or rundir.lock_holder(run_dir):  # its status is one of rundir.STATUSES (read_result checks)
         return "skipped: not finished (no result.json, or training)"
     flat = rundir.result_config(result)
     rows = tracking.backlog(rundir.CsvLog(run_dir / rundir.METRICS, rundir.METRIC_COLUMNS), int(result["steps"]))
@@ -75,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 outcome = export_run(args.tracker, run_dir, settings)
             except Exception as error:  # noqa: BLE001 - one bad run never stops the others
-                outcome = f"failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                outcome = f"failed: {one_line(error)}"
             outcomes[outcome.split(":")[0]] += 1
             if outcome.startswith("failed"):
                 print(f"  FAILED {run_dir}: {outcome.removeprefix('failed: ')}", file=sys.stderr)

@@ -29,7 +29,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from seqlab import rundir
-from seqlab.errors import ConfigError
+from seqlab.errors import ConfigError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -357,6 +357,6 @@ class Tracking:
 
 
 def _warn(name: str, error: Exception, run_dir: Any) -> None:
-    line = f"{type(error).__name__}: {error}".splitlines()[0]
+    line = one_line(error)
     log.warning("%s: tracking with %s stopped (%s); the run goes on, metrics.csv and result.json are complete",
                 run_dir, name, line)  # fmt: skip

@@ -27,7 +27,7 @@ from seqlab import checkpoint, rundir
 from seqlab.data.corpus import resolve_digest
 from seqlab.engines import resolve_impl, stackable
 from seqlab.engines.pack import Calibration, StackedPack
-from seqlab.errors import ConfigError
+from seqlab.errors import ConfigError, one_line
 from seqlab.loop import Run, select_device
 from seqlab.models import count_parameters
 from seqlab.runlog import working_on
@@ -273,7 +273,7 @@ def _progress_bar(cfg: DictConfig, initial: int) -> tqdm | None:
 
 def record_failure(cfg: DictConfig, run_dir: Path, run: Run | None, error: Exception) -> None:
     """Write result.json with `status: failed`, the error's first line and the traceback; the trackers get it too."""
-    message = f"{type(error).__name__}: {error}".splitlines()[0]
+    message = one_line(error)
     if run is not None:
         failed = run.result("failed", message)
     else:

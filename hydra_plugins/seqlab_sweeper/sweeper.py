@@ -31,7 +31,7 @@ from omegaconf.errors import InterpolationResolutionError
 from seqlab import rundir
 from seqlab.capacity import Capacity, describe_capacity, is_solved
 from seqlab.data.corpus import resolve_digest
-from seqlab.errors import ConfigError, refuse
+from seqlab.errors import ConfigError, one_line, refuse
 from seqlab.rundir import RUNNING_ELSEWHERE
 from seqlab.threads import resolve_threads
 from seqlab.tracking import end_sweep
@@ -96,7 +96,7 @@ def job_error(job: JobReturn) -> BaseException | str:
 def describe_failure(job: JobReturn) -> str:
     """One line: the job's run directory and its error."""
     error = job_error(job)
-    message = f"{type(error).__name__}: {error}".splitlines()[0] if isinstance(error, BaseException) else str(error)
+    message = one_line(error) if isinstance(error, BaseException) else str(error)
     run_dir = job.hydra_cfg.hydra.runtime.output_dir if job.hydra_cfg else " ".join(job.overrides or [])
     return f"{run_dir}: {message}"
 
