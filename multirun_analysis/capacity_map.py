@@ -120,22 +120,22 @@ def figure(found: pd.DataFrame, out: Path) -> str:
     return figures.save(fig, out, "capacity_map", ["png"], setting=SETTING)
 
 
-def parameter_counts(hidden: int) -> dict[str, int]:
-    """Each cell's trainable parameters at `hidden` units on scalar digits (the model builder's own count)."""
+def parameter_counts(hidden: int, cells: tuple[str, ...] = CELLS) -> dict[str, int]:
+    """Each of `cells`' trainable parameters at `hidden` units on scalar digits (the model builder's own count)."""
     from seqlab.models import build_model, count_parameters  # noqa: PLC0415 - torch, only to count
 
-    return {cell: count_parameters(build_model(cell, hidden, 1, "scalar")) for cell in CELLS}
+    return {cell: count_parameters(build_model(cell, hidden, 1, "scalar")) for cell in cells}
 
 
-def matched_line(results: Path, parameters: dict[str, int]) -> str | None:
-    """The parameter-matched comparison: the RNN at MATCHED_HIDDEN units against the 128-unit LSTM and RNN."""
+def matched_line(results: Path, found: pd.DataFrame, parameters: dict[str, int]) -> str | None:
+    """The parameter-matched comparison: the RNN at MATCHED_HIDDEN units against the 128-unit LSTM and RNN (their
+    capacities from the map's `found` entries)."""
     path = results / MATCHED / "memory_capacity.csv"
-    found = entries(results)
-    if not path.exists() or found.empty:
+    if not path.exists():
         return None
     row = with_censoring_text(pd.read_csv(path, dtype={"median": str, "range": str})).iloc[0]
     course = found[found["setting"] == setting_name(SOURCES["course"])].set_index("cell")["capacity"]
-    rnn_255 = parameter_counts(MATCHED_HIDDEN)["rnn"]
+    rnn_255 = parameter_counts(MATCHED_HIDDEN, ("rnn",))["rnn"]
     return (f"Parameter-matched: the RNN at hidden {MATCHED_HIDDEN} ({rnn_255:,} parameters, `+experiment={MATCHED}`) "
             f"has capacity {row['median']} ({row['range']}), against {course.get('lstm', '-')} for the LSTM at "
             f"hidden 128 ({parameters['lstm']:,}) and {course.get('rnn', '-')} for the RNN at hidden 128 "
@@ -167,6 +167,6 @@ def blocks(docs: Path, bench: Path) -> list[tuple[str, object]]:
              f"[bench/{bench.name}](bench/{bench.name})):"),
             ("table", costs(bench, parameters)),
         ]  # fmt: skip
-    if line := matched_line(results, parameters):
+    if line := matched_line(results, found, parameters):
         parts.append(("paragraph", line))
     return parts

@@ -34,21 +34,20 @@ def archive_path(results: Path, study: str) -> Path:
 
 def pack(sweep: Path, archive: Path) -> int:
     """Write the records of every run directory under `sweep` to `archive` (members under `<sweep name>/`); returns
-    how many runs it holds. A file that is a link, or resolves outside its run directory, is left out."""
+    how many runs it holds. A sweep file that is a link, and a run directory holding one (`rundir.link_in`: it,
+    its entries or `.hydra/`'s), are left out: a record never carries a file from elsewhere."""
     members: list[tuple[str, bytes]] = []
     runs = 0
     for name in SWEEP_FILES:
         if (sweep / name).is_file() and not (sweep / name).is_symlink():
             members.append((f"{sweep.name}/{name}", (sweep / name).read_bytes()))
     for run_dir in rundir.find_run_dirs(sweep):
+        if rundir.link_in(run_dir) is not None:
+            continue
         relative = run_dir.relative_to(sweep.parent).as_posix()
-        found = False
-        for name in RUN_FILES:
-            path = run_dir / name
-            if path.is_file() and not path.is_symlink():
-                members.append((f"{relative}/{name}", rundir.inside(run_dir, name).read_bytes()))
-                found = found or name == rundir.RESULT
-        runs += found
+        kept = [name for name in RUN_FILES if (run_dir / name).is_file()]
+        members += [(f"{relative}/{name}", (run_dir / name).read_bytes()) for name in kept]
+        runs += rundir.RESULT in kept
     archive.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w") as tar:

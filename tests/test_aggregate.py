@@ -223,6 +223,21 @@ def test_results_page_rebuilds_a_study_from_its_records_in_the_repository(tmp_pa
     assert records.read_bytes() == packed and not runs.exists()  # nothing written back, nothing left behind
 
 
+def test_records_leave_out_a_run_directory_holding_a_link(tmp_path):
+    from multirun_analysis.records import pack
+
+    sweep = tmp_path / "study"
+    make_tree(sweep, known_accuracy, model__name=["rnn"], data__length=[5, 10])
+    linked = sorted(p for p in sweep.iterdir() if p.is_dir())[0]
+    (tmp_path / "secret.csv").write_text("step,train_loss\n1,0.5\n")
+    (linked / "metrics.csv").unlink()
+    (linked / "metrics.csv").symlink_to(tmp_path / "secret.csv")
+    runs = pack(sweep, tmp_path / "records.tar.gz")
+    with tarfile.open(tmp_path / "records.tar.gz") as tar:
+        names = tar.getnames()
+    assert runs == len(list(sweep.glob("*/result.json"))) - 1 and not any(linked.name in n for n in names)
+
+
 def test_records_unpack_only_plain_files_inside_their_folder(tmp_path):
     from multirun_analysis.records import unpacked
 
