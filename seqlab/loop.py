@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}  # config's precision -> the run's dtype
 
 
+def ieee_float32() -> None:
+    """precision=float32 is IEEE fp32 everywhere: TF32 off in PyTorch's matrix products and in cuDNN, whose RNNs
+    default to TF32 (PyTorch >= 2.9's per-backend settings where they exist, else the legacy flags; the two must
+    not be mixed). The fused Triton recurrences ask for IEEE products themselves."""
+    if hasattr(torch.backends.cudnn, "rnn"):
+        for backend in (torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn):
+            backend.fp32_precision = "ieee"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+
+
 @dataclass
 class Progress:
     """Everything about a run's progress that a checkpoint must restore besides model and optimizer."""
@@ -138,6 +149,7 @@ class Run:
         if impl == "reference":
             self.model = reference_twin(self.model, m.name)
         dtype = PRECISIONS[cfg.precision]
+        ieee_float32()
         self.model.to(device, dtype)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         self.generator = stream_generator(cfg.seed, TRAIN_STREAM, device)

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqlab import checkpoint, rundir
 from seqlab.data.corpus import resolve_digest
-from seqlab.engines import resolve_impl, stackable
+from seqlab.engines import resolve_impl, stackable, unfused
 from seqlab.engines.pack import Calibration, StackedPack
 from seqlab.errors import ConfigError, one_line
 from seqlab.loop import Run, select_device
@@ -170,13 +170,19 @@ def train_together(
             except Exception as error:
                 record_failure(claimed.cfg, claimed.run_dir, None, error)
                 end(i, error)
-        if stacked and (why := stackable(list(active.values()), fused=stacked == "fused")):
+        if stacked and (why := stackable(list(active.values()))):
             log.warning("the pack trains run by run, not stacked: %s", why)
             stacked = False
+        not_fused = unfused(list(active.values())) if stacked == "fused" else None
+        if not_fused:
+            log.warning("the pack trains stacked in PyTorch, not fused: %s", not_fused)
+            stacked = True
         calibration = Calibration(claims[0].device) if stacked == "measure" and len(active) > 1 else None
         stacked = bool(calibration) if stacked == "measure" else stacked
         for run in active.values() if len(claims) > 1 or stacked else ():
             run.pack = {"runs": len(claims), "stacked": "measuring" if calibration else stacked}
+            if not_fused:
+                run.pack["not_fused"] = not_fused
         bar = _progress_bar(claims[0].cfg.train, active[0].progress.step) if list(active) == [0] else None
         with bar or nullcontext():
             while active:

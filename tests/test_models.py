@@ -5,6 +5,7 @@ from conftest import CUDA, assert_close_float32
 
 from seqlab import kernels
 from seqlab.init import CHRONO_GATES, INIT_SCHEMES, apply_init
+from seqlab.loop import ieee_float32
 from seqlab.models import CELLS, build_model, count_parameters, reference_twin
 
 MODELS = sorted(CELLS)
@@ -80,14 +81,26 @@ def test_fast_core_matches_reference_outputs_and_gradients(impl, layers, name, e
     assert_close_float32(fast.head.weight.grad, reference.head.weight.grad)
 
 
+@pytest.mark.skipif(not hasattr(torch.backends.cudnn, "rnn"), reason="PyTorch < 2.9: the legacy TF32 flags")
+def test_a_float32_run_turns_tf32_off_in_cudnn_whose_rnns_default_to_it(make_cfg, tmp_path):
+    from seqlab.train import train
+
+    backends = (torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn)
+    for backend in backends:
+        backend.fp32_precision = "tf32"
+    train(make_cfg("threads=1", "train.max_steps=2"), tmp_path)
+    assert [backend.fp32_precision for backend in backends] == ["ieee"] * 3
+
+
 @pytest.mark.gpu
 @CUDA
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("layers", [1, 2])
-def test_fast_core_on_the_gpu_matches_the_reference(layers, name, encoding, monkeypatch):
-    """On CUDA the fast path is cuDNN's kernels (the RRN: PyTorch ops); checked in plain float32, without TF32."""
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+def test_fast_core_on_the_gpu_matches_the_reference(layers, name, encoding):
+    """On CUDA the fast path is cuDNN's kernels (the RRN: PyTorch ops); checked in plain float32, without TF32, as
+    every run computes (seqlab.loop.ieee_float32)."""
+    ieee_float32()
     torch.manual_seed(0)
     fast = build_model(name, 16, layers, encoding)
     reference = reference_twin(fast, name)

@@ -51,6 +51,40 @@ def test_fused_recurrence_matches_the_stacked_steps_forward_and_gradients(name, 
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "rrn"])
+def test_each_run_stops_at_its_own_length_and_its_padding_is_zero_with_zero_gradient(name):
+    torch.manual_seed(0)
+    gates, hidden, lengths = gates_of(name), 16, [6, 2, 4]
+    x = torch.randn(3, 5, 6, gates * hidden, device=DEVICE, requires_grad=True)
+    w = (torch.randn(3, gates * hidden, hidden, device=DEVICE) / hidden**0.5).requires_grad_()
+    b = (torch.randn(3, gates * hidden, device=DEVICE) * 0.1).requires_grad_() if name == "gru" else None
+    params = [x, w] + ([b] if b is not None else [])
+    h = TritonRecurrence.apply(name, x, w, b, torch.tensor(lengths, device=DEVICE))
+    fused = torch.autograd.grad(h.square().sum(), params)
+    for p, length in enumerate(lengths):
+        own = [x[p : p + 1, :, :length], w[p : p + 1]] + ([b[p : p + 1]] if b is not None else [])
+        alone = torch_layer(name, *own[:2], own[2] if b is not None else None)
+        expected = torch.autograd.grad(alone.square().sum(), own)
+        torch.testing.assert_close(h[p, :, :length].detach(), alone[0].detach(), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(fused[0][p, :, :length], expected[0][0], rtol=1e-4, atol=1e-5)
+        for got, want in zip(fused[1:], expected[1:], strict=True):  # the weights' (and bias') gradients
+            torch.testing.assert_close(got[p], want[0], rtol=1e-4, atol=1e-5)
+        assert not h[p, :, length:].any() and not fused[0][p, :, length:].any()
+
+
+def test_a_width_beyond_the_resource_check_trains_stacked_in_pytorch_and_says_why(make_cfg, tmp_path):
+    from contextlib import ExitStack
+
+    from seqlab.train import claim, train_together
+
+    with ExitStack() as locks:
+        claimed = [claim(make_cfg("threads=1", "model.hidden_size=257", "train.max_steps=4", f"seed={s}"),
+                         tmp_path / str(s), locks) for s in (1, 2)]  # fmt: skip
+        outcomes = train_together(claimed, stacked="fused")
+    why = "the fused kernels are checked up to hidden 256, not model.hidden_size=257"
+    assert [o["pack"] for o in outcomes] == [{"runs": 2, "stacked": True, "not_fused": why}] * 2
+
+
 @pytest.mark.parametrize("name", ["lstm", "rrn"])
 def test_a_fused_pack_across_lengths_trains_each_run_as_alone_up_to_rounding(make_cfg, tmp_path, name):
     from contextlib import ExitStack
@@ -72,7 +106,7 @@ def test_a_fused_pack_across_lengths_trains_each_run_as_alone_up_to_rounding(mak
                                    rtol=2e-4, atol=2e-5)  # fmt: skip
 
 
-def test_the_fused_engine_refuses_float64_and_says_why(make_cfg, tmp_path, caplog):
+def test_the_fused_engine_refuses_float64_and_the_pack_trains_stacked_saying_why(make_cfg, tmp_path, caplog):
     from contextlib import ExitStack
 
     from seqlab.train import claim, train_together
@@ -81,5 +115,7 @@ def test_the_fused_engine_refuses_float64_and_says_why(make_cfg, tmp_path, caplo
         claimed = [claim(make_cfg("threads=1", "precision=float64", f"seed={s}"), tmp_path / str(s), locks)
                    for s in (1, 2)]  # fmt: skip
         outcomes = train_together(claimed, stacked="fused")
-    assert all(o["pack"] == {"runs": 2, "stacked": False} for o in outcomes)
-    assert "the Triton recurrences compute in float32, not precision=float64" in caplog.text
+    why = "the Triton recurrences compute in float32, not precision=float64"
+    assert all(o["status"] == "completed" and o["pack"] == {"runs": 2, "stacked": True, "not_fused": why}
+               for o in outcomes)  # fmt: skip
+    assert f"the pack trains stacked in PyTorch, not fused: {why}" in caplog.text

@@ -17,6 +17,7 @@ import os
 import torch
 
 from seqlab import kernels
+from seqlab.engines.fused_config import device_target, launch_config
 from seqlab.errors import ConfigError
 from seqlab.loop import Run
 from seqlab.models import cell
@@ -50,19 +51,29 @@ def resolve_impl(
     return "fused", f"seqlab's CPU kernels are unavailable ({why})"
 
 
-def stackable(runs: list[Run], fused: bool = False) -> str | None:
-    """Why `runs` cannot train as one stacked model (`fused`: with the Triton recurrences), None when they can."""
+def stackable(runs: list[Run]) -> str | None:
+    """Why `runs` cannot train as one stacked model, None when they can."""
     if any(run.impl == "reference" for run in runs):
         return "the reference implementation trains its own loop"
     if runs[0].task.masked or runs[0].task.regression:
         return "the stacked step scores every prediction by cross-entropy, and this task does not (data.name)"
     if len({shared_settings(run.flat_config) for run in runs}) > 1:
         return f"the runs differ in settings a pack shares ({', '.join(PACK_KEYS)})"
-    if fused and cell(runs[0].cfg.model.name).fused_kernel is None:
-        return f"no Triton kernel computes model.name={runs[0].cfg.model.name} (its registry entry's fused_kernel)"
-    if fused:
-        return fused_unavailable(runs[0].device, runs[0].cfg.precision)
     return None
+
+
+def unfused(runs: list[Run]) -> str | None:
+    """Why stackable `runs` should train on the stacked PyTorch steps rather than the fused Triton recurrences
+    (None: the fused kernels can run them, and fit the GPU at their shape)."""
+    cfg, device = runs[0].cfg, runs[0].device
+    if cell(cfg.model.name).fused_kernel is None:
+        return f"no Triton kernel computes model.name={cfg.model.name} (its registry entry's fused_kernel)"
+    if why := fused_unavailable(device, cfg.precision):
+        return why
+    config = launch_config(
+        cfg.model.name, cfg.train.batch_size, cfg.model.hidden_size, len(runs), *device_target(device)
+    )
+    return config if isinstance(config, str) else None
 
 
 def fused_unavailable(device: torch.device, precision: str) -> str | None:

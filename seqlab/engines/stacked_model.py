@@ -59,7 +59,7 @@ class StackedModel(nn.Module):
                 from seqlab.engines.triton_recurrence import TritonRecurrence  # noqa: PLC0415 - triton is optional
 
                 b_hh = self.stacked(f"core.b_hh_l{k}") if self.hidden_biases else None
-                sequence = TritonRecurrence.apply(self.cell_name, projections, w_hh, b_hh)
+                sequence = TritonRecurrence.apply(self.cell_name, projections, w_hh, b_hh, lengths)  # each to its own
                 continue
             recurrent_bias = self.stacked(f"core.b_hh_l{k}").unsqueeze(1) if self.hidden_biases else None
             zeros = projections.new_zeros(runs, batch, self.hidden_size)

@@ -1,10 +1,15 @@
 """Fused recurrences for stacked packs on Triton: for each cell, one kernel for a layer's forward pass and one for
 its backward, with the time loop inside the kernel, over P runs at once (weights with a leading run dimension).
 
-A program owns one run and a block of its batch rows: its hidden (and cell) state stays in registers across the
-time loop, and each step multiplies it by the run's recurrent weights (read through L2). The input projections of
-all time steps come in precomputed (one batched matmul outside), and the recurrent weights' gradient is one
-batched matmul over all time steps after the backward kernel: the kernels do only what is sequential.
+A program owns one run and a block of its batch rows. At each time step it multiplies the previous state by the
+run's recurrent weights one gate at a time, in chunks of BLOCK_K along the contraction: the previous state (or
+the gates' gradients) is read back from the output it has just written (through L1), and the weights stream from
+L2 chunk by chunk. So what a program holds is one (BLOCK_B, BLOCK_N) accumulator and one weight chunk, whatever
+the cell: shared memory and registers stay within an H100's at hidden 256 (`seqlab.engines.fused_resources`
+compiles each configuration for sm_80 and sm_90 and checks). A barrier orders each step's stores before the loads
+that read them back. The input projections of all time steps come in precomputed (one batched matmul outside),
+and the recurrent weights' gradient is one batched matmul over all time steps after the backward kernel: the
+kernels do only what is sequential. Each run stops at its own length (padding after it is never computed).
 
 fp32 throughout, and the matrix products in IEEE fp32 (no TF32). Runs on a CUDA GPU, or on CPU tensors in Triton's
 interpreter (TRITON_INTERPRET=1, set before triton is imported), which is how the tests check it without a GPU.
@@ -17,6 +22,7 @@ import torch
 import triton
 import triton.language as tl
 
+from seqlab.engines.fused_config import device_target, launch_config
 from seqlab.models import cell as registered
 
 
@@ -40,216 +46,184 @@ def _tanh(x):
 
 
 @triton.jit
-def _w_t(w_ptr, base, g, N, rk, rj, wmask):
-    """Gate g's recurrent weights transposed, (k, j) = W[g*N + j, k]: h @ it is h W_g^T."""
-    return tl.load(w_ptr + base + (g * N + rj) * N + rk, mask=wmask, other=0.0)
-
-
-@triton.jit
-def _w(w_ptr, base, g, N, rj, rk, wmask):
-    """Gate g's recurrent weights, (j, k) = W[g*N + j, k]: d @ it is the gradient flowing back into h."""
-    return tl.load(w_ptr + base + (g * N + rj) * N + rk, mask=wmask, other=0.0)
-
-
-@triton.jit
-def _tile(B, N, sx_p, sx_b, sh_p, sh_b, G: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr):
-    """This program's run p and batch rows rb, the units rn, the masks of a (rows, units) tile and of a weight
-    block, the offset of run p's weights, and the offsets of its rows in projections (xrow) and states (hrow) at
-    t = 0."""
-    p = tl.program_id(0)
-    rb = tl.program_id(1) * BLOCK_B + tl.arange(0, BLOCK_B)
+def _times(acc, v_ptr, rows, live, m_ptr, m_stride, N, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr):
+    """acc + V @ M in chunks of BLOCK_K: V (rows, N) read at v_ptr + rows + k for the rows where `live` holds,
+    M (N, N) read at m_ptr + k * m_stride + n."""
+    rk = tl.arange(0, BLOCK_K)
     rn = tl.arange(0, BLOCK_N)
-    m2 = (rb < B)[:, None] & (rn < N)[None, :]
-    wmask = (rn < N)[:, None] & (rn < N)[None, :]
-    xrow = p * sx_p + rb[:, None] * sx_b + rn[None, :]
-    hrow = p * sh_p + rb[:, None] * sh_b + rn[None, :]
-    return p, rb, rn, m2, wmask, p * G * N * N, xrow, hrow
+    for k0 in range(0, N, BLOCK_K):
+        kk = k0 + rk
+        v = tl.load(v_ptr + rows + kk[None, :], mask=live & (kk < N)[None, :], other=0.0)
+        m = tl.load(m_ptr + kk[:, None] * m_stride + rn[None, :], mask=(kk < N)[:, None] & (rn < N)[None, :],
+                    other=0.0)  # fmt: skip
+        acc += tl.dot(v, m, input_precision="ieee")
+    return acc
 
 
 @triton.jit
 def _forward(
-    x_ptr, w_ptr, bh_ptr, h_ptr, c_ptr, a_ptr, hn_ptr,
-    T, B, N,
-    sx_p, sx_b, sx_t, sh_p, sh_b, sh_t,
-    CELL: tl.constexpr, G: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr,
+    x_ptr, wt_ptr, bh_ptr, len_ptr, h_ptr, c_ptr, a_ptr, hn_ptr,
+    B, N, sx_p, sx_b, sx_t, sh_p, sh_b, sh_t,
+    CELL: tl.constexpr, G: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
-    p, rb, rn, m2, wmask, wbase, xrow, hrow = _tile(B, N, sx_p, sx_b, sh_p, sh_b, G, BLOCK_B, BLOCK_N)
-    rk, rj = rn[:, None], rn[None, :]
-    h = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
-    c = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
-    for t in range(T):
-        xo, ho = xrow + t * sx_t, hrow + t * sh_t
-        if CELL == 0:  # rnn: h' = tanh(x + h W^T)
-            a = tl.load(x_ptr + xo, mask=m2, other=0.0) + tl.dot(h, _w_t(w_ptr, wbase, 0, N, rk, rj, wmask),
-                                                                 input_precision="ieee")  # fmt: skip
-            h = _tanh(a)
-        elif CELL == 1:  # lstm: gates i, f, g, o
-            a_i = tl.load(x_ptr + xo, mask=m2, other=0.0) + tl.dot(
-                h, _w_t(w_ptr, wbase, 0, N, rk, rj, wmask), input_precision="ieee"
-            )
-            a_f = tl.load(x_ptr + xo + N, mask=m2, other=0.0) + tl.dot(
-                h, _w_t(w_ptr, wbase, 1, N, rk, rj, wmask), input_precision="ieee"
-            )
-            a_g = tl.load(x_ptr + xo + 2 * N, mask=m2, other=0.0) + tl.dot(
-                h, _w_t(w_ptr, wbase, 2, N, rk, rj, wmask), input_precision="ieee"
-            )
-            a_o = tl.load(x_ptr + xo + 3 * N, mask=m2, other=0.0) + tl.dot(
-                h, _w_t(w_ptr, wbase, 3, N, rk, rj, wmask), input_precision="ieee"
-            )
-            tl.store(a_ptr + xo, a_i, mask=m2)
-            tl.store(a_ptr + xo + N, a_f, mask=m2)
-            tl.store(a_ptr + xo + 2 * N, a_g, mask=m2)
-            tl.store(a_ptr + xo + 3 * N, a_o, mask=m2)
-            c = _tanh(a_g) * _sigmoid(a_i) + c * _sigmoid(a_f)
-            h = _tanh(c) * _sigmoid(a_o)
-            tl.store(c_ptr + ho, c, mask=m2)
-        elif CELL == 2:  # gru: r, z from x + h W^T + b_hh; n = tanh(x_n + r * (h W_n^T + b_hn))
-            brow = bh_ptr + p * G * N + rn[None, :]
-            bmask = (rn < N)[None, :]
-            a_r = (tl.load(x_ptr + xo, mask=m2, other=0.0) + tl.load(brow, mask=bmask, other=0.0)
-                   + tl.dot(h, _w_t(w_ptr, wbase, 0, N, rk, rj, wmask), input_precision="ieee"))  # fmt: skip
-            a_z = (tl.load(x_ptr + xo + N, mask=m2, other=0.0) + tl.load(brow + N, mask=bmask, other=0.0)
-                   + tl.dot(h, _w_t(w_ptr, wbase, 1, N, rk, rj, wmask), input_precision="ieee"))  # fmt: skip
-            hn = tl.load(brow + 2 * N, mask=bmask, other=0.0) + tl.dot(
-                h, _w_t(w_ptr, wbase, 2, N, rk, rj, wmask), input_precision="ieee"
-            )
-            r, z = _sigmoid(a_r), _sigmoid(a_z)
-            a_n = tl.load(x_ptr + xo + 2 * N, mask=m2, other=0.0) + r * hn
-            tl.store(a_ptr + xo, a_r, mask=m2)
-            tl.store(a_ptr + xo + N, a_z, mask=m2)
-            tl.store(a_ptr + xo + 2 * N, a_n, mask=m2)
-            tl.store(hn_ptr + ho, hn, mask=m2)
-            h = (1.0 - z) * _tanh(a_n) + z * h
-        else:  # rrn: c' = c + relu(inc) - relu(dec), h' = relu(c')
-            a_inc = tl.load(x_ptr + xo, mask=m2, other=0.0) + tl.dot(
-                h, _w_t(w_ptr, wbase, 0, N, rk, rj, wmask), input_precision="ieee"
-            )
-            a_dec = tl.load(x_ptr + xo + N, mask=m2, other=0.0) + tl.dot(
-                h, _w_t(w_ptr, wbase, 1, N, rk, rj, wmask), input_precision="ieee"
-            )
-            tl.store(a_ptr + xo, a_inc, mask=m2)
-            tl.store(a_ptr + xo + N, a_dec, mask=m2)
-            c = c + tl.maximum(a_inc, 0.0) - tl.maximum(a_dec, 0.0)
-            h = tl.maximum(c, 0.0)
-            tl.store(c_ptr + ho, c, mask=m2)
-        tl.store(h_ptr + ho, h, mask=m2)
+    """States h (and c, the gates' pre-activations a, the GRU's h W_n^T + b_hn) for one run and BLOCK_B rows, from
+    projections x and the transposed recurrent weights wt (P, N, G*N): gate g's columns are g*N .. g*N + N."""
+    p = tl.program_id(0)
+    rb = tl.program_id(1) * BLOCK_B + tl.arange(0, BLOCK_B)
+    rn = tl.arange(0, BLOCK_N)
+    rows = (rb < B)[:, None]
+    m2 = rows & (rn < N)[None, :]
+    xrow = p * sx_p + rb[:, None] * sx_b
+    hrow = p * sh_p + rb[:, None] * sh_b
+    wt = wt_ptr + p * N * G * N
+    for t in range(tl.load(len_ptr + p)):
+        xo, ho, prev = xrow + t * sx_t, hrow + t * sh_t, hrow + (t - 1) * sh_t
+        live = rows & ((rb[:, None] * 0 + t) > 0)  # h_{-1} = 0 (a tensor: a bare bool is no mask)
+        for g in tl.static_range(G):
+            if CELL == 2 and g == 2:  # the GRU's n gate: h W_n^T + b_hn, kept apart from x_n
+                acc = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
+            else:
+                acc = tl.load(x_ptr + xo + g * N + rn[None, :], mask=m2, other=0.0)
+            if CELL == 2:
+                acc += tl.load(bh_ptr + p * G * N + g * N + rn[None, :], mask=(rn < N)[None, :], other=0.0)
+            acc = _times(acc, h_ptr, prev, live, wt + g * N, G * N, N, BLOCK_K, BLOCK_N)
+            if CELL == 0:  # rnn: h' = tanh(x + h W^T)
+                tl.store(h_ptr + ho + rn[None, :], _tanh(acc), mask=m2)
+            elif CELL == 2 and g == 2:
+                tl.store(hn_ptr + ho + rn[None, :], acc, mask=m2)
+            else:
+                tl.store(a_ptr + xo + g * N + rn[None, :], acc, mask=m2)
+        if CELL != 0:
+            tl.debug_barrier()  # the gates are in memory
+            gate = a_ptr + xo + rn[None, :]
+            if CELL == 1:  # lstm: gates i, f, g, o
+                c = (_tanh(tl.load(gate + 2 * N, mask=m2)) * _sigmoid(tl.load(gate, mask=m2))
+                     + tl.load(c_ptr + prev + rn[None, :], mask=live & m2, other=0.0)
+                     * _sigmoid(tl.load(gate + N, mask=m2)))  # fmt: skip
+                tl.store(c_ptr + ho + rn[None, :], c, mask=m2)
+                tl.store(h_ptr + ho + rn[None, :], _tanh(c) * _sigmoid(tl.load(gate + 3 * N, mask=m2)), mask=m2)
+            elif CELL == 2:  # gru: r, z from x + h W^T + b_hh; n = tanh(x_n + r * (h W_n^T + b_hn))
+                z = _sigmoid(tl.load(gate + N, mask=m2))
+                a_n = (tl.load(x_ptr + xo + 2 * N + rn[None, :], mask=m2)
+                       + _sigmoid(tl.load(gate, mask=m2)) * tl.load(hn_ptr + ho + rn[None, :], mask=m2))  # fmt: skip
+                tl.store(gate + 2 * N, a_n, mask=m2)
+                h_prev = tl.load(h_ptr + prev + rn[None, :], mask=live & m2, other=0.0)
+                tl.store(h_ptr + ho + rn[None, :], (1.0 - z) * _tanh(a_n) + z * h_prev, mask=m2)
+            else:  # rrn: c' = c + relu(inc) - relu(dec), h' = relu(c')
+                c = tl.load(c_ptr + prev + rn[None, :], mask=live & m2, other=0.0)
+                c += tl.maximum(tl.load(gate, mask=m2), 0.0) - tl.maximum(tl.load(gate + N, mask=m2), 0.0)
+                tl.store(c_ptr + ho + rn[None, :], c, mask=m2)
+                tl.store(h_ptr + ho + rn[None, :], tl.maximum(c, 0.0), mask=m2)
+        tl.debug_barrier()  # h_t is in memory for step t + 1
 
 
 @triton.jit
 def _backward(
-    dh_ptr, w_ptr, h_ptr, c_ptr, a_ptr, hn_ptr, dx_ptr, dhx_ptr,
-    T, B, N,
-    sx_p, sx_b, sx_t, sh_p, sh_b, sh_t,
-    CELL: tl.constexpr, G: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr,
+    dh_ptr, w_ptr, len_ptr, h_ptr, c_ptr, a_ptr, hn_ptr, dx_ptr, dhx_ptr,
+    B, N, sx_p, sx_b, sx_t, sh_p, sh_b, sh_t,
+    CELL: tl.constexpr, G: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
-    p, rb, rn, m2, wmask, wbase, xrow, hrow = _tile(B, N, sx_p, sx_b, sh_p, sh_b, G, BLOCK_B, BLOCK_N)
-    rj, rk = rn[:, None], rn[None, :]
+    """The projections' gradients dx (and dhx, the gradients that flow through W: the GRU's n gate differs) from
+    the states' gradients dh, back from each run's own last step; dh_{t-1} gets sum over gates of dhx_g W_g."""
+    p = tl.program_id(0)
+    rb = tl.program_id(1) * BLOCK_B + tl.arange(0, BLOCK_B)
+    rn = tl.arange(0, BLOCK_N)
+    rows = (rb < B)[:, None]
+    m2 = rows & (rn < N)[None, :]
+    xrow = p * sx_p + rb[:, None] * sx_b
+    hrow = p * sh_p + rb[:, None] * sh_b
+    w = w_ptr + p * G * N * N
+    steps = tl.load(len_ptr + p)
     dh_rec = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
     dc_rec = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
-    for step in range(T):
-        t = T - 1 - step
-        xo, ho = xrow + t * sx_t, hrow + t * sh_t
-        prev = hrow + tl.maximum(t - 1, 0) * sh_t
+    for step in range(steps):
+        t = steps - 1 - step
+        xo, ho, prev = xrow + t * sx_t + rn[None, :], hrow + t * sh_t + rn[None, :], hrow + (t - 1) * sh_t + rn[None, :]
         before = m2 & ((rb[:, None] * 0 + t) > 0)  # a previous step exists
         dh = tl.load(dh_ptr + ho, mask=m2, other=0.0) + dh_rec
         if CELL == 0:
             h = tl.load(h_ptr + ho, mask=m2, other=0.0)
-            da = dh * (1.0 - h * h)
-            tl.store(dx_ptr + xo, da, mask=m2)
-            dh_rec = tl.dot(da, _w(w_ptr, wbase, 0, N, rj, rk, wmask), input_precision="ieee")
+            tl.store(dx_ptr + xo, dh * (1.0 - h * h), mask=m2)
         elif CELL == 1:
             i = _sigmoid(tl.load(a_ptr + xo, mask=m2, other=0.0))
             f = _sigmoid(tl.load(a_ptr + xo + N, mask=m2, other=0.0))
             g = _tanh(tl.load(a_ptr + xo + 2 * N, mask=m2, other=0.0))
             o = _sigmoid(tl.load(a_ptr + xo + 3 * N, mask=m2, other=0.0))
-            c = tl.load(c_ptr + ho, mask=m2, other=0.0)
-            c_prev = tl.load(c_ptr + prev, mask=before, other=0.0)
-            tc = _tanh(c)
+            tc = _tanh(tl.load(c_ptr + ho, mask=m2, other=0.0))
             dc = dc_rec + dh * o * (1.0 - tc * tc)
-            d_i, d_f = dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f)
-            d_g, d_o = dc * i * (1.0 - g * g), dh * tc * o * (1.0 - o)
+            tl.store(dx_ptr + xo, dc * g * i * (1.0 - i), mask=m2)
+            tl.store(dx_ptr + xo + N, dc * tl.load(c_ptr + prev, mask=before, other=0.0) * f * (1.0 - f), mask=m2)
+            tl.store(dx_ptr + xo + 2 * N, dc * i * (1.0 - g * g), mask=m2)
+            tl.store(dx_ptr + xo + 3 * N, dh * tc * o * (1.0 - o), mask=m2)
             dc_rec = dc * f
-            tl.store(dx_ptr + xo, d_i, mask=m2)
-            tl.store(dx_ptr + xo + N, d_f, mask=m2)
-            tl.store(dx_ptr + xo + 2 * N, d_g, mask=m2)
-            tl.store(dx_ptr + xo + 3 * N, d_o, mask=m2)
-            dh_rec = (tl.dot(d_i, _w(w_ptr, wbase, 0, N, rj, rk, wmask), input_precision="ieee")
-                      + tl.dot(d_f, _w(w_ptr, wbase, 1, N, rj, rk, wmask), input_precision="ieee")
-                      + tl.dot(d_g, _w(w_ptr, wbase, 2, N, rj, rk, wmask), input_precision="ieee")
-                      + tl.dot(d_o, _w(w_ptr, wbase, 3, N, rj, rk, wmask), input_precision="ieee"))  # fmt: skip
         elif CELL == 2:
             r = _sigmoid(tl.load(a_ptr + xo, mask=m2, other=0.0))
             z = _sigmoid(tl.load(a_ptr + xo + N, mask=m2, other=0.0))
             n = _tanh(tl.load(a_ptr + xo + 2 * N, mask=m2, other=0.0))
-            hn = tl.load(hn_ptr + ho, mask=m2, other=0.0)
-            h_prev = tl.load(h_ptr + prev, mask=before, other=0.0)
             d_an = dh * (1.0 - z) * (1.0 - n * n)
-            d_ar = d_an * hn * r * (1.0 - r)
-            d_az = dh * (h_prev - n) * z * (1.0 - z)
-            d_hn = d_an * r
+            d_ar = d_an * tl.load(hn_ptr + ho, mask=m2, other=0.0) * r * (1.0 - r)
+            d_az = dh * (tl.load(h_ptr + prev, mask=before, other=0.0) - n) * z * (1.0 - z)
             tl.store(dx_ptr + xo, d_ar, mask=m2)
             tl.store(dx_ptr + xo + N, d_az, mask=m2)
             tl.store(dx_ptr + xo + 2 * N, d_an, mask=m2)
             tl.store(dhx_ptr + xo, d_ar, mask=m2)
             tl.store(dhx_ptr + xo + N, d_az, mask=m2)
-            tl.store(dhx_ptr + xo + 2 * N, d_hn, mask=m2)
-            dh_rec = (tl.dot(d_ar, _w(w_ptr, wbase, 0, N, rj, rk, wmask), input_precision="ieee")
-                      + tl.dot(d_az, _w(w_ptr, wbase, 1, N, rj, rk, wmask), input_precision="ieee")
-                      + tl.dot(d_hn, _w(w_ptr, wbase, 2, N, rj, rk, wmask), input_precision="ieee")
-                      + dh * z)  # fmt: skip
+            tl.store(dhx_ptr + xo + 2 * N, d_an * r, mask=m2)
+            dz = dh * z  # the state's own path
         else:
-            c = tl.load(c_ptr + ho, mask=m2, other=0.0)
-            dc = dc_rec + tl.where(c > 0.0, dh, 0.0)
-            d_inc = tl.where(tl.load(a_ptr + xo, mask=m2, other=0.0) > 0.0, dc, 0.0)
-            d_dec = tl.where(tl.load(a_ptr + xo + N, mask=m2, other=0.0) > 0.0, -dc, 0.0)
+            dc = dc_rec + tl.where(tl.load(c_ptr + ho, mask=m2, other=0.0) > 0.0, dh, 0.0)
+            tl.store(dx_ptr + xo, tl.where(tl.load(a_ptr + xo, mask=m2, other=0.0) > 0.0, dc, 0.0), mask=m2)
+            tl.store(dx_ptr + xo + N, tl.where(tl.load(a_ptr + xo + N, mask=m2, other=0.0) > 0.0, -dc, 0.0),
+                     mask=m2)  # fmt: skip
             dc_rec = dc
-            tl.store(dx_ptr + xo, d_inc, mask=m2)
-            tl.store(dx_ptr + xo + N, d_dec, mask=m2)
-            dh_rec = (tl.dot(d_inc, _w(w_ptr, wbase, 0, N, rj, rk, wmask), input_precision="ieee")
-                      + tl.dot(d_dec, _w(w_ptr, wbase, 1, N, rj, rk, wmask), input_precision="ieee"))  # fmt: skip
-
-
-def _blocks(batch: int, hidden: int) -> tuple[int, int]:
-    """(BLOCK_B, BLOCK_N): powers of two, at least 16 (tl.dot's smallest tile), at most 32 batch rows a program."""
-    return max(16, min(32, triton.next_power_of_2(batch))), max(16, triton.next_power_of_2(hidden))
+        tl.debug_barrier()  # this step's gate gradients are in memory
+        acc = dz if CELL == 2 else tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
+        for g in tl.static_range(G):
+            acc = _times(acc, dhx_ptr, xrow + t * sx_t + g * N, rows, w + g * N * N, N, N, BLOCK_K, BLOCK_N)
+        dh_rec = acc
 
 
 class TritonRecurrence(torch.autograd.Function):
     """Hidden states (P, B, T, N) of one layer of `cell` for P runs, from input projections x W_ih^T + b_ih
-    (P, B, T, G*N), recurrent weights (P, G*N, N) and, for the GRU, the recurrent bias (P, G*N)."""
+    (P, B, T, G*N), recurrent weights (P, G*N, N), for the GRU the recurrent bias (P, G*N), and each run's length
+    (P,) int32 on the device (None: all T). States past a run's length are zero, and so are their gradients."""
 
     @staticmethod
-    def forward(ctx, cell: str, x: torch.Tensor, w: torch.Tensor, b_hh: torch.Tensor | None) -> torch.Tensor:
+    def forward(ctx, cell: str, x: torch.Tensor, w: torch.Tensor, b_hh: torch.Tensor | None,
+                lengths: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         runs, batch, steps, _ = x.shape
-        hidden, gates = w.shape[-1], gates_of(cell)
-        x, w = x.contiguous(), w.contiguous()
-        h = x.new_empty(runs, batch, steps, hidden)
-        c = x.new_empty(runs, batch, steps, hidden) if cell in ("lstm", "rrn") else h
-        a = torch.empty_like(x) if cell != "rnn" else x
-        hn = torch.empty_like(h) if cell == "gru" else h
-        bias = b_hh.contiguous() if b_hh is not None else w  # unread unless the GRU's
-        block_b, block_n = _blocks(batch, hidden)
-        grid = (runs, triton.cdiv(batch, block_b))
-        _forward[grid](x, w, bias, h, c, a, hn, steps, batch, hidden, *x.stride()[:3], *h.stride()[:3],
-                       CELL=kernel_of(cell), G=gates, BLOCK_B=block_b, BLOCK_N=block_n)  # fmt: skip
-        ctx.cell, ctx.has_bias = cell, b_hh is not None
-        ctx.save_for_backward(w, h, c, a, hn)
+        hidden = w.shape[-1]
+        if lengths is None:
+            lengths = torch.full((runs,), steps, dtype=torch.int32, device=x.device)
+        x, lengths = x.contiguous(), lengths.to(torch.int32)
+        h = x.new_zeros(runs, batch, steps, hidden)
+        c = x.new_zeros(runs, batch, steps, hidden) if cell in ("lstm", "rrn") else h
+        a = torch.zeros_like(x) if cell != "rnn" else x
+        hn = torch.zeros_like(h) if cell == "gru" else h
+        bias = b_hh.contiguous() if b_hh is not None else x  # unread unless the GRU's
+        config = launch_config(cell, batch, hidden, runs, *device_target(x.device))
+        if isinstance(config, str):  # the engine trains such a pack stacked in PyTorch (seqlab.engines.unfused)
+            raise ValueError(config)
+        _forward[config.grid(runs, batch)](
+            x, w.mT.contiguous(), bias, lengths, h, c, a, hn, batch, hidden, *x.stride()[:3], *h.stride()[:3],
+            CELL=kernel_of(cell), G=gates_of(cell), **config.constexprs(),
+        )  # fmt: skip
+        ctx.cell, ctx.has_bias, ctx.config = cell, b_hh is not None, config
+        ctx.save_for_backward(w, lengths, h, c, a, hn)
         return h
 
     @staticmethod
-    def backward(ctx, grad_h: torch.Tensor) -> tuple[None, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        w, h, c, a, hn = ctx.saved_tensors
-        cell = ctx.cell
+    def backward(ctx, grad_h: torch.Tensor) -> tuple[None, torch.Tensor, torch.Tensor, torch.Tensor | None, None]:
+        w, lengths, h, c, a, hn = ctx.saved_tensors
+        cell, config = ctx.cell, ctx.config
         runs, batch, steps, hidden = h.shape
-        grad_h = grad_h.contiguous()
-        grad_x = h.new_empty(runs, batch, steps, gates_of(cell) * hidden)
-        grad_hx = torch.empty_like(grad_x) if cell == "gru" else grad_x  # differs from grad_x in the GRU's n gate
-        block_b, block_n = _blocks(batch, hidden)
-        grid = (runs, triton.cdiv(batch, block_b))
-        _backward[grid](grad_h, w, h, c, a, hn, grad_x, grad_hx, steps, batch, hidden, *grad_x.stride()[:3],
-                        *h.stride()[:3], CELL=kernel_of(cell), G=gates_of(cell), BLOCK_B=block_b,
-                        BLOCK_N=block_n)  # fmt: skip
+        grad_x = h.new_zeros(runs, batch, steps, gates_of(cell) * hidden)
+        grad_hx = torch.zeros_like(grad_x) if cell == "gru" else grad_x  # differs from grad_x in the GRU's n gate
+        _backward[config.grid(runs, batch)](
+            grad_h.contiguous(), w.contiguous(), lengths, h, c, a, hn, grad_x, grad_hx, batch, hidden,
+            *grad_x.stride()[:3], *h.stride()[:3], CELL=kernel_of(cell), G=gates_of(cell), **config.constexprs(),
+        )  # fmt: skip
         previous = torch.cat([h.new_zeros(runs, batch, 1, hidden), h[:, :, :-1]], dim=2)
         grad_w = grad_hx.flatten(1, 2).mT @ previous.flatten(1, 2)  # every time step in one batched matmul
         grad_b = grad_hx.sum((1, 2)) if ctx.has_bias else None
-        return None, grad_x, grad_w, grad_b
+        return None, grad_x, grad_w, grad_b, None

@@ -1,0 +1,118 @@
+"""How the fused Triton recurrences are launched for a shape, and whether that launch fits the GPU.
+
+One rule (`candidates`) proposes block sizes, warps and pipeline stages from the batch, hidden size, number of
+runs and the GPU's SM count; `fused_resources.json` beside this file records, for every configuration the rule
+can propose, what Triton and ptxas compile it to for sm_80 and sm_90 (shared memory, registers, spilled bytes),
+written by `python -m seqlab.engines.fused_resources` and checked in CI (`tests/test_fused_resources.py`).
+`launch_config` takes the first candidate that fits by the record; a shape where none fits, or none without
+spilling, trains on the stacked PyTorch engine instead, and the run's result says why.
+Nothing here imports Triton, so the decision is made (and tested) where Triton is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+
+import torch
+
+RECORD = Path(__file__).with_name("fused_resources.json")
+HIDDEN_SIZES = (16, 32, 64, 128, 256)  # the widths the resource check compiles (hidden sizes round up to them)
+BLOCK_BS = (16, 32)  # batch rows a program owns: tl.dot's smallest tile, and twice it when the grid stays full
+WIDE_UP_TO = 64  # the widest state a 32-row program holds without spilling
+# Shared memory a program may use (opt-in maximum per block, bytes): A100 (sm_80) and H100/H200 (sm_90)
+SHARED_MEMORY = {"sm_80": 166_912, "sm_90": 232_448}
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    block_b: int  # batch rows of one program
+    block_n: int  # hidden units, padded to a power of two: one program holds a whole state row
+    block_k: int  # the contraction's chunk: what one tl.dot reads of the state and of the weights at a time
+    num_warps: int
+    num_stages: int
+
+    def grid(self, runs: int, batch: int) -> tuple[int, int]:
+        """One program per run and block of BLOCK_B batch rows."""
+        return runs, math.ceil(batch / self.block_b)
+
+    def constexprs(self) -> dict[str, int]:
+        """The kernels' launch keywords."""
+        return {"BLOCK_B": self.block_b, "BLOCK_N": self.block_n, "BLOCK_K": self.block_k,
+                "num_warps": self.num_warps, "num_stages": self.num_stages}  # fmt: skip
+
+
+def block_n_of(hidden: int) -> int:
+    return max(16, 1 << (hidden - 1).bit_length())
+
+
+def config_for(block_b: int, block_n: int) -> LaunchConfig:
+    """The launch of a (block_b, block_n) tile: chunks of 8 along the contraction (16 and 32 keep fp32 tl.dot's
+    operands in too many registers: they spill at hidden 128), 8 warps (4 for tiles under 1,024 elements), one
+    stage (the time loop is sequential: there is nothing to pipeline across it). Chosen from the sm_90 compiles
+    of every cell at block sizes 16/32 x 16..256, chunks 8/16 and 4/8 warps (docs/performance.md)."""
+    return LaunchConfig(block_b, block_n, 8, num_warps=8 if block_b * block_n >= 1024 else 4, num_stages=1)
+
+
+def candidates(batch: int, hidden: int, runs: int, processors: int = 0) -> list[LaunchConfig]:
+    """The configurations for `runs` runs of `batch` rows and `hidden` units on a GPU of `processors` SMs (0: not
+    known), best first: 32 rows a program up to hidden 64 while that still gives every SM a program, else 16."""
+    block_n = block_n_of(hidden)
+    wide = block_n <= WIDE_UP_TO and batch > BLOCK_BS[0] and runs * math.ceil(batch / BLOCK_BS[1]) >= processors
+    return [config_for(BLOCK_BS[1], block_n)] * wide + [config_for(BLOCK_BS[0], block_n)]
+
+
+def configurations() -> list[LaunchConfig]:
+    """Every configuration `launch_config` can pick for the hidden sizes the resource check covers."""
+    return [config_for(b, n) for n in HIDDEN_SIZES for b in BLOCK_BS if b == BLOCK_BS[0] or n <= WIDE_UP_TO]
+
+
+@cache
+def record() -> dict:
+    """The resource check's record (`fused_resources.json`); empty where it has not been written."""
+    return json.loads(RECORD.read_text()) if RECORD.exists() else {"kernels": []}
+
+
+def measured(cell: str, config: LaunchConfig, target: str) -> list[dict]:
+    """The record's rows (forward and backward) for `cell` launched as `config` on `target` (sm_80, sm_90)."""
+    wanted = {"cell": cell, "target": target, **asdict(config)}
+    return [row for row in record()["kernels"] if all(row.get(key) == value for key, value in wanted.items())]
+
+
+def overflow(row: dict) -> str | None:
+    """Why a compiled kernel (a record row) cannot run well on its target: over shared memory, or spilling."""
+    limit = SHARED_MEMORY[row["target"]]
+    if row["shared"] > limit:
+        return f"needs {row['shared']:,} B of shared memory, over {row['target']}'s {limit:,}"
+    if row["spill_bytes"]:
+        return f"spills {row['spill_bytes']} B a thread to local memory on {row['target']}"
+    return None
+
+
+def launch_config(
+    cell: str, batch: int, hidden: int, runs: int, target: str | None = None, processors: int = 0
+) -> LaunchConfig | str:  # fmt: skip
+    """The first candidate whose kernels fit `target` by the record (without spilling, within shared memory), or
+    why none does. The interpreter (target None) launches what an H100 would (sm_90); a target the record does not
+    cover gets the first candidate."""
+    if hidden > HIDDEN_SIZES[-1]:
+        return f"the fused kernels are checked up to hidden {HIDDEN_SIZES[-1]}, not model.hidden_size={hidden}"
+    why = ""
+    for config in candidates(batch, hidden, runs, processors):
+        rows = measured(cell, config, target or "sm_90")
+        why = next((f"the fused {cell} {row['kernel']} at hidden {hidden} {w}" for row in rows if (w := overflow(row))),
+                   "")  # fmt: skip
+        if not why:
+            return config
+    return why
+
+
+def device_target(device: torch.device) -> tuple[str | None, int]:
+    """The GPU architecture (sm_XY) and SM count of `device`; (None, 0) on the CPU (Triton's interpreter)."""
+    if device.type != "cuda":
+        return None, 0
+    major, minor = torch.cuda.get_device_capability(device)
+    return f"sm_{major}{minor}", torch.cuda.get_device_properties(device).multi_processor_count
