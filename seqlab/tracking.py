@@ -271,7 +271,7 @@ def end_sweep(sweep: Path, counts: Mapping[str, int], tracking_uri: str | None =
                 client.log_batch(run_id, metrics=[Metric(f"runs_{k}", v, stamp, 0) for k, v in counts.items()])
                 client.set_terminated(run_id, status="FAILED" if counts.get("failed") else "FINISHED")
     except Exception as error:  # noqa: BLE001 - tracking never costs a sweep
-        _warn("mlflow", error, sweep)
+        _warn("mlflow", error, sweep, f"the sweep's parent run stays open (seqlab export mlflow {sweep} closes it)")
 
 
 def _sqlite_file(tracking_uri: str) -> Path | None:
@@ -356,7 +356,6 @@ class Tracking:
         self.trackers = []
 
 
-def _warn(name: str, error: Exception, run_dir: Any) -> None:
-    line = one_line(error)
-    log.warning("%s: tracking with %s stopped (%s); the run goes on, metrics.csv and result.json are complete",
-                run_dir, name, line)  # fmt: skip
+def _warn(name: str, error: Exception, where: Any,
+          then: str = "the run goes on, metrics.csv and result.json are complete") -> None:  # fmt: skip
+    log.warning("%s: tracking with %s stopped (%s); %s", where, name, one_line(error), then)

@@ -168,6 +168,83 @@ def test_a_tracker_whose_writes_fail_warns_once_and_the_run_completes(tmp_path):
     assert (run_dir / rundir.METRICS).stat().st_size < limit
 
 
+def mlflow_server(tmp_path, port: int) -> subprocess.Popen:
+    """A real `mlflow server` on localhost (SQLite store in tmp_path), answering /health, in a process group."""
+    import urllib.request
+
+    args = ["server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--backend-store-uri",
+            f"sqlite:///{tmp_path}/server.db", "--default-artifact-root", str(tmp_path / "art")]  # fmt: skip
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", *args], cwd=tmp_path, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "a"))  # fmt: skip
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.5)
+    stop(server)
+    raise AssertionError("mlflow server did not answer: " + (tmp_path / "server.log").read_text()[-2000:])
+
+
+def stop(server: subprocess.Popen) -> None:
+    import os
+
+    os.killpg(server.pid, signal.SIGKILL)  # the server and its workers, at once, as a crash would
+    server.wait()
+
+
+@pytest.mark.slow
+@needs("flask_cors", "mlflow-server")
+def test_a_real_mlflow_server_stopped_mid_sweep_costs_no_run_and_export_fills_the_gap(tmp_path):
+    """Three runs log to a real `mlflow server`; it is killed as the first run ends. The sweep completes, each run
+    that lost the server says so once, and `seqlab export` against the restarted server brings every run to its
+    full history, once."""
+    import socket
+
+    from seqlab.export import main as export
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri, sweep = f"http://127.0.0.1:{port}", tmp_path / "sweep"
+    server = mlflow_server(tmp_path, port)
+    args = tiny("seed=1,2,3", "train.max_steps=400", "train.eval_every=100", "logger=mlflow",
+                f"logger.mlflow.tracking_uri={uri}", "threads=1", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "seqlab.run", "-m", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not list(sweep.glob(f"*seed=1*/{rundir.RESULT}")):
+            time.sleep(0.1)
+        stop(server)
+        said, _ = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, said[-3000:]
+    run_dirs = sorted(p.parent for p in sweep.glob(f"*/{rundir.RESULT}"))
+    assert [rundir.read_result(d)["status"] for d in run_dirs] == ["completed"] * 3
+    stopped = [line.split(": tracking with mlflow stopped")[0].split(" - ")[-1].split("] ")[-1]
+               for line in said.splitlines() if "tracking with mlflow stopped" in line]  # fmt: skip
+    assert stopped and len(stopped) == len(set(stopped)), said[-3000:]  # once for each run that met it, at most
+    assert f"the sweep's parent run stays open (seqlab export mlflow {sweep} closes it)" in said
+    server = mlflow_server(tmp_path, port)
+    try:
+        for _ in range(2):  # the second time, everything is already there
+            assert export(["mlflow", str(sweep), "--tracking-uri", uri]) == 0
+        client, found = mlflow_runs(uri)
+        children = {r.data.tags["seqlab.run_dir"]: r for r in found if "mlflow.parentRunId" in r.data.tags}
+        assert sorted(children) == [str(d) for d in run_dirs]
+        for run_dir in run_dirs:
+            run = children[str(run_dir)]
+            assert run.info.status == "FINISHED" and run.data.tags["seqlab.status"] == "completed"
+            history = client.get_metric_history(run.info.run_id, "train_loss")
+            assert [m.step for m in history] == [int(r["step"]) for r in rows(run_dir)]  # once each
+    finally:
+        stop(server)
+
+
 @pytest.mark.slow
 def test_export_writes_existing_runs_to_each_tracker_once_and_fills_a_gap(tmp_path):
     """A sweep run without a logger, and one whose MLflow server was down throughout (nothing listens on port 9):
