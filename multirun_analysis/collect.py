@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,27 +50,27 @@ class Collection:
         return Collection(runs, part(self.curves), part(self.grad_flow), part(self.samples), keys, problems)
 
 
-def _read_csv_rows(path: Path, run_dir: str, columns: dict[str, list]) -> None:
-    """Append the rows of a numeric CSV to `columns` (column -> values, all of one length), tagged with `run_dir`.
+def _read_csv_rows(text: str, name: str, run_dir: str, columns: dict[str, list]) -> None:
+    """Append the rows of a numeric CSV (`text`, the file `name`) to `columns` (column -> values, all of one length),
+    tagged with `run_dir`.
 
     All or nothing: the file is parsed before anything is appended; columns it lacks get NaN. Raises ValueError
     on a value that is not a number, naming its row and column but not the value (the file may not be a CSV).
     """
-    with path.open(newline="", errors="replace") as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        if len(set(header)) < len(header):
-            raise ValueError(f"{path.name} line 1: a column named twice")
-        parsed = [_numbers(row, len(header), line, path.name) for line, row in enumerate(reader, start=2)]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    if len(set(header)) < len(header):
+        raise ValueError(f"{name} line 1: a column named twice")
+    parsed = [_numbers(row, len(header), line, name) for line, row in enumerate(reader, start=2)]
     count = len(columns.get("run_dir", []))
-    for name in ["run_dir", *header]:
-        if name not in columns:  # a column no earlier file had: NaN for their rows
-            columns[name] = [math.nan] * count
+    for column in ["run_dir", *header]:
+        if column not in columns:  # a column no earlier file had: NaN for their rows
+            columns[column] = [math.nan] * count
     columns["run_dir"] += [run_dir] * len(parsed)
-    for index, name in enumerate(header):
-        columns[name] += [row[index] for row in parsed]
-    for name in columns.keys() - {"run_dir", *header}:
-        columns[name] += [math.nan] * len(parsed)
+    for index, column in enumerate(header):
+        columns[column] += [row[index] for row in parsed]
+    for column in columns.keys() - {"run_dir", *header}:
+        columns[column] += [math.nan] * len(parsed)
 
 
 def _numbers(row: list[str], width: int, line: int, name: str) -> list[float]:
@@ -80,11 +83,18 @@ def _numbers(row: list[str], width: int, line: int, name: str) -> list[float]:
                          "columns") from None  # fmt: skip
 
 
-def _read_samples(path: Path, run_dir: str) -> list[dict]:
-    """A text run's samples.csv rows, tagged with `run_dir` (step and temperature as numbers)."""
-    with path.open(newline="", encoding="utf-8") as f:
-        return [row | {"run_dir": run_dir, "step": int(row["step"]), "temperature": float(row["temperature"])}
-                for row in csv.DictReader(f)]  # fmt: skip
+def _read_samples(text: str, run_dir: str) -> list[dict]:
+    """A text run's samples.csv rows (`text`), tagged with `run_dir` (step and temperature as numbers)."""
+    return [row | {"run_dir": run_dir, "step": int(row["step"]), "temperature": float(row["temperature"])}
+            for row in csv.DictReader(io.StringIO(text, newline=""))]  # fmt: skip
+
+
+def _text(run_dir: Path, name: str) -> str | None:
+    """A run-directory file's text (undecodable bytes replaced), None where there is none (rundir.read_inside)."""
+    try:
+        return rundir.read_inside(run_dir, name).decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
 
 
 def _flat_result(result: dict, run_dir: Path, root: Path) -> dict:
@@ -104,38 +114,59 @@ def _flat_result(result: dict, run_dir: Path, root: Path) -> dict:
     return row
 
 
-def collect(roots: list[Path]) -> Collection:
-    """Read every run directory under `roots`; problems are recorded, never fatal."""
+PARALLEL_FROM = 2000  # run directories from which collect reads them in a pool of processes, one per core
+
+
+def collect(roots: list[Path], workers: int | None = None) -> Collection:
+    """Read every run directory under `roots`; problems are recorded, never fatal. In a pool of `workers` processes
+    (default: one per core, from PARALLEL_FROM runs on), each reading a contiguous share in order, so the tables come
+    out as one process makes them."""
+    found = [(root, run_dir) for root in roots for run_dir in rundir.find_run_dirs(root)]
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if len(found) >= PARALLEL_FROM else 1
+    if workers < 2:
+        parts = [_collect_share(found)]
+    else:
+        count, pieces = len(found), 4 * workers
+        shares = [found[k * count // pieces : (k + 1) * count // pieces] for k in range(pieces)]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = list(pool.map(_collect_share, shares))
+    config_keys = list(dict.fromkeys(key for part in parts for key in part.config_keys))
+    frames = [pd.concat([f for part in parts if not (f := getattr(part, name)).empty] or [pd.DataFrame()],
+                        ignore_index=True) for name in ("runs", "curves", "grad_flow", "samples")]  # fmt: skip
+    return Collection(*frames, config_keys, [problem for part in parts for problem in part.problems])
+
+
+def _collect_share(found: list[tuple[Path, Path]]) -> Collection:
+    """The collection of these (root, run directory) pairs, in their order."""
     rows: list[dict] = []
     curves: dict[str, list] = {}
     flows: dict[str, list] = {}
     samples: list[dict] = []
     problems: list[Problem] = []
     config_keys: dict[str, None] = {}  # ordered set
-    for root in roots:
-        for run_dir in rundir.find_run_dirs(root):
-            try:
-                result = rundir.read_result(run_dir)
-            except ValueError as error:
-                problems.append(Problem(run_dir, "unreadable", str(error)))
-                continue
-            if result is None:
-                problems.append(Problem(run_dir, "no result.json", "unfinished, killed, or stopped before training"))
-                continue
-            if result["status"] != "completed":
-                problems.append(Problem(run_dir, result["status"], str(result.get("error") or "")))
-            config_keys.update(dict.fromkeys(result.get("config", {})))
-            rows.append(_flat_result(result, run_dir, root))
-            try:
-                present = {entry.name for entry in os.scandir(run_dir)}  # one listing, not a stat per log
-                if rundir.METRICS in present:
-                    _read_csv_rows(rundir.inside(run_dir, rundir.METRICS), str(run_dir), curves)
-                if rundir.GRAD_FLOW in present:
-                    _read_csv_rows(rundir.inside(run_dir, rundir.GRAD_FLOW), str(run_dir), flows)
-                if rundir.SAMPLES in present:
-                    samples += _read_samples(rundir.inside(run_dir, rundir.SAMPLES), str(run_dir))
-            except (ValueError, KeyError, OSError, csv.Error) as error:
-                problems.append(Problem(run_dir, "unreadable", f"metrics: {error}"))
+    for root, run_dir in found:
+        try:
+            result = rundir.read_result(run_dir)
+        except ValueError as error:
+            problems.append(Problem(run_dir, "unreadable", str(error)))
+            continue
+        if result is None:
+            problems.append(Problem(run_dir, "no result.json", "unfinished, killed, or stopped before training"))
+            continue
+        if result["status"] != "completed":
+            problems.append(Problem(run_dir, result["status"], str(result.get("error") or "")))
+        config_keys.update(dict.fromkeys(result.get("config", {})))
+        rows.append(_flat_result(result, run_dir, root))
+        try:  # each log read in one open, none where the run has none
+            if (text := _text(run_dir, rundir.METRICS)) is not None:
+                _read_csv_rows(text, rundir.METRICS, str(run_dir), curves)
+            if (text := _text(run_dir, rundir.GRAD_FLOW)) is not None:
+                _read_csv_rows(text, rundir.GRAD_FLOW, str(run_dir), flows)
+            if (text := _text(run_dir, rundir.SAMPLES)) is not None:
+                samples += _read_samples(text, str(run_dir))
+        except (ValueError, KeyError, OSError, csv.Error) as error:
+            problems.append(Problem(run_dir, "unreadable", f"metrics: {error}"))
     frames = (pd.DataFrame(rows), pd.DataFrame(curves), pd.DataFrame(flows), pd.DataFrame(samples))
     return Collection(*frames, list(config_keys), problems)
 

@@ -131,6 +131,20 @@ def inside(run_dir: Path, name: str) -> Path:
     return path
 
 
+def read_inside(run_dir: Path, name: str) -> bytes:
+    """The bytes of `run_dir / name`, read as `inside` allows, in one open (no lstat first: O_NOFOLLOW refuses a link,
+    which is then checked). Raises FileNotFoundError where there is no such file, OutsideRunDir for a link out."""
+    path = os.path.join(run_dir, name)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno != errno.ELOOP:  # not a link: no such file, say
+            raise
+        return inside(run_dir, name).read_bytes()  # a link: read only where it stays inside
+    with open(descriptor, "rb") as file:
+        return file.read()
+
+
 def link_in(run_dir: Path) -> str | None:
     """Why seqlab must not write into `run_dir`: the first symbolic link among it, its entries and `.hydra/`'s (each
     one a write that would land elsewhere: `.lock`, the job's log, `.hydra/config.yaml`, ...); None if it holds none."""
@@ -199,9 +213,9 @@ def write_result(run_dir: Path, result: Mapping[str, Any]) -> None:
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
     """The run's result.json, or None if there is none. Raises ValueError if it is unreadable."""
-    path = inside(run_dir, RESULT)
+    path = Path(run_dir) / RESULT
     try:
-        result = json.loads(path.read_bytes())
+        result = json.loads(read_inside(run_dir, RESULT))
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

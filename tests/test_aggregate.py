@@ -111,6 +111,19 @@ def test_broken_and_missing_runs_are_reported_not_fatal(tree, tmp_path):
     assert len(pd.read_csv(out / "runs.csv")) == 25  # the failed run is in the table with its status
 
 
+def test_a_pool_of_processes_collects_what_one_process_does_problems_included(tree):
+    from multirun_analysis.collect import collect
+
+    runs = sorted(p for p in tree.iterdir() if p.is_dir())
+    (runs[0] / "result.json").write_text('{"status": "compl')  # a problem in the first share
+    (runs[-1] / rundir.METRICS).write_text("step,train_loss\n1,x\n")  # and one in the last
+    alone, pooled = collect([tree], workers=1), collect([tree], workers=2)
+    for name in ("runs", "curves", "grad_flow", "samples"):
+        pd.testing.assert_frame_equal(getattr(pooled, name), getattr(alone, name))
+    assert pooled.config_keys == alone.config_keys and pooled.problems == alone.problems
+    assert [p.kind for p in alone.problems] == ["unreadable", "unreadable"] and len(alone.runs) == 26
+
+
 def test_sweeps_with_different_keys_and_facets(tmp_path):
     make_tree(tmp_path / "a", lambda c: 1.0, model__name=["rnn", "rrn"], data__length=[5, 10],
               optimizer__name=["sgd", "adam"])  # fmt: skip
