@@ -16,17 +16,25 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from multirun_analysis import figures, sample_words
-from multirun_analysis.collect import NON_FACTORS, Collection, Problem, collect, varying_factors
+from multirun_analysis import figures, forked, sample_words
+from multirun_analysis.collect import (
+    NON_FACTORS,
+    PARALLEL_FROM,
+    Collection,
+    Problem,
+    collect,
+    varying_factors,
+)
 from multirun_analysis.report import Report
 from multirun_analysis.stats import (
     CAPACITY_NUMBERS,
@@ -375,7 +383,8 @@ def as_categories(frame: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataF
     frame = frame.copy()
     for role in ("hue", "col", "row"):
         if roles[role] and roles[role] in frame:
-            frame[roles[role]] = frame[roles[role]].map(lambda v: "n/a" if pd.isna(v) else str(v))
+            column = frame[roles[role]]
+            frame[roles[role]] = np.where(column.isna(), "n/a", column.astype(str)).astype(object)
     return frame
 
 
@@ -416,45 +425,52 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
                     out)  # fmt: skip
 
     report.heading("Figures")
-
-    def figure(drawn: Figure, stem: str, caption: str) -> None:
-        report.image(figures.save(drawn, out, stem, args.formats, args.setting), f"{caption}. Setting: {args.setting}")
-
+    drawings: list[tuple[Callable[[], Figure], str, str]] = []  # drawn together below: (draw, file stem, caption)
     chance = None if text else figures.chance_level(completed)
     title = f"{figures.label(metric)} vs {figures.label(x)}\n(mean and 95% bootstrap interval over seeds; dots: seeds)"
-    drawn = figures.metric_vs_x(completed, x, metric, hue, col, row, title, chance, solvable=not text)
-    figure(drawn, f"{metric}_vs_{x}", f"{metric} vs {x} by {hue}")
+    drawings.append((lambda: figures.metric_vs_x(completed, x, metric, hue, col, row, title, chance, not text),
+                     f"{metric}_vs_{x}", f"{metric} vs {x} by {hue}"))  # fmt: skip
     if not text and pd.api.types.is_numeric_dtype(completed[x]):
-        drawn = figures.steps_to_converge(completed, x, hue, col, row)
-        figure(drawn, f"steps_to_converge_vs_{x}", f"steps to converge vs {x} (▲: never converged, at its budget)")
+        drawings.append((lambda: figures.steps_to_converge(completed, x, hue, col, row), f"steps_to_converge_vs_{x}",
+                         f"steps to converge vs {x} (▲: never converged, at its budget)"))  # fmt: skip
     if per_seed is not None:
-        drawn = figures.capacity_per_seed(per_seed, hue, col, row, x)
-        figure(drawn, "memory_capacity", f"memory capacity per seed (dots) and its median (bar), by {hue}")
+        drawings.append((lambda: figures.capacity_per_seed(per_seed, hue, col, row, x), "memory_capacity",
+                         f"memory capacity per seed (dots) and its median (bar), by {hue}"))  # fmt: skip
         if col:  # categorical factors meet: one cell per combination instead of a panel per value (rows: col[, row])
             factor = f"{col} / {row}" if row else col
             rows = per_seed[col].astype(str) + (" / " + per_seed[row].astype(str) if row else "")
-            drawn = figures.capacity_heatmap(per_seed.assign(**{factor: rows}), factor, hue, x)
-            caption = f"memory capacity by {factor} and {hue}: median and range over seeds"
-            figure(drawn, "memory_capacity_heatmap", caption)
+            drawings.append((lambda: figures.capacity_heatmap(per_seed.assign(**{factor: rows}), factor, hue, x),
+                             "memory_capacity_heatmap",
+                             f"memory capacity by {factor} and {hue}: median and range over seeds"))  # fmt: skip
     done_curves = as_categories(curves[curves["run_dir"].isin(completed["run_dir"])], roles)
     curve_metric = learning_curve_metric(done_curves, text)
-    if curve_metric is None:
-        report.paragraph("No learning curves: the runs wrote no metrics rows.")
-    else:
-        figure(figures.learning_curves(done_curves, x, hue, col, curve_metric, chance), "learning_curves",
-               f"{figures.label(curve_metric)} during training")  # fmt: skip
+    if curve_metric is not None:
+        drawings.append((lambda: figures.learning_curves(done_curves, x, hue, col, curve_metric, chance),
+                         "learning_curves", f"{figures.label(curve_metric)} during training"))  # fmt: skip
     overflowed = completed.loc[completed["grad_overflow_rows"] > 0, "run_dir"]
     norms = done_curves[done_curves["run_dir"].isin(overflowed)] if "grad_norm" in done_curves else done_curves[:0]
     norms = norms[np.isfinite(norms["grad_norm"])] if not norms.empty else norms
     if not norms.empty:  # the overflow itself: how the gradient norm grew until it did
-        drawn = figures.learning_curves(norms, x, hue, col, "grad_norm", log=True,
-                                        title="Gradient norm over all weights, before clipping")  # fmt: skip
-        figure(drawn, "gradient_norm_curves", "gradient norm during training of the runs that overflowed (a line "
-               "ends where the norm became inf or NaN)")  # fmt: skip
+        drawings.append((lambda: figures.learning_curves(norms, x, hue, col, "grad_norm", log=True,
+                                                         title="Gradient norm over all weights, before clipping"),
+                         "gradient_norm_curves", "gradient norm during training of the runs that overflowed (a line "
+                         "ends where the norm became inf or NaN)"))  # fmt: skip
     if not data.grad_flow.empty:
         flow = as_categories(data.grad_flow.merge(run_keys, on="run_dir", how="left"), roles)
         flow.to_csv(out / "grad_flow.csv", index=False)
-        figure(figures.gradient_flow(flow, x, hue), "gradient_flow", "gradient norm through time")
+        drawings.append((lambda: figures.gradient_flow(flow, x, hue), "gradient_flow", "gradient norm through time"))
+    workers = forked.cores() if len(completed) >= PARALLEL_FROM else 1  # a figure of 100,000 runs takes seconds
+    saved = forked.in_order([partial(_drawn_and_saved, draw, out, stem, args.formats, args.setting)
+                             for draw, stem, _ in drawings], workers)  # fmt: skip
+    for name, (_, _, caption) in zip(saved, drawings, strict=True):
+        report.image(name, f"{caption}. Setting: {args.setting}")
+    if curve_metric is None:
+        report.paragraph("No learning curves: the runs wrote no metrics rows.")
+
+
+def _drawn_and_saved(draw: Callable[[], Figure], out: Path, stem: str, formats: list[str], setting: str) -> str:
+    """Draw a figure and save it (figures.save): the file name the report shows."""
+    return figures.save(draw(), out, stem, formats, setting)
 
 
 def training_accuracy(completed: pd.DataFrame, curves: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -6,14 +6,13 @@ import csv
 import io
 import json
 import math
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
+from multirun_analysis import forked
 from seqlab import rundir
 
 # Not experimental factors: the seed, and the keys that never change what a run computes (rundir's one list).
@@ -123,14 +122,10 @@ def collect(roots: list[Path], workers: int | None = None) -> Collection:
     out as one process makes them."""
     found = [(root, run_dir) for root in roots for run_dir in rundir.find_run_dirs(root)]
     if workers is None:
-        workers = len(os.sched_getaffinity(0)) if len(found) >= PARALLEL_FROM else 1
-    if workers < 2:
-        parts = [_collect_share(found)]
-    else:
-        count, pieces = len(found), 4 * workers
-        shares = [found[k * count // pieces : (k + 1) * count // pieces] for k in range(pieces)]
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            parts = list(pool.map(_collect_share, shares))
+        workers = forked.cores() if len(found) >= PARALLEL_FROM else 1
+    count, pieces = len(found), 4 * workers if workers > 1 else 1
+    shares = [found[k * count // pieces : (k + 1) * count // pieces] for k in range(pieces)]
+    parts = forked.in_order([partial(_collect_share, share) for share in shares], workers)
     config_keys = list(dict.fromkeys(key for part in parts for key in part.config_keys))
     frames = [pd.concat([f for part in parts if not (f := getattr(part, name)).empty] or [pd.DataFrame()],
                         ignore_index=True) for name in ("runs", "curves", "grad_flow", "samples")]  # fmt: skip

@@ -310,14 +310,26 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
         )
     if log:
         grid.set(yscale="log")
-    _title(grid, f"{title} (one line per run; a run that stopped early ends there)")
+    banded = data.groupby([k for k in (x, row, hue) if k], observed=True)["run_dir"].nunique().max() > DENSE_RUNS
+    how = (f"one line per run, or where a panel has more than {DENSE_RUNS} runs of a colour their median and 10-90% "
+           "band over the runs still training at each step" if banded else "one line per run")  # fmt: skip
+    _title(grid, f"{title} ({how}; a run that stopped early ends there)")
     return grid.figure
+
+
+DENSE_RUNS = 50  # a panel's colour with more runs than this is drawn as their median and 10-90% band
 
 
 def _run_lines(*, data: pd.DataFrame, y: str, rasterized: bool, color: object, label: str, **_: object) -> None:
     """One facet's runs of one colour: a line per run, all drawn as one collection (100,000 runs' lines one by one
-    took most of an aggregate's time)."""
+    took most of an aggregate's time); beyond DENSE_RUNS runs, where lines are a blot, their median and 10-90%
+    band at each step, over the runs still training then."""
     ax = plt.gca()
+    if data["run_dir"].nunique() > DENSE_RUNS:
+        bands = data.groupby("step")[y].quantile([0.1, 0.5, 0.9]).unstack()
+        ax.fill_between(bands.index, bands[0.1], bands[0.9], color=color, alpha=0.25, linewidth=0)
+        ax.plot(bands.index, bands[0.5], color=color, linewidth=1.5, label=label)
+        return
     ordered = data.sort_values(["run_dir", "step"])
     cuts = np.flatnonzero(ordered["run_dir"].to_numpy()[1:] != ordered["run_dir"].to_numpy()[:-1]) + 1
     segments = np.split(ordered[["step", y]].to_numpy(dtype=float), cuts)
@@ -331,6 +343,8 @@ def _mark_ends(grid: sns.FacetGrid, y: str, hue: str, colours: dict) -> None:
     """A dot at each run's last point, in its line's colour: where it stopped; and a run with one evaluation (one
     that diverged at its first, say) is seen at all, where a line needs two points."""
     for (i, j, _), subset in grid.facet_data():
+        if subset["run_dir"].nunique() > DENSE_RUNS:  # drawn as a band (_run_lines)
+            continue
         ends = subset.sort_values("step").groupby("run_dir").tail(1)
         grid.facet_axis(i, j).scatter(ends["step"], ends[y], s=9, zorder=3, alpha=0.8, linewidths=0,
                                       c=[colours[v] for v in ends[hue]])  # fmt: skip

@@ -4,6 +4,7 @@ converge with the runs that never converged censored at their budget, and memory
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -24,10 +25,15 @@ def bootstrap_interval(values: Sequence[float], level: float = 0.95, seed: int =
     (NaN, NaN) for one value: one seed gives no interval."""
     x = np.asarray(values, dtype=float)
     x = x[~np.isnan(x)]
-    if len(x) == 0:
-        return math.nan, math.nan
     if len(x) < 2:
-        return math.nan, math.nan  # one value: no interval
+        return math.nan, math.nan  # one value (or none): no interval
+    return _bootstrap(tuple(x.tolist()), level, seed)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bootstrap(values: tuple[float, ...], level: float, seed: int) -> tuple[float, float]:
+    """bootstrap_interval of 2 or more values, kept: a table and its figure ask for the same groups' intervals."""
+    x = np.asarray(values)
     means = np.random.default_rng(seed).choice(x, size=(RESAMPLES, len(x))).mean(axis=1)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return max(float(low), float(x.min())), min(float(high), float(x.max()))  # not even a rounding error outside

@@ -124,6 +124,20 @@ def test_a_pool_of_processes_collects_what_one_process_does_problems_included(tr
     assert [p.kind for p in alone.problems] == ["unreadable", "unreadable"] and len(alone.runs) == 26
 
 
+def test_an_aggregate_spread_over_processes_writes_what_one_process_writes(tree, tmp_path, monkeypatch):
+    from multirun_analysis import aggregate_results, collect
+
+    assert main([str(tree), "--out", str(tmp_path / "alone")]) == 0
+    monkeypatch.setattr(collect, "PARALLEL_FROM", 1)  # the pools, from the first run
+    monkeypatch.setattr(aggregate_results, "PARALLEL_FROM", 1)
+    assert main([str(tree), "--out", str(tmp_path / "pooled")]) == 0
+    alone, pooled = tmp_path / "alone", tmp_path / "pooled"
+    assert (pooled / "report.md").read_text() == (alone / "report.md").read_text().replace("/alone", "/pooled")
+    assert sorted(p.name for p in pooled.iterdir()) == sorted(p.name for p in alone.iterdir())
+    for png in alone.glob("*.png"):
+        assert np.array_equal(matplotlib.image.imread(png), matplotlib.image.imread(pooled / png.name)), png.name
+
+
 def test_sweeps_with_different_keys_and_facets(tmp_path):
     make_tree(tmp_path / "a", lambda c: 1.0, model__name=["rnn", "rrn"], data__length=[5, 10],
               optimizer__name=["sgd", "adam"])  # fmt: skip
