@@ -229,11 +229,12 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
         roles["row"], factors = CONFIG, [*(f for f in factors if f not in combined), CONFIG]
         shown = [roles[k] for k in ("col", "row", "hue", "x") if roles[k]]
     run_keys = runs[["run_dir", *dict.fromkeys([*shown, *factors, "seed"])]]
-    runs.to_csv(out / "runs.csv", index=False)
     curves = data.curves.merge(run_keys, on="run_dir", how="left") if not data.curves.empty else data.curves
     if not curves.empty:
         curves["step"] = curves["step"].astype(int)
-    curves.to_csv(out / "curves.csv", index=False)
+    # the two largest tables, written beside the figures (add_results): at 100,000 runs, seconds each
+    tables = [partial(runs.to_csv, out / "runs.csv", index=False), partial(curves.to_csv, out / "curves.csv",
+                                                                           index=False)]  # fmt: skip
 
     report = Report("seqlab aggregate report")
     report.heading("What was aggregated")
@@ -274,8 +275,11 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     completed = runs[runs["status"] == "completed"]
     if completed.empty:
         report.paragraph("No completed runs: no tables or figures.")
+        for write in tables:
+            write()
     else:
-        add_results(report, args, roles, factors, as_categories(completed, roles), curves, data, run_keys, out, text)
+        add_results(report, args, roles, factors, as_categories(completed, roles), curves, data, run_keys, out, text,
+                    tables)  # fmt: skip
     report.heading("Problems: failed, interrupted, unreadable and result-less run directories")
     problems = pd.DataFrame([{"run_dir": str(p.run_dir), "problem": p.kind, "detail": p.detail} for p in data.problems])
     report.table(problems) if not problems.empty else report.paragraph("None.")
@@ -390,8 +394,9 @@ def as_categories(frame: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataF
 
 def add_results(report: Report, args: Options, roles: dict[str, str | None], factors: list[str],
                 completed: pd.DataFrame, curves: pd.DataFrame, data: Collection, run_keys: pd.DataFrame,
-                out: Path, text: bool) -> None:  # fmt: skip
-    """Summary and memory-capacity (text: samples) tables and every figure, into `out` and the report."""
+                out: Path, text: bool, tables: list[Callable[[], object]]) -> None:  # fmt: skip
+    """Summary and memory-capacity (text: samples) tables and every figure, into `out` and the report; `tables`
+    (writes of tables made before) are done beside the figures."""
     x, hue, col, row = (roles[k] for k in ("x", "hue", "col", "row"))
     metric, keys = args.metric, [k for k in (col, row, hue, x) if k]
     marked = completed if text else mark_solved(completed, args.solved)
@@ -460,8 +465,8 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
         flow.to_csv(out / "grad_flow.csv", index=False)
         drawings.append((lambda: figures.gradient_flow(flow, x, hue), "gradient_flow", "gradient norm through time"))
     workers = forked.cores() if len(completed) >= PARALLEL_FROM else 1  # a figure of 100,000 runs takes seconds
-    saved = forked.in_order([partial(_drawn_and_saved, draw, out, stem, args.formats, args.setting)
-                             for draw, stem, _ in drawings], workers)  # fmt: skip
+    saved = forked.in_order([*(partial(_drawn_and_saved, draw, out, stem, args.formats, args.setting)
+                               for draw, stem, _ in drawings), *tables], workers)[: len(drawings)]  # fmt: skip
     for name, (_, _, caption) in zip(saved, drawings, strict=True):
         report.image(name, f"{caption}. Setting: {args.setting}")
     if curve_metric is None:

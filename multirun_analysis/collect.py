@@ -120,11 +120,12 @@ def collect(roots: list[Path], workers: int | None = None) -> Collection:
     """Read every run directory under `roots`; problems are recorded, never fatal. In a pool of `workers` processes
     (default: one per core, from PARALLEL_FROM runs on), each reading a contiguous share in order, so the tables come
     out as one process makes them."""
-    found = [(root, run_dir) for root in roots for run_dir in rundir.find_run_dirs(root)]
+    tops = [(root, Path(top)) for root in roots  # each searched for run directories by the process that reads them
+            for top in ([root] if rundir.looks_like_run_dir(root) else rundir.subdirs(root))]  # fmt: skip
     if workers is None:
-        workers = forked.cores() if len(found) >= PARALLEL_FROM else 1
-    count, pieces = len(found), 4 * workers if workers > 1 else 1
-    shares = [found[k * count // pieces : (k + 1) * count // pieces] for k in range(pieces)]
+        workers = forked.cores() if len(tops) >= PARALLEL_FROM else 1
+    count, pieces = len(tops), 4 * workers if workers > 1 else 1
+    shares = [tops[k * count // pieces : (k + 1) * count // pieces] for k in range(pieces)]
     parts = forked.in_order([partial(_collect_share, share) for share in shares], workers)
     config_keys = list(dict.fromkeys(key for part in parts for key in part.config_keys))
     frames = [pd.concat([f for part in parts if not (f := getattr(part, name)).empty] or [pd.DataFrame()],
@@ -132,8 +133,9 @@ def collect(roots: list[Path], workers: int | None = None) -> Collection:
     return Collection(*frames, config_keys, [problem for part in parts for problem in part.problems])
 
 
-def _collect_share(found: list[tuple[Path, Path]]) -> Collection:
-    """The collection of these (root, run directory) pairs, in their order."""
+def _collect_share(tops: list[tuple[Path, Path]]) -> Collection:
+    """The collection of the run directories at or below these (root, folder) pairs, in their order."""
+    found = [(root, run_dir) for root, top in tops for run_dir in rundir.find_run_dirs(top)]
     rows: list[dict] = []
     curves: dict[str, list] = {}
     flows: dict[str, list] = {}

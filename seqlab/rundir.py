@@ -270,14 +270,18 @@ def find_run_dirs(root: Path) -> Iterator[Path]:
     if looks_like_run_dir(root):
         yield root
         return
-    with os.scandir(root) as entries:  # DirEntry.is_dir: no stat per entry on most file systems
-        children = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-    for name in children:
-        child = os.path.join(root, name)
+    for child in subdirs(root):
         if looks_like_run_dir(child):
             yield Path(child)
         else:
             yield from find_run_dirs(Path(child))
+
+
+def subdirs(folder: Path) -> list[str]:
+    """The folder's directories, hidden ones left out, in sorted order, as path strings."""
+    with os.scandir(folder) as entries:  # DirEntry.is_dir: no stat per entry on most file systems
+        return [os.path.join(folder, name) for name in sorted(e.name for e in entries if not e.name.startswith(".")
+                                                              and e.is_dir())]  # fmt: skip
 
 
 class CsvLog:
