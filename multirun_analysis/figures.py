@@ -168,6 +168,20 @@ def wrapped(value: object) -> str:
     return "\n".join(textwrap.wrap(str(value), ROW_NAME_WIDTH))
 
 
+ACROSS = 4  # panels side by side at most: a figure 14 panels wide (5,896 px) cannot be read
+
+
+def _facets(data: pd.DataFrame, col: str | None, row: str | None) -> tuple[str | None, str | None, int | None]:
+    """(col, row, col_wrap) for at most ACROSS panels across: a lone column facet wraps after ACROSS; with a row
+    facet too, the facet with more values becomes the rows."""
+    across = data[col].nunique() if col else 0
+    if row is None:
+        return col, None, ACROSS if across > ACROSS else None
+    if across > ACROSS and across > data[row].nunique():
+        return row, col, None
+    return col, row, None
+
+
 def _wrapped_rows(data: pd.DataFrame, row: str | None) -> pd.DataFrame:
     """`data` with its `row` facet's text values `wrapped`, before seaborn lays the grid out by its margin titles."""
     if not row or row not in data or pd.api.types.is_numeric_dtype(data[row]):
@@ -208,18 +222,20 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     """Mean of `y` vs `x` per `hue` with a 95% bootstrap interval over seeds where 2 or more seeds ran an `x` (for a
     numeric `x`, lines join only neighbouring tested values: `_means`), and every seed as a small dot, marked by how
     it ended where the task can be solved (`solvable`; not the text task); faceted by `col` and `row`."""
+    col, row, wrap = _facets(runs, col, row)
     data = _wrapped_rows(runs.dropna(subset=[y]), row)
     data = data.assign(run=run_outcome(data) if solvable and "steps_to_converge" in data else "converged")
     hues = list(dict.fromkeys(data[hue]))
     colours = palette(data, hue) or dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
     if pd.api.types.is_numeric_dtype(data[x]):  # means only where 2 or more seeds, lines only between neighbours
-        grid = sns.FacetGrid(data, col=col, row=row, hue=hue, hue_order=hues, palette=colours, height=3.6,
-                             aspect=1.3, sharey=True, margin_titles=bool(row))  # fmt: skip
+        grid = sns.FacetGrid(data, col=col, row=row, col_wrap=wrap, hue=hue, hue_order=hues, palette=colours,
+                             height=3.6, aspect=1.3, sharey=True, margin_titles=bool(row))  # fmt: skip
         grid.map_dataframe(_means, x=x, y=y, tested=sorted(data[x].unique()))
         grid.add_legend(title=hue)
     else:
         grid = sns.relplot(
-            data=data, x=x, y=y, hue=hue, col=col, row=row, kind="line", marker="o", errorbar=_ci95, palette=colours,
+            data=data, x=x, y=y, hue=hue, col=col, row=row, col_wrap=wrap, kind="line", marker="o", errorbar=_ci95,
+            palette=colours,
             err_style="band", height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
         )  # fmt: skip
     grid.map_dataframe(_seed_dots, x=x, y=y, hue=hue, colours=colours, size=14, alpha=0.6, rasterized=dense(data))
@@ -263,11 +279,12 @@ def _seed_dots(*, data: pd.DataFrame, x: str, y: str, hue: str, colours: dict, s
 def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row: str | None) -> plt.Figure:
     """Steps to converge per seed (dots) vs `x`, a run that never converged (stopped early or at its budget) drawn
     as ▲ at its budget; the line is the median over seeds with those runs counted at their budget."""
+    col, row, wrap = _facets(runs, col, row)
     data = _wrapped_rows(runs.assign(y=steps_or_budget(runs), run=run_outcome(runs)), row)
     hues = list(dict.fromkeys(data[hue]))
     colours = palette(data, hue) or dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
     grid = sns.relplot(
-        data=data, x=x, y="y", hue=hue, col=col, row=row, kind="line", estimator="median", errorbar=None,
+        data=data, x=x, y="y", hue=hue, col=col, row=row, col_wrap=wrap, kind="line", estimator="median", errorbar=None,
         palette=colours, height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
     )  # fmt: skip
     grid.map_dataframe(_seed_dots, x=x, y="y", hue=hue, colours=colours, size=30, alpha=1.0, rasterized=dense(data))
@@ -369,13 +386,14 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     failed is drawn as ▲ (at least this), one whose shortest tested value failed as ▼ halfway below that value (not
     level with a seed that solved it)."""
     order = sorted(per_seed[hue].unique())
+    col, row, wrap = _facets(per_seed, col, row)
     data = _wrapped_rows(per_seed, row).assign(
         y=per_seed["capacity"].fillna(per_seed["first_failure"] / 2),
         kind=["below" if pd.isna(c) else "at least" if f else "found"
               for c, f in zip(per_seed["capacity"], per_seed["censored"], strict=True)],
     )  # fmt: skip
     width = max(1.3, 0.45 * len(order))
-    grid = sns.FacetGrid(data, col=col, row=row, height=3.6, aspect=width, margin_titles=bool(row))
+    grid = sns.FacetGrid(data, col=col, row=row, col_wrap=wrap, height=3.6, aspect=width, margin_titles=bool(row))
     colours = palette(per_seed, hue) or dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
     markers = {"found": "o", "at least": "^", "below": "v"}
     rasterized = dense(data)

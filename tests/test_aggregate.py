@@ -138,6 +138,14 @@ def test_an_aggregate_spread_over_processes_writes_what_one_process_writes(tree,
         assert np.array_equal(matplotlib.image.imread(png), matplotlib.image.imread(pooled / png.name)), png.name
 
 
+def test_a_figure_puts_at_most_four_panels_side_by_side():
+    data = pd.DataFrame({"init": list("abcdefg") * 2, "bias": ["1", "n/a"] * 7, "seed": range(14)})
+    assert figures._facets(data, "init", "bias") == ("bias", "init", None)  # 7 x 2: the 7 become the rows
+    assert figures._facets(data, "bias", "init") == ("bias", "init", None)
+    assert figures._facets(data, "init", None) == ("init", None, 4)  # wrapped after 4
+    assert figures._facets(data, "bias", None) == ("bias", None, None)
+
+
 def test_sweeps_with_different_keys_and_facets(tmp_path):
     make_tree(tmp_path / "a", lambda c: 1.0, model__name=["rnn", "rrn"], data__length=[5, 10],
               optimizer__name=["sgd", "adam"])  # fmt: skip
