@@ -41,6 +41,18 @@ def mlflow_runs(uri: str) -> list:
     return client, client.search_runs([experiment.experiment_id]) if experiment else []
 
 
+def assert_in_mlflow_once(uri: str, run_dirs: list) -> None:
+    """Each run directory is one closed MLflow run under a sweep's parent, holding each metrics row once."""
+    client, found = mlflow_runs(uri)
+    children = {r.data.tags["seqlab.run_dir"]: r for r in found if "mlflow.parentRunId" in r.data.tags}
+    assert sorted(children) == [str(d) for d in run_dirs]
+    for run_dir in run_dirs:
+        run = children[str(run_dir)]
+        assert run.info.status == "FINISHED" and run.data.tags["seqlab.status"] == "completed"
+        history = client.get_metric_history(run.info.run_id, "train_loss")
+        assert [m.step for m in history] == [int(r["step"]) for r in rows(run_dir)]  # once each
+
+
 def test_tensorboard_mirrors_every_metrics_row_and_the_hyperparameters(make_cfg, tmp_path):
     train(make_cfg("logger=tensorboard", "threads=1"), tmp_path)
     logged = scalars(tmp_path)
@@ -233,14 +245,7 @@ def test_a_real_mlflow_server_stopped_mid_sweep_costs_no_run_and_export_fills_th
     try:
         for _ in range(2):  # the second time, everything is already there
             assert export(["mlflow", str(sweep), "--tracking-uri", uri]) == 0
-        client, found = mlflow_runs(uri)
-        children = {r.data.tags["seqlab.run_dir"]: r for r in found if "mlflow.parentRunId" in r.data.tags}
-        assert sorted(children) == [str(d) for d in run_dirs]
-        for run_dir in run_dirs:
-            run = children[str(run_dir)]
-            assert run.info.status == "FINISHED" and run.data.tags["seqlab.status"] == "completed"
-            history = client.get_metric_history(run.info.run_id, "train_loss")
-            assert [m.step for m in history] == [int(r["step"]) for r in rows(run_dir)]  # once each
+        assert_in_mlflow_once(uri, run_dirs)
     finally:
         stop(server)
 
@@ -266,11 +271,4 @@ def test_export_writes_existing_runs_to_each_tracker_once_and_fills_a_gap(tmp_pa
     run_dirs = sorted([*exported, *(p.parent for p in gap.glob(f"*/{rundir.RESULT}"))])
     for run_dir in exported:
         assert [s for s, _ in scalars(run_dir)["train_loss"]] == [int(r["step"]) for r in rows(run_dir)]
-    client, found = mlflow_runs(uri)
-    children = {r.data.tags["seqlab.run_dir"]: r for r in found if "mlflow.parentRunId" in r.data.tags}
-    assert sorted(children) == [str(d) for d in run_dirs]
-    for run_dir in run_dirs:
-        run = children[str(run_dir)]
-        assert run.info.status == "FINISHED" and run.data.tags["seqlab.status"] == "completed"
-        history = client.get_metric_history(run.info.run_id, "train_loss")
-        assert [m.step for m in history] == [int(r["step"]) for r in rows(run_dir)]  # once each
+    assert_in_mlflow_once(uri, run_dirs)

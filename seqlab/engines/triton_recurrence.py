@@ -46,6 +46,17 @@ def _tanh(x):
 
 
 @triton.jit
+def _tile(B, N, sx_p, sx_b, sh_p, sh_b, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr):
+    """This program's run p, its batch rows rb and units rn, the live rows and the (rows, units) mask, and the
+    offsets of its rows in projections (xrow) and states (hrow) at t = 0."""
+    p = tl.program_id(0)
+    rb = tl.program_id(1) * BLOCK_B + tl.arange(0, BLOCK_B)
+    rn = tl.arange(0, BLOCK_N)
+    rows = (rb < B)[:, None]
+    return p, rb, rn, rows, rows & (rn < N)[None, :], p * sx_p + rb[:, None] * sx_b, p * sh_p + rb[:, None] * sh_b
+
+
+@triton.jit
 def _times(acc, v_ptr, rows, live, m_ptr, m_stride, N, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr):
     """acc + V @ M in chunks of BLOCK_K: V (rows, N) read at v_ptr + rows + k for the rows where `live` holds,
     M (N, N) read at m_ptr + k * m_stride + n."""
@@ -68,13 +79,7 @@ def _forward(
 ):  # fmt: skip
     """States h (and c, the gates' pre-activations a, the GRU's h W_n^T + b_hn) for one run and BLOCK_B rows, from
     projections x and the transposed recurrent weights wt (P, N, G*N): gate g's columns are g*N .. g*N + N."""
-    p = tl.program_id(0)
-    rb = tl.program_id(1) * BLOCK_B + tl.arange(0, BLOCK_B)
-    rn = tl.arange(0, BLOCK_N)
-    rows = (rb < B)[:, None]
-    m2 = rows & (rn < N)[None, :]
-    xrow = p * sx_p + rb[:, None] * sx_b
-    hrow = p * sh_p + rb[:, None] * sh_b
+    p, rb, rn, rows, m2, xrow, hrow = _tile(B, N, sx_p, sx_b, sh_p, sh_b, BLOCK_B, BLOCK_N)
     wt = wt_ptr + p * N * G * N
     for t in range(tl.load(len_ptr + p)):
         xo, ho, prev = xrow + t * sx_t, hrow + t * sh_t, hrow + (t - 1) * sh_t
@@ -125,13 +130,7 @@ def _backward(
 ):  # fmt: skip
     """The projections' gradients dx (and dhx, the gradients that flow through W: the GRU's n gate differs) from
     the states' gradients dh, back from each run's own last step; dh_{t-1} gets sum over gates of dhx_g W_g."""
-    p = tl.program_id(0)
-    rb = tl.program_id(1) * BLOCK_B + tl.arange(0, BLOCK_B)
-    rn = tl.arange(0, BLOCK_N)
-    rows = (rb < B)[:, None]
-    m2 = rows & (rn < N)[None, :]
-    xrow = p * sx_p + rb[:, None] * sx_b
-    hrow = p * sh_p + rb[:, None] * sh_b
+    p, rb, rn, rows, m2, xrow, hrow = _tile(B, N, sx_p, sx_b, sh_p, sh_b, BLOCK_B, BLOCK_N)
     w = w_ptr + p * G * N * N
     steps = tl.load(len_ptr + p)
     dh_rec = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
