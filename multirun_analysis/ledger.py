@@ -164,29 +164,48 @@ def c4(t: Tables) -> Finding:
 
 
 def c5(t: Tables) -> Finding:
-    setting = f"{COURSE}; 10,000 steps; 5 seeds"
-    row = t.row("course", "memory_capacity", **{"model.name": "rnn"})
-    if row is None:
-        return open_finding(setting, LEDGER_RUNS, "course")
-    solved = solved_by_length(row)
-    after_5 = solved.get(10, (0, 1))[0] == 0
-    none_from_20 = all(k == 0 for length, (k, n) in solved.items() if 20 <= length <= 40)
-    verdict = verdict_of(after_5, none_from_20)
-    return Finding(setting, verdict, f"RNN {capacity_text(row)}; {counts(solved)}", "course")
+    def judged(row: dict) -> tuple[str, str]:
+        solved = solved_by_length(row)
+        after_5 = solved.get(10, (0, 1))[0] == 0
+        none_from_20 = all(k == 0 for length, (k, n) in solved.items() if 20 <= length <= 40)
+        return verdict_of(after_5, none_from_20), f"RNN {capacity_text(row)}; {counts(solved)}"
+
+    return by_init(t, "C5", {"model.name": "rnn"}, judged)
 
 
 def c6(t: Tables) -> Finding:
-    setting = f"{COURSE}; 10,000 steps; 5 seeds"
-    capacity = t.row("course", "memory_capacity", **{"model.name": "lstm"})
-    steps = t.row("course", "convergence", **{"model.name": "lstm", "data.length": 10})
-    if capacity is None or steps is None:
+    def judged(row: dict, steps: dict) -> tuple[str, str]:
+        early = not steps["median_is_bound"] and steps["median_steps"] <= 4000
+        drops = row["capacity_median"] <= 15
+        return verdict_of(early, drops), (
+            f"LSTM at L = 10: converged {steps['converged (k/n)']}, median {steps['median_steps']:g} steps; "
+            f"{capacity_text(row)}; {counts(solved_by_length(row), [10, 15, 20])}")  # fmt: skip
+
+    return by_init(t, "C6", {"model.name": "lstm"}, judged, {"model.name": "lstm", "data.length": 10})
+
+
+def by_init(t: Tables, claim: str, where: dict, judged: Callable[..., tuple[str, str]],
+            steps_where: dict | None = None) -> Finding:  # fmt: skip
+    """A one-cell claim judged at the course's default init (its verdict), then under each other init and encoding
+    the course ran (CELLS_SIDE_BY_SIDE): where a verdict differs, `depends on init`, each one named. `judged` gets
+    the cell's memory-capacity row (and, with `steps_where`, its convergence row) and gives (verdict, evidence)."""
+    names = ", ".join(name for _, _, name in CELLS_SIDE_BY_SIDE)
+    setting = f"{COURSE}; 10,000 steps; 5 seeds; under each init and encoding the course ran: {names}"
+    found = []
+    for study, init, name in CELLS_SIDE_BY_SIDE:
+        chosen = {"init.name": init} if init else {}
+        row = t.row(study, "memory_capacity", **where, **chosen)
+        steps = t.row(study, "convergence", **steps_where, **chosen) if steps_where else {}
+        if row is not None and steps is not None:
+            found.append((name, *judged(row, *([steps] if steps_where else []))))
+    if not found or found[0][0] != CELLS_SIDE_BY_SIDE[0][2]:  # the course's own setting first
         return open_finding(setting, LEDGER_RUNS, "course")
-    early = not steps["median_is_bound"] and steps["median_steps"] <= 4000
-    drops = capacity["capacity_median"] <= 15
-    verdict = verdict_of(early, drops)
-    why = (f"LSTM at L = 10: converged {steps['converged (k/n)']}, median {steps['median_steps']:g} steps; "
-           f"{capacity_text(capacity)}; {counts(solved_by_length(capacity), [10, 15, 20])}")  # fmt: skip
-    return Finding(setting, verdict, why, "course")
+    verdicts = {verdict for _, verdict, _ in found}
+    parts = [f"{name} ({verdict}): {why}" for name, verdict, why in found]
+    if len(verdicts) == 1:
+        return Finding(setting, found[0][1], "; ".join(parts), "course")
+    return Finding(setting, DEPENDS_ON_INIT, f"{claim} holds differently under each init: " + "; ".join(parts),
+                   "course")  # fmt: skip
 
 
 # Where the course ran both cells with one init and encoding: (study, init.name or None, what differs)

@@ -313,6 +313,23 @@ def test_a_comparison_whose_winner_changes_with_the_init_says_so(docs, course, s
     assert row["seqlab's number"].endswith("Fisher's exact p = 0.17 at L = 15 (LSTM 2/5, RNN 5/5)")
 
 
+@pytest.mark.parametrize(("under_n01", "verdict"), [
+    (None, "partly"),  # the course alone: it learns L = 10 (no drop after 5), and nothing from 20 on
+    ("5: 5/5, 10: 0/5", "depends on init"),  # N(0, 1) weights: a drop after 5, nothing beyond
+    ("5: 5/5, 10: 5/5, 20: 0/5", "partly"),  # the same verdict under both
+])  # fmt: skip
+def test_a_one_cell_claim_is_judged_under_each_init_and_says_when_its_verdict_changes(docs, under_n01, verdict):
+    write(docs, "course", "memory_capacity", rrn_capacity("5: 5/5, 10: 5/5, 15: 5/5, 20: 0/5", "15").assign(
+        **{"model.name": "rnn"}))  # fmt: skip
+    if under_n01:
+        write(docs, "course_inits", "memory_capacity", rrn_capacity(under_n01, "5").assign(
+            **{"model.name": "rnn", "init.name": "standard_normal"}))  # fmt: skip
+    row = ledger(docs, {}).set_index("id").loc["C5"]
+    assert row["verdict"] == verdict
+    assert row["seqlab's number"].count("(partly)") == 1 + (under_n01 == "5: 5/5, 10: 5/5, 20: 0/5")
+    assert ("N(0, 1) weights (confirmed)" in row["seqlab's number"]) == (verdict == "depends on init")
+
+
 @pytest.mark.parametrize(("lstm", "rnn", "verdict"), [([750, 1000], [500, 1000], "inconclusive"),
                                                      ([500, 750], [1000, 1500], "confirmed")])  # fmt: skip
 def test_a_speed_difference_within_one_evaluation_interval_is_inconclusive(docs, lstm, rnn, verdict):
