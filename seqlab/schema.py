@@ -308,6 +308,7 @@ class PackSettings:
 
     max_runs: int = rule(32, **COUNT)  # most runs in one pack
     stacked: Any = rule("auto", choices=("auto", True, False, "fused"))  # one stacked model (fused: Triton, opt-in)
+    graph: bool = False  # a stacked step captured as one CUDA graph and replayed (opt-in; CUDA only)
 
 
 @dataclass

@@ -124,7 +124,7 @@ def settle(run_dir: Path, flat_config: dict[str, Any], rerun: str, owner: bool =
 
 def train_together(
     claims: list[Claim], stacked: bool | str = False,
-    on_end: Callable[[int, dict[str, Any] | Exception], None] | None = None,
+    on_end: Callable[[int, dict[str, Any] | Exception], None] | None = None, graph: bool = False,
 ) -> list[dict[str, Any] | Exception]:  # fmt: skip
     """Train the claimed runs in one process, step by step, and return each one's result, or the exception that
     failed it (recorded as `status: failed` in its result.json; the others go on).
@@ -134,7 +134,8 @@ def train_together(
     optimizer rule, `seqlab.engines.stackable`) their steps are one step of a stacked model, which equals the
     runs alone up to floating-point rounding; `stacked="fused"` computes each layer's recurrence in one Triton
     kernel (`seqlab.engines.triton_recurrence`); `stacked="measure"` times the pack's first rounds both ways and
-    goes on with the faster (`seqlab.engines.pack.Calibration`). A run that ends writes its result and leaves while
+    goes on with the faster (`seqlab.engines.pack.Calibration`); `graph` captures a stacked step as one CUDA graph
+    (`seqlab.engines.pack.StackedPack`). A run that ends writes its result and leaves while
     the others go on; `on_end(i, outcome)` is called as run i ends. Log records of a run's own work are marked as
     its own (`seqlab.runlog`). A stop signal checkpoints every run still training, records it as interrupted and
     raises RunInterrupted (or hands the signal on).
@@ -200,7 +201,7 @@ def train_together(
                     engine = None
                 stack_now = bool(stacked) and (calibration is None or calibration.stacked_turn())
                 if stack_now and engine is None and active:
-                    engine = StackedPack(list(active.values()), fused=stacked == "fused")
+                    engine = StackedPack(list(active.values()), fused=stacked == "fused", graph=graph)
                 if engine and not stack_now:  # measured: run by run is faster
                     engine.hand_back()
                     engine = None

@@ -197,10 +197,10 @@ def test_the_slurm_packed_launcher_has_the_slurm_launchers_settings():
             compose(config_name="config", overrides=[f"hydra/launcher={name}"], return_hydra_config=True).hydra.launcher
             for name in ("slurm", "slurm_packed")
         )
-    assert {k: v for k, v in packed.items() if k not in ("_target_", "max_runs", "stacked")} == {
+    assert {k: v for k, v in packed.items() if k not in ("_target_", "max_runs", "stacked", "graph")} == {
         k: v for k, v in slurm.items() if k != "_target_"
     }
-    assert (packed.max_runs, packed.stacked) == (32, "auto")
+    assert (packed.max_runs, packed.stacked, packed.graph) == (32, "auto", False)
 
 
 def test_runs_of_different_shapes_asked_to_stack_train_each_on_its_own(make_cfg, tmp_path, caplog):
@@ -297,6 +297,25 @@ def test_a_measured_pack_settles_on_the_faster_way_and_trains_each_run_as_alone(
         expected, got = metrics(tmp_path / "alone" / name), metrics(tmp_path / "measured" / name)
         assert expected.shape == got.shape and rounds < 30
         np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, CUDA])])
+def test_a_stacked_step_captured_as_a_cuda_graph_trains_as_the_uncaptured_one(make_cfg, tmp_path, device):
+    """hydra.launcher.graph: 3 uncaptured steps, the capture, then replays; on the CPU it says why it cannot."""
+    shared = ["model=lstm", "threads=1", f"device={device}", "train.max_steps=20", "train.eval_every=10",
+              "train.log_every=5", "train.lr_decay.every=7", "train.lr_decay.factor=0.5"]  # fmt: skip
+    members = {"a": ["seed=1"], "b": ["seed=2", "optimizer.lr=0.003"]}
+    outcomes = {}
+    for way in ("plain", "graph"):
+        with ExitStack() as locks:
+            claimed = [claim(make_cfg(*shared, *o), tmp_path / way / n, locks) for n, o in members.items()]
+            outcomes[way] = train_together(claimed, stacked=True, graph=way == "graph")
+    state = "captured" if device == "cuda" else "not captured: CUDA graphs need a CUDA device"
+    assert [o["pack"].get("graph") for o in outcomes["graph"]] == [state] * 2
+    assert [o["pack"].get("graph") for o in outcomes["plain"]] == [None] * 2
+    for name in members:
+        np.testing.assert_allclose(metrics(tmp_path / "graph" / name), metrics(tmp_path / "plain" / name),
+                                   rtol=1e-5, atol=1e-6)  # fmt: skip
 
 
 def test_a_stacked_step_makes_no_tensor_from_python_values_and_reads_none_back(make_cfg, tmp_path, monkeypatch):

@@ -64,10 +64,10 @@ def claim_job(cfg: DictConfig, locks: ExitStack) -> Any:
     return claimed
 
 
-def check_settings(max_runs: Any, stacked: Any) -> None:
-    """Refuse a bad `max_runs` or `stacked` (one line, exit 2), by their schema (seqlab.schema.PackSettings)."""
+def check_settings(max_runs: Any, stacked: Any, graph: Any = False) -> None:
+    """Refuse a bad `max_runs`, `stacked` or `graph` (one line, exit 2), by their schema (schema.PackSettings)."""
     try:
-        typed_settings({"max_runs": max_runs, "stacked": stacked}, PackSettings, "hydra.launcher.")
+        typed_settings({"max_runs": max_runs, "stacked": stacked, "graph": graph}, PackSettings, "hydra.launcher.")
     except ConfigError as error:
         refuse(error)
 
@@ -97,11 +97,12 @@ def route_run_logs(claimed: dict[int, Path], job_configs: list[DictConfig]) -> R
 
 
 def train_pack(
-    hydra_context: HydraContext, task_function: TaskFunction, configs: list[DictConfig], stacked: str | bool
+    hydra_context: HydraContext, task_function: TaskFunction, configs: list[DictConfig], stacked: str | bool,
+    graph: bool = False,
 ) -> list[JobReturn]:  # fmt: skip
     """Claim each member's run directory (Hydra writes its `.hydra/` and job log as for any job), train the claimed
     ones together (`stacked`: true, false, auto: on a GPU the faster of the two, measured on the pack's first
-    rounds, or fused: the Triton recurrences) and return each
+    rounds, or fused: the Triton recurrences; `graph`: a stacked step captured as one CUDA graph) and return each
     member's JobReturn. Hydra's callbacks hear `on_job_start` for each run before training and `on_job_end` as it
     ends, with its real status and return value (a run skipped or running elsewhere: around its claim, as any job);
     each run's lines go to its own log."""
@@ -139,7 +140,7 @@ def train_pack(
         on_gpu = next(iter(claimed.values())).device.type == "cuda"
         try:
             how = stacked if stacked in (True, "fused") else "measure" if stacked == "auto" and on_gpu else False
-            train_together(list(claimed.values()), stacked=how, on_end=ended)
+            train_together(list(claimed.values()), stacked=how, on_end=ended, graph=graph)
         except RunInterrupted as error:
             fail(f"seqlab: {error}: every run of the pack checkpointed; run the same command again to resume", 130)
         finally:
@@ -158,10 +159,10 @@ class PackedLauncher(Launcher):
     """Hydra's basic launcher, except that the runs of each pack train together (`max_runs` at most per pack),
     `stacked` as one stacked model (auto: where they train on a GPU)."""
 
-    def __init__(self, max_runs: int = 32, stacked: str | bool = "auto") -> None:
+    def __init__(self, max_runs: int = 32, stacked: str | bool = "auto", graph: bool = False) -> None:
         super().__init__()
-        check_settings(max_runs, stacked)
-        self.max_runs, self.stacked = max_runs, stacked
+        check_settings(max_runs, stacked, graph)
+        self.max_runs, self.stacked, self.graph = max_runs, stacked, graph
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
@@ -183,7 +184,8 @@ class PackedLauncher(Launcher):
             log.info("pack of %d: %s", len(members), ", ".join(f"#{initial_job_idx + i}" for i in members))
             for i in members:
                 log.info("\t#%d : %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])))
-            trained = train_pack(self.hydra_context, self.task_function, [configs[i] for i in members], self.stacked)
+            trained = train_pack(self.hydra_context, self.task_function, [configs[i] for i in members], self.stacked,
+                                 self.graph)  # fmt: skip
             for i, returned in zip(members, trained, strict=True):
                 returns[i] = returned
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)

@@ -32,10 +32,10 @@ SEPARATOR = "--"  # between the members' overrides in a task's override list (ne
 class PackedSlurmLauncher(SlurmLauncher):
     """One job array; one pack (at most `max_runs` runs, `stacked` as in the local packed launcher) per task."""
 
-    def __init__(self, max_runs: int = 32, stacked: str | bool = "auto", **params: Any) -> None:
-        check_settings(max_runs, stacked)
+    def __init__(self, max_runs: int = 32, stacked: str | bool = "auto", graph: bool = False, **params: Any) -> None:
+        check_settings(max_runs, stacked, graph)
         super().__init__(**params)
-        self.max_runs, self.stacked = max_runs, stacked
+        self.max_runs, self.stacked, self.graph = max_runs, stacked, graph
 
     def __call__(self, sweep_overrides: list[str], job_dir_key: str, job_num: int, job_id: str,
                  singleton_state: dict[type, Singleton]) -> list[JobReturn]:  # fmt: skip
@@ -50,7 +50,7 @@ class PackedSlurmLauncher(SlurmLauncher):
             with open_dict(config.hydra.job):
                 config.hydra.job.id = submitit.JobEnvironment().job_id
             configs.append(config)
-        return train_pack(self.hydra_context, self.task_function, configs, self.stacked)
+        return train_pack(self.hydra_context, self.task_function, configs, self.stacked, self.graph)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         configs = [self.hydra_context.config_loader.load_sweep_config(self.config, list(o)) for o in job_overrides]

@@ -8,6 +8,7 @@ reads them (an evaluation, a sample, a gradient-flow record, a checkpoint) and b
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 
@@ -15,14 +16,23 @@ import torch
 import torch.nn.functional as F
 
 from seqlab.engines.stacked_model import StackedModel
+from seqlab.errors import one_line
 from seqlab.loop import Run
 from seqlab.optim import StackedOptimizer
 
+log = logging.getLogger(__name__)
+
 
 class StackedPack:
-    """The runs of a pack (one shape, one optimizer rule) trained as one stacked model."""
+    """The runs of a pack (one shape, one optimizer rule) trained as one stacked model. With `graph`, the step's
+    computation (forward, backward, clipping, the update) runs WARMUP times uncaptured on a side stream, is then
+    captured as one CUDA graph, and from there on is replayed with each step's batch copied into the graph's own
+    input tensors: one launch a step instead of a few per time step. Where it cannot be captured (not a CUDA device,
+    an error while capturing) the step runs uncaptured; `graph_state` says which, and each run's `pack` records it."""
 
-    def __init__(self, runs: list[Run], fused: bool = False) -> None:
+    WARMUP = 3  # uncaptured steps before the capture: PyTorch asks for a few on a side stream (cuBLAS, allocator)
+
+    def __init__(self, runs: list[Run], fused: bool = False, graph: bool = False) -> None:
         self.runs = runs
         self.model = StackedModel([run.model for run in runs], fused).to(runs[0].device)
         self.optimizer = StackedOptimizer(list(self.model.parameters()), [run.optimizer for run in runs])
@@ -32,6 +42,13 @@ class StackedPack:
         self.lrs: torch.Tensor | None = None
         self.lr_values: list[float] = []
         self.lengths: dict[tuple[int, ...], torch.Tensor] = {}
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.graph_inputs: tuple[torch.Tensor, ...] = ()  # the captured step's inputs, copied into at each replay
+        self.graph_outputs: tuple[torch.Tensor, ...] = ()
+        self.graph_state = "warming up" if graph else None
+        self.steps_taken = 0
+        if graph and runs[0].device.type != "cuda":
+            self.record_graph("not captured: CUDA graphs need a CUDA device")
 
     def hand_back(self) -> None:
         """Copy the stacked weights and optimizer state into each run's own model and optimizer."""
@@ -46,15 +63,17 @@ class StackedPack:
         tic = time.perf_counter()
         inputs, lengths = padded([inputs for inputs, _ in batches], self.lengths)
         targets = torch.stack([targets for _, targets in batches])
-        logits = self.model(inputs, lengths)
-        losses = F.cross_entropy(logits.flatten(0, -2), targets.flatten(), reduction="none")
-        losses = losses.view(len(self.runs), -1).mean(1)
-        for param in self.model.parameters():
-            param.grad = None
-        losses.sum().backward()  # run p's gradient is that of its own loss: the runs share no weights
-        grad_norms = self.optimizer.clip_grad_norm(self.max_norms)
-        self.optimizer.step(self.learning_rates(logits.device))
-        accuracies = (logits.argmax(-1) == targets).float().flatten(1).mean(1)
+        self.learning_rates(inputs.device)
+        if self.graph is not None:
+            for static, value in zip(self.graph_inputs, (inputs, targets), strict=True):
+                static.copy_(value)
+            self.graph.replay()
+            losses, accuracies, grad_norms = self.graph_outputs
+        elif self.graph_state == "warming up":
+            losses, accuracies, grad_norms = self.warm_or_capture(inputs, targets, lengths)
+        else:
+            losses, accuracies, grad_norms = self.compute(inputs, targets, lengths)
+        self.steps_taken += 1
         seconds = (time.perf_counter() - tic) / len(self.runs)
         if any(run.reads_state() for run in self.runs):
             self.hand_back()
@@ -62,11 +81,62 @@ class StackedPack:
             run.after_step(losses[p].detach(), accuracies[p], grad_norms[p], seconds)
 
     def learning_rates(self, device: torch.device) -> torch.Tensor:
-        """The runs' current learning rates (P,) on `device`, copied there only when one has changed."""
+        """The runs' current learning rates (P,) on `device`, copied there only when one has changed, into the same
+        tensor (a captured step reads it where it was)."""
         values = [run.optimizer.lr for run in self.runs]
-        if self.lrs is None or values != self.lr_values:
+        if self.lrs is None:
             self.lrs, self.lr_values = torch.tensor(values, dtype=torch.float64, device=device), values
+        elif values != self.lr_values:
+            self.lrs.copy_(torch.tensor(values, dtype=torch.float64))
+            self.lr_values = values
         return self.lrs
+
+    def compute(self, inputs: torch.Tensor, targets: torch.Tensor,
+                lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Forward, backward, clipping and the update of every run: its losses, accuracies and gradient norms (P,)."""
+        logits = self.model(inputs, lengths)
+        losses = F.cross_entropy(logits.flatten(0, -2), targets.flatten(), reduction="none")
+        losses = losses.view(len(self.runs), -1).mean(1)
+        for param in self.model.parameters():
+            param.grad = None
+        losses.sum().backward()  # run p's gradient is that of its own loss: the runs share no weights
+        grad_norms = self.optimizer.clip_grad_norm(self.max_norms)
+        self.optimizer.step(self.lrs)
+        accuracies = (logits.argmax(-1) == targets).float().flatten(1).mean(1)
+        return losses.detach(), accuracies, grad_norms
+
+    def warm_or_capture(self, inputs: torch.Tensor, targets: torch.Tensor,
+                        lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+        """One of the WARMUP uncaptured steps on a side stream, or the capture (then this step's first replay)."""
+        side, main = torch.cuda.Stream(inputs.device), torch.cuda.current_stream(inputs.device)
+        if self.steps_taken < self.WARMUP:
+            side.wait_stream(main)
+            with torch.cuda.stream(side):
+                computed = self.compute(inputs, targets, lengths)
+            main.wait_stream(side)
+            return computed
+        graph, static = torch.cuda.CUDAGraph(), (inputs.clone(), targets.clone())
+        try:
+            with torch.cuda.graph(graph):
+                outputs = self.compute(*static, lengths)
+        except Exception as error:  # noqa: BLE001 - a step that cannot be captured runs uncaptured
+            torch.cuda.synchronize(inputs.device)
+            self.record_graph(f"not captured: {one_line(error)}")
+            return self.compute(inputs, targets, lengths)
+        self.graph, self.graph_inputs, self.graph_outputs = graph, static, outputs
+        self.record_graph("captured")
+        graph.replay()
+        return outputs
+
+    def record_graph(self, state: str) -> None:
+        """Say in the log and in each run's `pack` whether its steps run as a captured CUDA graph, or why not."""
+        self.graph_state = state
+        if state == "captured":
+            log.info("the pack's stacked step is captured as one CUDA graph")
+        else:
+            log.warning("the pack's stacked step runs uncaptured: %s", state.removeprefix("not captured: "))
+        for run in self.runs:
+            run.pack = {**(run.pack or {}), "graph": state}
 
 
 def padded(inputs: list[torch.Tensor], known: dict[tuple[int, ...], torch.Tensor] | None = None,
