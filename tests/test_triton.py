@@ -85,15 +85,15 @@ def test_a_width_beyond_the_resource_check_trains_stacked_in_pytorch_and_says_wh
     assert [o["pack"] for o in outcomes] == [{"runs": 2, "stacked": True, "not_fused": why}] * 2
 
 
-@pytest.mark.parametrize("name", ["lstm", "rrn"])
-def test_a_fused_pack_across_lengths_trains_each_run_as_alone_up_to_rounding(make_cfg, tmp_path, name):
+@pytest.mark.parametrize(("name", "hidden"), [("lstm", 16), ("rrn", 16), ("lstm", 128)])  # 128: the course's
+def test_a_fused_pack_across_lengths_trains_each_run_as_alone_up_to_rounding(make_cfg, tmp_path, name, hidden):
     from contextlib import ExitStack
 
     import numpy as np
 
     from seqlab.train import claim, train, train_together
 
-    shared = [f"model={name}", "threads=1", f"device={DEVICE}", "model.hidden_size=16"]
+    shared = [f"model={name}", "threads=1", f"device={DEVICE}", f"model.hidden_size={hidden}", "train.max_steps=10"]
     members = {"a": ["seed=1", "data.length=4"], "b": ["seed=2", "data.length=7", "optimizer.lr=0.003"]}
     for run, overrides in members.items():
         train(make_cfg(*shared, *overrides), tmp_path / "alone" / run)
