@@ -133,10 +133,11 @@ def inside(run_dir: Path, name: str) -> Path:
 
 def read_inside(run_dir: Path, name: str) -> bytes:
     """The bytes of `run_dir / name`, read as `inside` allows, in one open (no lstat first: O_NOFOLLOW refuses a link,
-    which is then checked). Raises FileNotFoundError where there is no such file, OutsideRunDir for a link out."""
+    which is then checked; O_NONBLOCK: a FIFO put in a file's place reads as empty instead of hanging the reader).
+    Raises FileNotFoundError where there is no such file, OutsideRunDir for a link out."""
     path = os.path.join(run_dir, name)
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
         if error.errno != errno.ELOOP:  # not a link: no such file, say
             raise

@@ -40,3 +40,15 @@ def test_load_refuses_and_never_unpickles(tmp_path):
     with pytest.raises(checkpoint.UnsafeCheckpoint, match="nothing in it was run"):
         checkpoint.load(path)
     assert not marker.exists()
+
+
+def test_a_fifo_in_place_of_a_result_is_unreadable_not_a_hang(tmp_path):
+    """A shared run directory whose result.json is a named pipe: status and aggregate read it as empty (unreadable)
+    at once, where a blocking open would wait for a writer forever."""
+    import os
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    os.mkfifo(run_dir / rundir.RESULT)
+    with pytest.raises(ValueError, match="not valid JSON"):
+        rundir.read_result(run_dir)
