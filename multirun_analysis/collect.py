@@ -120,8 +120,10 @@ def collect(roots: list[Path], workers: int | None = None) -> Collection:
     """Read every run directory under `roots`; problems are recorded, never fatal. In a pool of `workers` processes
     (default: one per core, from PARALLEL_FROM runs on), each reading a contiguous share in order, so the tables come
     out as one process makes them."""
-    tops = [(root, Path(top)) for root in roots  # each searched for run directories by the process that reads them
-            for top in ([root] if rundir.looks_like_run_dir(root) else rundir.subdirs(root))]  # fmt: skip
+    tops = [  # each searched for run directories by the process that reads it
+        (root, top) for root in roots
+        for top in ([root] if rundir.looks_like_run_dir(root) else [Path(root) / n for n in rundir.subdirs(root)])
+    ]  # fmt: skip
     if workers is None:
         workers = forked.cores() if len(tops) >= PARALLEL_FROM else 1
     count, pieces = len(tops), 4 * workers if workers > 1 else 1

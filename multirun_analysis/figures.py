@@ -74,12 +74,12 @@ def chance_level(runs: pd.DataFrame) -> float | None:
     return {"palindrome": 0.1, "copy": 1 / 8}.get(next(iter(tasks)), None) if len(tasks) == 1 else None
 
 
-def palette(data: pd.DataFrame, hue: str) -> dict | None:
-    """Colours by hue value: each model's own colour when the hue is the model, else None (seaborn's order)."""
-    values = sorted(data[hue].dropna().unique()) if hue in data else []
-    if hue == "model.name" and set(values) <= MODEL_COLOURS.keys():
-        return {v: MODEL_COLOURS[v] for v in values}
-    return None
+def palette(hue: str, order: list) -> dict:
+    """Colours of the hue values in `order`: each model's own colour when the hue is the model, else seaborn's
+    palette in that order."""
+    if hue == "model.name" and set(order) <= MODEL_COLOURS.keys():
+        return {v: MODEL_COLOURS[v] for v in order}
+    return dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
 
 
 def label(key: str) -> str:
@@ -226,7 +226,7 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     data = _wrapped_rows(runs.dropna(subset=[y]), row)
     data = data.assign(run=run_outcome(data) if solvable and "steps_to_converge" in data else "converged")
     hues = list(dict.fromkeys(data[hue]))
-    colours = palette(data, hue) or dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
+    colours = palette(hue, hues)
     if pd.api.types.is_numeric_dtype(data[x]):  # means only where 2 or more seeds, lines only between neighbours
         grid = sns.FacetGrid(data, col=col, row=row, col_wrap=wrap, hue=hue, hue_order=hues, palette=colours,
                              height=3.6, aspect=1.3, sharey=True, margin_titles=bool(row))  # fmt: skip
@@ -282,7 +282,7 @@ def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row
     col, row, wrap = _facets(runs, col, row)
     data = _wrapped_rows(runs.assign(y=steps_or_budget(runs), run=run_outcome(runs)), row)
     hues = list(dict.fromkeys(data[hue]))
-    colours = palette(data, hue) or dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
+    colours = palette(hue, hues)
     grid = sns.relplot(
         data=data, x=x, y="y", hue=hue, col=col, row=row, col_wrap=wrap, kind="line", estimator="median", errorbar=None,
         palette=colours, height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
@@ -311,7 +311,7 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
     data = _wrapped_rows(curves.dropna(subset=[y]), row)
     data = data[data[x].isin(evenly_spaced(data[x].unique()))]
     values = list(dict.fromkeys(data[hue]))  # seaborn's order: as they appear
-    colours = palette(data, hue) or dict(zip(values, sns.color_palette(n_colors=len(values)), strict=True))
+    colours = palette(hue, values)
     grid = sns.FacetGrid(
         data, col=x, row=row, hue=hue, hue_order=values, palette=colours, height=3.0, aspect=1.2,
         col_wrap=None if row else min(4, data[x].nunique()), margin_titles=bool(row),
@@ -394,7 +394,7 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     )  # fmt: skip
     width = max(1.3, 0.45 * len(order))
     grid = sns.FacetGrid(data, col=col, row=row, col_wrap=wrap, height=3.6, aspect=width, margin_titles=bool(row))
-    colours = palette(per_seed, hue) or dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
+    colours = palette(hue, order)
     markers = {"found": "o", "at least": "^", "below": "v"}
     rasterized = dense(data)
 

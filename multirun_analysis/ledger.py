@@ -163,6 +163,24 @@ def c4(t: Tables) -> Finding:
     return Finding(setting, verdict, why, study)
 
 
+# Where the course ran both cells with one init and encoding: (study, init.name or None, what differs)
+CELLS_SIDE_BY_SIDE = (
+    ("course", None, "default init, scalar digits"),
+    ("course_onehot", None, "default init, one-hot digits"),
+    ("course_inits", "normal", "N(0, 1e-4) weights"),
+    ("course_inits", "standard_normal", "N(0, 1) weights"),
+)
+EACH_INIT = ", ".join(name for _, _, name in CELLS_SIDE_BY_SIDE)
+DEPENDS_ON_INIT = "depends on init"  # the verdict of a comparison whose winner changes with the init or encoding
+
+
+def under_each_init(t: Tables, table: str, **where: object) -> list[tuple[str, dict | None]]:
+    """(what differs, `table`'s row matching `where`, None where there is none) under each init and encoding of
+    CELLS_SIDE_BY_SIDE, the course's own first."""
+    return [(name, t.row(study, table, **where, **({"init.name": init} if init else {})))
+            for study, init, name in CELLS_SIDE_BY_SIDE]  # fmt: skip
+
+
 def c5(t: Tables) -> Finding:
     def judged(row: dict) -> tuple[str, str]:
         solved = solved_by_length(row)
@@ -189,15 +207,12 @@ def by_init(t: Tables, claim: str, where: dict, judged: Callable[..., tuple[str,
     """A one-cell claim judged at the course's default init (its verdict), then under each other init and encoding
     the course ran (CELLS_SIDE_BY_SIDE): where a verdict differs, `depends on init`, each one named. `judged` gets
     the cell's memory-capacity row (and, with `steps_where`, its convergence row) and gives (verdict, evidence)."""
-    names = ", ".join(name for _, _, name in CELLS_SIDE_BY_SIDE)
-    setting = f"{COURSE}; 10,000 steps; 5 seeds; under each init and encoding the course ran: {names}"
-    found = []
-    for study, init, name in CELLS_SIDE_BY_SIDE:
-        chosen = {"init.name": init} if init else {}
-        row = t.row(study, "memory_capacity", **where, **chosen)
-        steps = t.row(study, "convergence", **steps_where, **chosen) if steps_where else {}
-        if row is not None and steps is not None:
-            found.append((name, *judged(row, *([steps] if steps_where else []))))
+    setting = f"{COURSE}; 10,000 steps; 5 seeds; under each init and encoding the course ran: {EACH_INIT}"
+    capacities = under_each_init(t, "memory_capacity", **where)
+    steps = under_each_init(t, "convergence", **steps_where) if steps_where else [(n, {}) for n, _ in capacities]
+    found = [(name, *judged(row, *([step] if steps_where else [])))
+             for (name, row), (_, step) in zip(capacities, steps, strict=True)
+             if row is not None and step is not None]  # fmt: skip
     if not found or found[0][0] != CELLS_SIDE_BY_SIDE[0][2]:  # the course's own setting first
         return open_finding(setting, LEDGER_RUNS, "course")
     verdicts = {verdict for _, verdict, _ in found}
@@ -206,16 +221,6 @@ def by_init(t: Tables, claim: str, where: dict, judged: Callable[..., tuple[str,
         return Finding(setting, found[0][1], "; ".join(parts), "course")
     return Finding(setting, DEPENDS_ON_INIT, f"{claim} holds differently under each init: " + "; ".join(parts),
                    "course")  # fmt: skip
-
-
-# Where the course ran both cells with one init and encoding: (study, init.name or None, what differs)
-CELLS_SIDE_BY_SIDE = (
-    ("course", None, "default init, scalar digits"),
-    ("course_onehot", None, "default init, one-hot digits"),
-    ("course_inits", "normal", "N(0, 1e-4) weights"),
-    ("course_inits", "standard_normal", "N(0, 1) weights"),
-)
-DEPENDS_ON_INIT = "depends on init"  # the verdict of a comparison whose winner changes with the init or encoding
 
 
 def grid_test(rows: pd.DataFrame) -> str:
@@ -230,15 +235,14 @@ def grid_test(rows: pd.DataFrame) -> str:
 
 
 def c7(t: Tables) -> Finding:
-    setting = (f"{COURSE}; 10,000 steps; 5 seeds; under each init and encoding the course ran both cells with: "
-               + ", ".join(name for _, _, name in CELLS_SIDE_BY_SIDE))  # fmt: skip
+    setting = (
+        f"{COURSE}; 10,000 steps; 5 seeds; under each init and encoding the course ran both cells with: {EACH_INIT}"
+    )
     parts, signs = [], []
-    for study, init, name in CELLS_SIDE_BY_SIDE:
-        where = {"init.name": init} if init else {}
-        cells = {m: t.row(study, "memory_capacity", **{"model.name": m}, **where) for m in ("lstm", "rnn")}
-        if None in cells.values():
+    lstms, rnns = (under_each_init(t, "memory_capacity", **{"model.name": m}) for m in ("lstm", "rnn"))
+    for (name, lstm), (_, rnn) in zip(lstms, rnns, strict=True):
+        if lstm is None or rnn is None:
             continue
-        lstm, rnn = cells["lstm"], cells["rnn"]
         signs.append(
             (lstm["capacity_median"] > rnn["capacity_median"]) - (lstm["capacity_median"] < rnn["capacity_median"])
         )

@@ -271,18 +271,18 @@ def find_run_dirs(root: Path) -> Iterator[Path]:
     if looks_like_run_dir(root):
         yield root
         return
-    for child in subdirs(root):
+    for name in subdirs(root):
+        child = os.path.join(root, name)
         if looks_like_run_dir(child):
             yield Path(child)
         else:
             yield from find_run_dirs(Path(child))
 
 
-def subdirs(folder: Path) -> list[str]:
-    """The folder's directories, hidden ones left out, in sorted order, as path strings."""
+def subdirs(folder: Path | str) -> list[str]:
+    """The names of the folder's directories, hidden ones left out, sorted."""
     with os.scandir(folder) as entries:  # DirEntry.is_dir: no stat per entry on most file systems
-        return [os.path.join(folder, name) for name in sorted(e.name for e in entries if not e.name.startswith(".")
-                                                              and e.is_dir())]  # fmt: skip
+        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
 
 
 class CsvLog:

@@ -96,9 +96,7 @@ def _run_dirs(sweep_dir: Path) -> Iterator[tuple[str, str, os.stat_result | None
     if rundir.looks_like_run_dir(sweep_dir):
         yield root, ".", _stat(f"{root}/{rundir.RESULT}")
         return
-    with os.scandir(root) as entries:
-        names = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-    for name in names:
+    for name in rundir.subdirs(root):
         path = f"{root}/{name}"
         if (stat := _stat(f"{path}/{rundir.RESULT}")) is not None:
             yield path, name, stat

@@ -92,12 +92,13 @@ def overflow(row: dict) -> str | None:
     return None
 
 
+@cache
 def launch_config(
     cell: str, batch: int, hidden: int, runs: int, target: str | None = None, processors: int = 0
 ) -> LaunchConfig | str:  # fmt: skip
     """The first candidate whose kernels fit `target` by the record (without spilling, within shared memory), or
     why none does. The interpreter (target None) launches what an H100 would (sm_90); a target the record does not
-    cover gets the first candidate."""
+    cover gets the first candidate. Kept per shape: each layer's forward asks at every step."""
     if hidden > HIDDEN_SIZES[-1]:
         return f"the fused kernels are checked up to hidden {HIDDEN_SIZES[-1]}, not model.hidden_size={hidden}"
     why = ""
@@ -110,6 +111,7 @@ def launch_config(
     return why
 
 
+@cache
 def device_target(device: torch.device) -> tuple[str | None, int]:
     """The GPU architecture (sm_XY) and SM count of `device`; (None, 0) on the CPU (Triton's interpreter)."""
     if device.type != "cuda":

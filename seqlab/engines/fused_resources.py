@@ -34,9 +34,8 @@ def source_hash() -> str:
     """The kernels' source (triton_recurrence.py from its first @triton.jit to the autograd Function that launches
     them), hashed: a record of another source is stale. Read as text, so it is the same under the interpreter."""
     text = SOURCE.read_text()
-    return hashlib.sha256(text[text.index("@triton.jit") : text.index("class TritonRecurrence")].encode()).hexdigest()[
-        :16
-    ]
+    kernels = text[text.index("@triton.jit") : text.index("class TritonRecurrence")]
+    return hashlib.sha256(kernels.encode()).hexdigest()[:16]
 
 
 def fused_cells() -> list[str]:
@@ -68,7 +67,8 @@ def compiled(name: str, kernel: str, config: LaunchConfig, target: str) -> dict:
     from seqlab.engines import triton_recurrence  # noqa: PLC0415
 
     fn = triton_recurrence._forward if kernel == "forward" else triton_recurrence._backward
-    constexprs = {"CELL": cell(name).fused_kernel, "G": len(cell(name).gates), **config.constexprs()}
+    constexprs = {"CELL": triton_recurrence.kernel_of(name), "G": triton_recurrence.gates_of(name),
+                  **config.constexprs()}  # fmt: skip
     options = {key: constexprs.pop(key) for key in ("num_warps", "num_stages")}
     log = io.StringIO()
     with contextlib.redirect_stdout(log):

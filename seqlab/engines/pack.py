@@ -108,8 +108,8 @@ class StackedPack:
     def warm_or_capture(self, inputs: torch.Tensor, targets: torch.Tensor,
                         lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
         """One of the WARMUP uncaptured steps on a side stream, or the capture (then this step's first replay)."""
-        side, main = torch.cuda.Stream(inputs.device), torch.cuda.current_stream(inputs.device)
         if self.steps_taken < self.WARMUP:
+            side, main = torch.cuda.Stream(inputs.device), torch.cuda.current_stream(inputs.device)
             side.wait_stream(main)
             with torch.cuda.stream(side):
                 computed = self.compute(inputs, targets, lengths)
