@@ -25,7 +25,7 @@ from multirun_analysis.records import RECORDS, archive_path, pack, unpacked
 from multirun_analysis.report import Report
 from multirun_analysis.stats import CAPACITY_NUMBERS, chance_best_batch, share_trained_on, with_censoring_text
 from seqlab import rundir
-from seqlab.sweep_index import result_summaries
+from seqlab.sweep_index import runs
 
 BENCH = "bench/cpu_2core.json"  # under docs/: the training benchmark whose costs the capacity map shows
 STUDIES = {
@@ -345,7 +345,7 @@ def unfinished_grid(sweep: Path) -> str | None:
     plan = rundir.read_plan(sweep)
     if not plan or not plan["planned_runs"]:
         return None
-    done = sum(1 for _, summary in result_summaries(sweep) if summary and summary.status == "completed")
+    done = runs(sweep).status.count("completed")
     return f"{done} of {plan['planned_runs']} runs completed" if done < plan["planned_runs"] else None
 
 

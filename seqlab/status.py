@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from seqlab import rundir, sweep_index
-from seqlab.sweep_index import ResultSummary, result_summaries
+from seqlab.sweep_index import ResultSummary, Runs
 
 STATES = ("completed", "failed", "interrupted", "unreadable", "running", "stopped (no result)", "not started")
 
@@ -93,16 +93,16 @@ def slurm_states(sweep_dir: Path) -> Counter | None:
     return Counter(done.stdout.split()) if done.returncode == 0 else None
 
 
-def sweep_size(plan: dict | None, states: list[tuple[str, str, str]], counts: Counter, eta_s: float | None) -> str:
+def sweep_size(plan: dict | None, started: int, counts: Counter, eta_s: float | None) -> str:
     """`S of N runs started, ETA E` from the plan the sweeper recorded (a capacity search: at most N), or `S runs`
     without one."""
     if plan is None:
-        return f"{len(states)} runs"
+        return f"{started} runs"
     planned = plan["planned_runs"]
-    if planned and len(states) > planned:  # several launches into one directory: the plan is the latest one's
-        return f"{len(states)} runs (the latest launch into this directory planned {planned})"
-    text = f"{len(states)} of {planned} runs started" if planned else (
-        f"{len(states)} runs started (a capacity search: at most {plan['at_most']})"
+    if planned and started > planned:  # several launches into one directory: the plan is the latest one's
+        return f"{started} runs (the latest launch into this directory planned {planned})"
+    text = f"{started} of {planned} runs started" if planned else (
+        f"{started} runs started (a capacity search: at most {plan['at_most']})"
     )  # fmt: skip
     left = (planned or 0) - counts["completed"]
     if planned and eta_s is not None and left > 0:
@@ -110,22 +110,22 @@ def sweep_size(plan: dict | None, states: list[tuple[str, str, str]], counts: Co
     return text
 
 
-def eta_seconds(summaries: list[tuple[str, ResultSummary | None]], states: list[tuple[str, str, str]],
-                planned: int | None) -> float | None:  # fmt: skip
+def eta_seconds(runs: Runs, states: list[tuple[str, str, str]], planned: int | None) -> float | None:
     """Seconds until the sweep ends: the work left (train.max_steps minus the steps done, times the task's length,
     per run; a planned run not yet started: the started runs' mean) at the seconds per unit of work each cell's
-    completed runs took (all cells' where a cell has none yet), over the runs running now. None before any run
-    completed."""
-    done = [s for _, s in summaries if s is not None and s.status == "completed" and not s.skipped
-            and s.wall_time_s and s.work]  # fmt: skip
+    completed runs took (all cells' where a cell has none yet), over the runs running now. `states`: those of the
+    runs not completed. None before any run completed."""
+    done = [(cell, wall, work) for status, cell, wall, work, skipped
+            in zip(runs.status, runs.cell, runs.wall_time_s, runs.work, runs.skipped, strict=True)
+            if status == "completed" and not skipped and wall and work]  # fmt: skip
     if not done:
         return None
-    pace = {cell: sum(s.wall_time_s for s in done if s.cell == cell) / sum(s.work for s in done if s.cell == cell)
-            for cell in {s.cell for s in done}}  # fmt: skip
-    overall = sum(s.wall_time_s for s in done) / sum(s.work for s in done)
+    pace = {cell: sum(w for c, w, _ in done if c == cell) / sum(k for c, _, k in done if c == cell)
+            for cell in {c for c, _, _ in done}}  # fmt: skip
+    overall = sum(w for _, w, _ in done) / sum(k for _, _, k in done)
     left, full = 0.0, []
     for run_dir, state, _ in states:
-        if state in ("completed", "not started"):  # a directory not started holds no config yet: counted below
+        if state == "not started":  # a directory not started holds no config yet: counted below
             continue
         config = fingerprint_config(Path(run_dir))
         total = sweep_index.work(config, config.get("train.max_steps"))
@@ -134,7 +134,7 @@ def eta_seconds(summaries: list[tuple[str, ResultSummary | None]], states: list[
         full.append(total)
         fraction = 1 - (last_step(Path(run_dir)) or 0) / max(1, config["train.max_steps"])
         left += total * fraction * pace.get(str(config.get("model.name")), overall)
-    unstarted = max(0, (planned or 0) - len(states)) + sum(1 for _, state, _ in states if state == "not started")
+    unstarted = max(0, (planned or 0) - len(runs.paths)) + sum(1 for _, state, _ in states if state == "not started")
     if unstarted and full:
         left += unstarted * sum(full) / len(full) * overall
     running_now = sum(1 for _, state, _ in states if state == "running")
@@ -151,12 +151,16 @@ def fingerprint_config(run_dir: Path) -> dict:
 
 def render(sweep_dir: Path) -> str:
     """The status table of every run directory under `sweep_dir`."""
-    summaries = list(result_summaries(sweep_dir))
-    states = [(d, *run_state(d, summary)) for d, summary in summaries]  # paths as strings: 100,000 of them
-    counts = Counter(state for _, state, _ in states)
+    runs = sweep_index.runs(sweep_dir)
+    states = [
+        (path, *run_state(path, runs.summary(at)))
+        for at, (path, status) in enumerate(zip(runs.paths, runs.status, strict=True))
+        if status != "completed"
+    ]  # a completed run is counted, not looked at
+    counts = Counter(state for _, state, _ in states) + Counter(completed=runs.status.count("completed"))
     plan = rundir.read_plan(sweep_dir)
-    eta_s = eta_seconds(summaries, states, plan["planned_runs"]) if plan else None
-    lines = [f"{sweep_dir}: {sweep_size(plan, states, counts, eta_s)}"]
+    eta_s = eta_seconds(runs, states, plan["planned_runs"]) if plan else None
+    lines = [f"{sweep_dir}: {sweep_size(plan, len(runs.paths), counts, eta_s)}"]
     lines += [f"  {state:<20} {counts[state]}" for state in STATES if counts[state]]
     jobs = slurm_states(sweep_dir)
     if jobs is not None:

@@ -1,18 +1,20 @@
 """The sweep index behind `seqlab status`: a cache that never hides a run that changed on disk, and that survives
 garbage, concurrent writers and a kill -9 mid-write."""
 
+import base64
 import json
 import signal
 import subprocess
 import sys
 import time
+from array import array
 
 import pytest
 from conftest import ROOT
 from synthetic_runs import make_tree
 
 from seqlab import rundir, status
-from seqlab.sweep_index import INDEX, VERSION, result_summaries
+from seqlab.sweep_index import INDEX, VERSION, runs
 
 
 def tree(tmp_path, seeds=range(2)):
@@ -40,21 +42,28 @@ def test_a_result_that_changed_on_disk_is_read_again(tmp_path):
 def test_an_index_of_garbage_or_of_the_wrong_shape_is_rebuilt(tmp_path):
     tree(tmp_path)
     sweep = tmp_path / "sweep"
-    expected = list(result_summaries(sweep))
+    expected = runs(sweep)
     key = sorted(p.name for p in sweep.iterdir() if not p.name.startswith("."))[0]
     good = json.loads((sweep / INDEX).read_text())
-    wrong_types = json.dumps(good | {"columns": good["columns"] | {"detail": [1] * 8}})
-    short = json.dumps(good | {"columns": good["columns"] | {"status": ["completed"]}})
-    missing = json.dumps(good | {"columns": {k: v for k, v in good["columns"].items() if k != "cell"}})
-    for garbage in ("not json", "[1]", f'{{"version": {VERSION}, "runs": []}}', wrong_types, short, missing):
+    mtimes = array("q", base64.b64decode(good["mtime_ns"]))
+    wrong_types = json.dumps(good | {"detail": [1] * 8})
+    short = json.dumps(good | {"status": "completed"})
+    missing = json.dumps({k: v for k, v in good.items() if k != "cell"})
+    not_base64 = json.dumps(good | {"inode": "not base64!"})
+    other_byteorder = json.dumps(good | {"byteorder": "big" if sys.byteorder == "little" else "little"})
+    stamps_short = json.dumps(good | {"size": base64.b64encode(mtimes[:7].tobytes()).decode()})
+    for garbage in ("not json", "[1]", f'{{"version": {VERSION}, "runs": []}}', wrong_types, short, missing,
+                    not_base64, other_byteorder, stamps_short):  # fmt: skip
         (sweep / INDEX).write_text(garbage)
-        assert list(result_summaries(sweep)) == expected
+        assert runs(sweep) == expected
     forged = json.loads((sweep / INDEX).read_text())
     at = forged["names"].split("\n").index(key)
-    forged["columns"]["status"][at] = "failed"  # a summary whose stamp no longer matches is never trusted
-    forged["columns"]["mtime_ns"][at] += 1
+    statuses = forged["status"].split("\n")
+    statuses[at] = "failed"  # a summary whose stamp no longer matches is never trusted
+    mtimes[at] += 1
+    forged |= {"status": "\n".join(statuses), "mtime_ns": base64.b64encode(mtimes.tobytes()).decode()}
     (sweep / INDEX).write_text(json.dumps(forged))
-    assert list(result_summaries(sweep)) == expected
+    assert runs(sweep) == expected
 
 
 def test_concurrent_writers_and_kill_9_mid_write_leave_a_usable_index(tmp_path):
@@ -93,11 +102,13 @@ def test_the_eta_scales_by_the_work_left_not_by_the_mean_run(tmp_path):
     (long / rundir.FINGERPRINT).write_text(json.dumps({"fingerprint": "f", "config": config}))
     rundir.CsvLog(long / rundir.METRICS, rundir.METRIC_COLUMNS).append([{"step": 500, "train_loss": 1.0}])
     rundir.write_plan(sweep, 4, 4)
-    summaries = list(result_summaries(sweep))
-    states = [(d, *status.run_state(d, s)) for d, s in summaries]
-    assert status.eta_seconds(summaries, states, 4) == pytest.approx(150.0)
+    assert status.eta_seconds(runs(sweep), not_completed(sweep), 4) == pytest.approx(150.0)
     assert "ETA 2 min (2 runs left; from the work left" in status.render(sweep)
     (sweep / "launched").mkdir()  # a directory that holds nothing yet counts as a planned run not started
-    summaries = list(result_summaries(sweep))
-    states = [(d, *status.run_state(d, s)) for d, s in summaries]
-    assert status.eta_seconds(summaries, states, 4) == pytest.approx(150.0)
+    assert status.eta_seconds(runs(sweep), not_completed(sweep), 4) == pytest.approx(150.0)
+
+
+def not_completed(sweep) -> list[tuple[str, str, str]]:
+    found = runs(sweep)
+    return [(path, *status.run_state(path, found.summary(at))) for at, path in enumerate(found.paths)
+            if found.status[at] != "completed"]  # fmt: skip
