@@ -112,3 +112,13 @@ def not_completed(sweep) -> list[tuple[str, str, str]]:
     found = runs(sweep)
     return [(path, *status.run_state(path, found.summary(at))) for at, path in enumerate(found.paths)
             if found.status[at] != "completed"]  # fmt: skip
+
+
+def test_numbers_too_large_for_a_float_are_summarised_as_none(tmp_path):
+    dirs = tree(tmp_path)
+    result = json.loads((dirs[0] / rundir.RESULT).read_text())
+    (dirs[0] / rundir.RESULT).write_text(json.dumps(result | {"wall_time_s": 10**400, "steps": 10**400}))
+    found = runs(tmp_path / "sweep")
+    at = found.paths.index(str(dirs[0]))
+    assert found.summary(at).wall_time_s is None and found.summary(at).work is None
+    assert counts(tmp_path / "sweep") == {"completed": 8}
