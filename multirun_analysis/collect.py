@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -88,7 +89,7 @@ def _read_samples(text: str, run_dir: str) -> list[dict]:
             for row in csv.DictReader(io.StringIO(text, newline=""))]  # fmt: skip
 
 
-def _text(run_dir: Path, name: str) -> str | None:
+def _text(run_dir: str, name: str) -> str | None:
     """A run-directory file's text (undecodable bytes replaced), None where there is none (rundir.read_inside)."""
     try:
         return rundir.read_inside(run_dir, name).decode("utf-8", errors="replace")
@@ -96,7 +97,7 @@ def _text(run_dir: Path, name: str) -> str | None:
         return None
 
 
-def _flat_result(result: dict, run_dir: Path, root: Path) -> dict:
+def _flat_result(result: dict, run_dir: str, root: str) -> dict:
     """Config keys as they are (lists as JSON; a key added since the run, `rundir.ADDED_KEYS`, at its neutral value),
     then the result's own keys; a result key that is also a config key (device, threads: what was asked vs. what
     was used) becomes `result.<key>`."""
@@ -109,7 +110,7 @@ def _flat_result(result: dict, run_dir: Path, root: Path) -> dict:
             row[f"result.{key}" if key in row else key] = value
     if config:  # today's fingerprint: the recorded one may predate an ADDED_KEYS key
         row["fingerprint"] = rundir.fingerprint(rundir.result_config(result))
-    row["run_dir"], row["sweep"] = str(run_dir), str(root)
+    row["run_dir"], row["sweep"] = run_dir, root
     return row
 
 
@@ -120,9 +121,10 @@ def collect(roots: list[Path], workers: int | None = None) -> Collection:
     """Read every run directory under `roots`; problems are recorded, never fatal. In a pool of `workers` processes
     (default: one per core, from PARALLEL_FROM runs on), each reading a contiguous share in order, so the tables come
     out as one process makes them."""
-    tops = [  # each searched for run directories by the process that reads it
-        (root, top) for root in roots
-        for top in ([root] if rundir.looks_like_run_dir(root) else [Path(root) / n for n in rundir.subdirs(root)])
+    tops = [  # each searched for run directories by the process that reads it (paths as text: 100,000 of them)
+        (str(root), top) for root in roots
+        for top in ([str(root)] if rundir.looks_like_run_dir(root) else
+                    [os.path.join(root, n) for n in rundir.subdirs(root)])
     ]  # fmt: skip
     if workers is None:
         workers = forked.cores() if len(tops) >= PARALLEL_FROM else 1
@@ -135,9 +137,10 @@ def collect(roots: list[Path], workers: int | None = None) -> Collection:
     return Collection(*frames, config_keys, [problem for part in parts for problem in part.problems])
 
 
-def _collect_share(tops: list[tuple[Path, Path]]) -> Collection:
+def _collect_share(tops: list[tuple[str, str]]) -> Collection:
     """The collection of the run directories at or below these (root, folder) pairs, in their order."""
-    found = [(root, run_dir) for root, top in tops for run_dir in rundir.find_run_dirs(top)]
+    found = [(root, run_dir) for root, top in tops for run_dir in
+             ([top] if rundir.looks_like_run_dir(top) else map(str, rundir.find_run_dirs(Path(top))))]  # fmt: skip
     rows: list[dict] = []
     curves: dict[str, list] = {}
     flows: dict[str, list] = {}
@@ -148,24 +151,24 @@ def _collect_share(tops: list[tuple[Path, Path]]) -> Collection:
         try:
             result = rundir.read_result(run_dir)
         except ValueError as error:
-            problems.append(Problem(run_dir, "unreadable", str(error)))
+            problems.append(Problem(Path(run_dir), "unreadable", str(error)))
             continue
         if result is None:
-            problems.append(Problem(run_dir, "no result.json", "unfinished, killed, or stopped before training"))
+            problems.append(Problem(Path(run_dir), "no result.json", "unfinished, killed, or stopped before training"))
             continue
         if result["status"] != "completed":
-            problems.append(Problem(run_dir, result["status"], str(result.get("error") or "")))
+            problems.append(Problem(Path(run_dir), result["status"], str(result.get("error") or "")))
         config_keys.update(dict.fromkeys(result.get("config", {})))
         rows.append(_flat_result(result, run_dir, root))
         try:  # each log read in one open, none where the run has none
             if (text := _text(run_dir, rundir.METRICS)) is not None:
-                _read_csv_rows(text, rundir.METRICS, str(run_dir), curves)
+                _read_csv_rows(text, rundir.METRICS, run_dir, curves)
             if (text := _text(run_dir, rundir.GRAD_FLOW)) is not None:
-                _read_csv_rows(text, rundir.GRAD_FLOW, str(run_dir), flows)
+                _read_csv_rows(text, rundir.GRAD_FLOW, run_dir, flows)
             if (text := _text(run_dir, rundir.SAMPLES)) is not None:
-                samples += _read_samples(text, str(run_dir))
+                samples += _read_samples(text, run_dir)
         except (ValueError, KeyError, OSError, csv.Error) as error:
-            problems.append(Problem(run_dir, "unreadable", f"metrics: {error}"))
+            problems.append(Problem(Path(run_dir), "unreadable", f"metrics: {error}"))
     frames = (pd.DataFrame(rows), pd.DataFrame(curves), pd.DataFrame(flows), pd.DataFrame(samples))
     return Collection(*frames, list(config_keys), problems)
 

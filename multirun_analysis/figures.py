@@ -160,6 +160,32 @@ def _facet_labels(
         _level(grid, chance, "always 1")
 
 
+CLIP_ABOVE = 100  # on a log axis with a baseline: a value beyond this many times the baseline (a run that diverged,
+# 1e23 where the baseline is 0.17) is drawn at that edge, or the cells that did not diverge flatten into a sliver
+
+
+def clipped_for_log_axis(data: pd.DataFrame, y: str, baseline: float | None) -> tuple[pd.DataFrame, str]:
+    """`data` with `y` clipped at CLIP_ABOVE times `baseline` where `y` is drawn on a log axis, and the note that
+    says so ("" where nothing was clipped). The tables keep the values as they are."""
+    if baseline is None or baseline <= 0 or y not in LOG_AXES.get(_task["name"], ()):
+        return data, ""
+    ceiling = CLIP_ABOVE * baseline
+    above = data[y] > ceiling
+    if not above.any():
+        return data, ""
+    runs = data.loc[above, "run_dir"].nunique() if "run_dir" in data else int(above.sum())
+    note = (f"{runs} run{'s' if runs != 1 else ''} beyond {CLIP_ABOVE}x the baseline (diverged) drawn at that edge, "
+            f"{ceiling:.3g}, dashed: clipped")  # fmt: skip
+    return data.assign(**{y: data[y].clip(upper=ceiling)}), note
+
+
+def _clip_line(grid: sns.FacetGrid, note: str, baseline: float | None) -> None:
+    """The dashed edge at which `clipped_for_log_axis` drew the values beyond it (where it clipped any)."""
+    if note and baseline:
+        for ax in grid.axes.flat:
+            ax.axhline(CLIP_ABOVE * baseline, color="grey", linestyle="--", linewidth=1.0, zorder=1)
+
+
 ROW_NAME_WIDTH = 28  # characters per line of a row's name: a row facet's title (written sideways), a heatmap's row
 
 
@@ -223,7 +249,7 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     numeric `x`, lines join only neighbouring tested values: `_means`), and every seed as a small dot, marked by how
     it ended where the task can be solved (`solvable`; not the text task); faceted by `col` and `row`."""
     col, row, wrap = _facets(runs, col, row)
-    data = _wrapped_rows(runs.dropna(subset=[y]), row)
+    data, clip_note = clipped_for_log_axis(_wrapped_rows(runs.dropna(subset=[y]), row), y, chance)
     data = data.assign(run=run_outcome(data) if solvable and "steps_to_converge" in data else "converged")
     hues = list(dict.fromkeys(data[hue]))
     colours = palette(hue, hues)
@@ -240,8 +266,9 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
         )  # fmt: skip
     grid.map_dataframe(_seed_dots, x=x, y=y, hue=hue, colours=colours, size=14, alpha=0.6, rasterized=dense(data))
     _facet_labels(grid, x, y, col, row, chance)
+    _clip_line(grid, clip_note, chance)
     _ticks_at_tested(grid, data[x])
-    _title(grid, title)
+    _title(grid, f"{title}\n{clip_note}" if clip_note else title)
     return grid.figure
 
 
@@ -309,7 +336,7 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
     """`y` vs training step, one panel per (a subset of) `x` values, one line per run: a mean over seeds would drop
     where the runs that converged stopped early and only the others go on."""
     data = _wrapped_rows(curves.dropna(subset=[y]), row)
-    data = data[data[x].isin(evenly_spaced(data[x].unique()))]
+    data, clip_note = clipped_for_log_axis(data[data[x].isin(evenly_spaced(data[x].unique()))], y, chance)
     values = list(dict.fromkeys(data[hue]))  # seaborn's order: as they appear
     colours = palette(hue, values)
     grid = sns.FacetGrid(
@@ -319,6 +346,7 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
     grid.map_dataframe(_run_lines, y=y, rasterized=dense(data))
     grid.add_legend(title=hue)
     _facet_labels(grid, "step", y, x, row, chance)
+    _clip_line(grid, clip_note, chance)
     _mark_ends(grid, y, hue, colours)
     for ax in grid.axes.flat:  # 100000 and 75000 side by side collide: 100k, 75k
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
@@ -330,7 +358,7 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
     banded = data.groupby([k for k in (x, row, hue) if k], observed=True)["run_dir"].nunique().max() > DENSE_RUNS
     how = (f"one line per run, or where a panel has more than {DENSE_RUNS} runs of a colour their median and 10-90% "
            "band over the runs still training at each step" if banded else "one line per run")  # fmt: skip
-    _title(grid, f"{title} ({how}; a run that stopped early ends there)")
+    _title(grid, f"{title} ({how}; a run that stopped early ends there)" + (f"\n{clip_note}" if clip_note else ""))
     return grid.figure
 
 

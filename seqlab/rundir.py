@@ -212,17 +212,16 @@ def write_result(run_dir: Path, result: Mapping[str, Any]) -> None:
     atomic_write_text(Path(run_dir) / RESULT, json.dumps(_json_safe(result), indent=2, sort_keys=True) + "\n")
 
 
-def read_result(run_dir: Path) -> dict[str, Any] | None:
+def read_result(run_dir: Path | str) -> dict[str, Any] | None:
     """The run's result.json, or None if there is none. Raises ValueError if it is unreadable."""
-    path = Path(run_dir) / RESULT
     try:
         result = json.loads(read_inside(run_dir, RESULT))
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
+        raise ValueError(f"{os.path.join(run_dir, RESULT)}: not valid JSON ({error})") from None
     if why := check_result(result):
-        raise ValueError(f"{path}: {why}")
+        raise ValueError(f"{os.path.join(run_dir, RESULT)}: {why}")
     return result
 
 

@@ -571,3 +571,26 @@ def test_dense_per_seed_dots_are_an_image_inside_the_svg(tmp_path):
                  "dense", ["svg"])  # fmt: skip
     svg = (tmp_path / "dense.svg").read_text()
     assert "<image" in svg and svg.count("<path") < 500  # 2,500 dots as one image, not 2,500 paths
+
+
+def test_a_diverged_run_is_clipped_on_a_log_axis_and_said_to_be():
+    """The adding problem's error at T = 100: GRU 0.004, LSTM 0.09 and an RRN that diverged to 1e23, over a baseline
+    of 1/6. The axis stops at 100x the baseline (16.7), the RRN's seeds drawn there, and the title says so."""
+    figures.setup_style("adding")
+    try:
+        errors = {"gru": 0.004, "lstm": 0.09, "rrn": 1e23}
+        runs = pd.DataFrame([{"model.name": m, "data.length": 100, "seed": s, "eval_loss": e, "run_dir": f"{m}{s}"}
+                             for m, e in errors.items() for s in (1, 2)])  # fmt: skip
+        figure = figures.metric_vs_x(runs, "data.length", "eval_loss", "model.name", None, None, "t", 1 / 6, False)
+        ax = figure.axes[0]
+        assert ax.get_yscale() == "log" and ax.get_ylim()[1] < 100
+        dots = np.concatenate([c.get_offsets()[:, 1] for c in ax.collections if len(c.get_offsets())])
+        assert dots.max() == pytest.approx(100 / 6) and 0.004 in dots
+        title = " ".join(figure._suptitle.get_text().split())  # wrapped to the figure's width
+        assert "2 runs beyond 100x the baseline (diverged) drawn at that edge, 16.7" in title
+        plain = figures.metric_vs_x(runs[runs["model.name"] != "rrn"], "data.length", "eval_loss", "model.name",
+                                    None, None, "t", 1 / 6, False)  # fmt: skip
+        assert "beyond" not in plain._suptitle.get_text()  # nothing clipped, nothing said
+    finally:
+        figures.setup_style()
+        plt.close("all")
