@@ -534,6 +534,10 @@ def add_sample_words(report: Report, table: pd.DataFrame, completed: pd.DataFram
     scores.to_csv(out / "sample_words.csv", index=False)
     report.paragraph(sample_words.SUMMARY)
     report.table(sample_words.summary_by_temperature(scores))
+    if (baselines := sample_words.book_baselines(completed)) is not None:
+        baselines.to_csv(out / "sample_baselines.csv", index=False)
+        report.paragraph(sample_words.BASELINES_TEXT)
+        report.table(sample_words.baseline_summary(baselines))
 
 
 def sample_excerpt(samples: pd.DataFrame, steps: int, characters: int) -> pd.DataFrame:

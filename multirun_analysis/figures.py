@@ -174,16 +174,21 @@ def clipped_for_log_axis(data: pd.DataFrame, y: str, baseline: float | None) -> 
     if not above.any():
         return data, ""
     runs = data.loc[above, "run_dir"].nunique() if "run_dir" in data else int(above.sum())
-    note = (f"{runs} run{'s' if runs != 1 else ''} beyond {CLIP_ABOVE}x the baseline (diverged) drawn at that edge, "
-            f"{ceiling:.3g}, dashed: clipped")  # fmt: skip
+    note = f"{runs} run{'s' if runs != 1 else ''} diverged (> {CLIP_ABOVE}x baseline): drawn here"
     return data.assign(**{y: data[y].clip(upper=ceiling)}), note
 
 
 def _clip_line(grid: sns.FacetGrid, note: str, baseline: float | None) -> None:
-    """The dashed edge at which `clipped_for_log_axis` drew the values beyond it (where it clipped any)."""
-    if note and baseline:
-        for ax in grid.axes.flat:
-            ax.axhline(CLIP_ABOVE * baseline, color="grey", linestyle="--", linewidth=1.0, zorder=1)
+    """The dashed edge at which `clipped_for_log_axis` drew the values beyond it, and its note (where it clipped
+    any), with room above it for the note."""
+    if not note or not baseline:
+        return
+    ceiling = CLIP_ABOVE * baseline
+    for ax in grid.axes.flat:
+        ax.axhline(ceiling, color="grey", linestyle="--", linewidth=1.0, zorder=1)
+        ax.set_ylim(top=ceiling * 50)
+        ax.annotate(note, (0.01, ceiling), xycoords=("axes fraction", "data"), xytext=(0, 3),
+                    textcoords="offset points", ha="left", va="bottom", fontsize="x-small", color="grey")  # fmt: skip
 
 
 ROW_NAME_WIDTH = 28  # characters per line of a row's name: a row facet's title (written sideways), a heatmap's row
@@ -268,7 +273,7 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     _facet_labels(grid, x, y, col, row, chance)
     _clip_line(grid, clip_note, chance)
     _ticks_at_tested(grid, data[x])
-    _title(grid, f"{title}\n{clip_note}" if clip_note else title)
+    _title(grid, title)
     return grid.figure
 
 
@@ -358,7 +363,7 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
     banded = data.groupby([k for k in (x, row, hue) if k], observed=True)["run_dir"].nunique().max() > DENSE_RUNS
     how = (f"one line per run, or where a panel has more than {DENSE_RUNS} runs of a colour their median and 10-90% "
            "band over the runs still training at each step" if banded else "one line per run")  # fmt: skip
-    _title(grid, f"{title} ({how}; a run that stopped early ends there)" + (f"\n{clip_note}" if clip_note else ""))
+    _title(grid, f"{title} ({how}; a run that stopped early ends there)")
     return grid.figure
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from multirun_analysis import capacity_map, figures, sample_words
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
-from multirun_analysis.ledger import CHANCE_BEST_BATCH, ledger
+from multirun_analysis.ledger import CHANCE_BEST_BATCH, TOLERANCES, ledger
 from multirun_analysis.records import RECORDS, archive_path, pack, unpacked
 from multirun_analysis.report import Report
 from multirun_analysis.stats import CAPACITY_NUMBERS, chance_best_batch, share_trained_on, with_censoring_text
@@ -227,7 +227,8 @@ FIGURE_ORDER = (
     "gradient_norm_curves.",
     "learning_curves.",
 )  # a study's figures on the page, in this order
-TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv", "sample_words.csv")  # a text study's section comes from these
+TEXT_TABLES = ("runs.csv", "curves.csv", "samples.csv", "sample_words.csv", "sample_baselines.csv")  # a text study's
+# section comes from these
 TEXT_STEPS_SHOWN = 4  # sampled steps of the text run shown on the page (first, last and evenly between)
 REDUCED_SCALE = (
     "Run on a 2-core CPU machine with `bash scripts/run_studies.sh reduced` (two single-threaded runs at a time): "
@@ -270,6 +271,12 @@ def text_study(page: Report, out: Path) -> None:
     if scored.exists():
         page.paragraph(f"Words in the samples. {sample_words.SUMMARY}")
         page.table(sample_words.summary_by_temperature(pd.read_csv(scored)))
+    calibrated = out / "sample_baselines.csv"
+    if not calibrated.exists() and (baselines := sample_words.book_baselines(runs)) is not None:  # the book is here
+        baselines.to_csv(calibrated, index=False)
+    if calibrated.exists():
+        page.paragraph(sample_words.BASELINES_TEXT)
+        page.table(sample_words.baseline_summary(pd.read_csv(calibrated)))
 
 
 def held_out_overlap(batch: int = 128, steps: int = 10_000) -> str:
@@ -371,7 +378,8 @@ def ledger_blocks(docs: Path) -> list[tuple[str, object]]:
          f"({verdicts}) and numbers are computed from the tables each section's aggregation wrote "
          "(`multirun_analysis/ledger.py`; [results/ledger.csv](results/ledger.csv)); k/n counts seeds; solved "
          "means held-out accuracy >= 0.99 unless the row says otherwise. Open rows name the runs that settle "
-         "them: `bash scripts/run_studies.sh ledger` runs what is missing and regenerates this page."),
+         "them: `bash scripts/run_studies.sh ledger` runs what is missing and regenerates this page. "
+         + TOLERANCES),
         ("table", table),
     ]  # fmt: skip
 

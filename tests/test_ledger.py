@@ -160,6 +160,23 @@ def test_c17_reads_the_samples_word_scores(docs, real_at_2, verdict):
     assert "improves with training: 2 of 2 seeds" in row["seqlab's number"]
     assert "T = 0.5 the most plausible: 2 of 2" in row["seqlab's number"]
     assert f"T = 2 noise: {2 if real_at_2 < 0.5 else 0} of 2" in row["seqlab's number"]
+    assert "under 50% book words, a cut-off not calibrated here" in row["seqlab's number"]  # no baselines: said so
+
+
+@pytest.mark.parametrize(("real_at_2", "verdict"), [(0.38, "confirmed"), (0.42, "partly")])
+def test_c17_calls_noise_what_the_books_own_character_pairs_reach(docs, real_at_2, verdict):
+    """Character-pair texts with 0.0, 0.01, ..., 0.40 of their words the book's: the 95th percentile, 0.38, is the
+    bar; T = 2 at 0.38 is noise, at 0.42 it is not. The row says how the bar was set."""
+    write(docs, "ledger_text", "runs", text_runs([0.9, 0.9, 0.9]))
+    write(docs, "ledger_text", "sample_words", samples_scored(real_at_2))
+    pairs = pd.DataFrame({"baseline": "character pairs", "real_words": [k / 100 for k in range(41)],
+                          "distinct_words": 0.9})  # fmt: skip
+    others = pd.DataFrame({"baseline": ["characters"], "real_words": [0.1], "distinct_words": 0.9})
+    write(docs, "ledger_text", "sample_baselines", pd.concat([pairs, others]))
+    row = ledger(docs, {}).set_index("id").loc["C17"]
+    assert row["verdict"] == verdict
+    assert f"T = 2 noise: {2 if real_at_2 < 0.4 else 0} of 2" in row["seqlab's number"]
+    assert "texts drawn from the book's own character pairs, 0.38" in row["seqlab's number"]
 
 
 @pytest.mark.parametrize(("slowest", "lengths", "verdict"), [

@@ -219,6 +219,10 @@ def test_the_aggregator_reports_bits_per_character_curves_and_samples(make_cfg, 
     scores = pd.read_csv(tmp_path / "out" / "sample_words.csv")
     assert len(scores) == len(samples) and scores["real_words"].dropna().between(0, 1).all()
     assert "## Words in the samples" in report
+    baselines = pd.read_csv(tmp_path / "out" / "sample_baselines.csv")  # the same book's own statistics
+    assert baselines.groupby("baseline").size().to_dict() == {"character pairs": 200, "characters": 200,
+                                                              "shuffled words": 200}  # fmt: skip
+    assert "What these fractions mean" in report
 
 
 @pytest.mark.slow
