@@ -158,7 +158,8 @@ SETTINGS = {  # per study: its scale, its command and its setting, shown under i
     "for the training-batch accuracies: the final one, the mean over the last 50 batches, and the best single batch "
     "of 128 in 10,000 steps).",
     "ledger_text": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m +experiment=ledger_text "
-    "threads=1` (in `bash scripts/run_studies.sh ledger`; text_course with Adam lr 1e-3 and no decay, seeds 1-3).",
+    "threads=1` (in `bash scripts/run_studies.sh ledger`; text_course with Adam lr 1e-3 and no decay; the preset "
+    "runs seeds 1-5, the tables below are of seeds 1-3, aggregated before it did).",
     "adding_h128": "At a budget a 2-core machine fits: `python -m seqlab.run -m +experiment=adding_capacity "
     "hydra/sweeper=capacity train.max_steps=3000 sweep_name=adding_h128 threads=1` (adding_capacity - RNN, LSTM, GRU, "
     "RRN at hidden 128, batch 128, RMSprop 1e-3, clip 10, default init, stop once solved, seeds 1-5, a capacity "
