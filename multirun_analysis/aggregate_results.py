@@ -452,10 +452,7 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     if curve_metric is not None:
         drawings.append((lambda: figures.learning_curves(done_curves, x, hue, col, curve_metric, chance),
                          "learning_curves", f"{figures.label(curve_metric)} during training"))  # fmt: skip
-    overflowed = completed.loc[completed["grad_overflow_rows"] > 0, "run_dir"]
-    norms = done_curves[done_curves["run_dir"].isin(overflowed)] if "grad_norm" in done_curves else done_curves[:0]
-    norms = norms[np.isfinite(norms["grad_norm"])] if not norms.empty else norms
-    if not norms.empty:  # the overflow itself: how the gradient norm grew until it did
+    if (norms := overflow_curves(completed, done_curves)) is not None:  # the overflow itself: how the norm grew
         drawings.append((lambda: figures.learning_curves(norms, x, hue, col, "grad_norm", log=True,
                                                          title="Gradient norm over all weights, before clipping"),
                          "gradient_norm_curves", "gradient norm during training of the runs that overflowed (a line "
@@ -471,6 +468,16 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
         report.image(name, f"{caption}. Setting: {args.setting}")
     if curve_metric is None:
         report.paragraph("No learning curves: the runs wrote no metrics rows.")
+
+
+def overflow_curves(completed: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame | None:
+    """The finite gradient norms of the runs whose norm overflowed, until it did; None where no run has a curve to
+    show (2 finite rows: a run that overflowed at its first rows has none)."""
+    if "grad_norm" not in curves:
+        return None
+    overflowed = completed.loc[completed["grad_overflow_rows"] > 0, "run_dir"]
+    norms = curves[curves["run_dir"].isin(overflowed) & np.isfinite(curves["grad_norm"])]
+    return norms if not norms.empty and norms.groupby("run_dir")["step"].nunique().max() >= 2 else None
 
 
 def _drawn_and_saved(draw: Callable[[], Figure], out: Path, stem: str, formats: list[str], setting: str) -> str:

@@ -417,6 +417,18 @@ def test_runs_whose_gradient_norm_overflowed_are_counted_and_reported(make_cfg, 
     assert by_length.loc[60, "overflowed (k/n)"] == "1/1" and by_length.loc[5, "overflowed (k/n)"] == "0/1"
 
 
+def test_the_gradient_norm_figure_needs_a_run_with_a_curve_before_its_overflow():
+    from multirun_analysis.aggregate_results import overflow_curves
+
+    completed = pd.DataFrame({"run_dir": ["a", "b", "c"], "grad_overflow_rows": [1, 3, 0]})
+    at_once = pd.DataFrame({"run_dir": ["a", "a", "b", "c", "c"], "step": [1, 2, 1, 1, 2],
+                            "grad_norm": [5.0, math.inf, math.nan, 1.0, 2.0]})  # fmt: skip
+    assert overflow_curves(completed, at_once) is None  # a: one finite row, b: none; c never overflowed
+    grew = pd.concat([at_once, pd.DataFrame({"run_dir": ["a"], "step": [0], "grad_norm": [1.0]})])
+    assert sorted(overflow_curves(completed, grew)["step"]) == [0, 1]  # a's norm before it overflowed
+    assert overflow_curves(completed, at_once.drop(columns="grad_norm")) is None
+
+
 def test_capacity_over_seeds_keeps_censoring_and_never_gives_an_untested_median():
     from multirun_analysis.stats import capacity_over_seeds
 
