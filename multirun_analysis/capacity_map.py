@@ -26,7 +26,9 @@ SOURCES = {
     "course_onehot": {"optimizer.name": "rmsprop", "init.name": "default", "encoding": "onehot"},
     "course_inits": {"optimizer.name": "rmsprop", "encoding": "scalar"},
     "course_inits_gru_rrn": {"optimizer.name": "rmsprop", "encoding": "scalar"},
+    "course_sgd_lr": {"init.name": "default", "encoding": "scalar"},
 }
+COURSE_LR = 1e-3  # a setting's learning rate is named only where it is not the course's
 MATCHED = "course_matched"  # the RNN at the LSTM's parameter count (hidden 255)
 MATCHED_HIDDEN = 255
 SETTING_NAMES = {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD", "sgd_momentum": "SGD with momentum 0.9",
@@ -38,10 +40,13 @@ SETTING = ("the course setting: hidden 128, batch 128, lr 1e-3, clip 10, up to 1
            "solved: held-out accuracy >= 0.99")  # fmt: skip
 
 
-def setting_name(setting: dict[str, str]) -> str:
-    """`RMSprop; default init; scalar digits`, say."""
-    keys = ("optimizer.name", "init.name", "encoding")
-    return "; ".join(SETTING_NAMES.get(setting[k], setting[k]) for k in keys)
+def setting_name(setting: dict[str, object]) -> str:
+    """`RMSprop; default init; scalar digits`, say (`SGD at lr 0.1; ...` where the learning rate is not COURSE_LR)."""
+    names = [SETTING_NAMES.get(str(setting[k]), str(setting[k])) for k in ("optimizer.name", "init.name", "encoding")]
+    lr = float(setting.get("optimizer.lr", COURSE_LR))
+    if lr != COURSE_LR:
+        names[0] += f" at lr {lr:g}"
+    return "; ".join(names)
 
 
 def solved_at(solved: str, length: str) -> str:
@@ -62,7 +67,7 @@ def entries(results: Path) -> pd.DataFrame:
         table = with_censoring_text(pd.read_csv(table_path, dtype={"median": str, "range": str}))
         solved = next(c for c in table.columns if c.startswith("solved (k/n) by"))
         for _, row in table.iterrows():
-            setting = {**shared, **{k: row[k] for k in ("optimizer.name", "init.name") if k in row}}
+            setting = {**shared, **{k: row[k] for k in ("optimizer.name", "init.name", "optimizer.lr") if k in row}}
             key = (row["model.name"], setting_name(setting))
             if key in seen:
                 continue

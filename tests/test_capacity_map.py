@@ -61,3 +61,16 @@ def test_solved_at_reads_k_of_n_at_a_length():
     assert capacity_map.solved_at("5: 5/5, 50: 5/5", ">= 50") == "5/5"
     assert capacity_map.solved_at("5: 5/5, 15: 1/3", "5") == "5/5"  # not 15's
     assert capacity_map.solved_at("5: 5/5", "not recorded") == ""
+
+
+def test_sgd_at_its_own_learning_rates_is_a_setting_of_each(results):
+    solved = "solved (k/n) by data.length"
+    write_table(results, "course_sgd_lr", [
+        {"optimizer.name": "sgd", "optimizer.lr": lr, "model.name": "gru", "seeds": 5, "median": median,
+         "range": "all 5 seeds", "capacity_median": value, solved: text}
+        for lr, median, value, text in ((0.01, "5", 5.0, "5: 5/5, 10: 0/5"), (0.1, "10", 10.0, "10: 5/5, 15: 0/5"))
+    ])  # fmt: skip
+    found = capacity_map.entries(results).set_index("setting")
+    assert found.loc["SGD; default init; scalar digits", "capacity"] == "< 5 (all 5 seeds; 0/5 at 5)"  # at lr 1e-3
+    assert found.loc["SGD at lr 0.01; default init; scalar digits", "capacity"] == "5 (all 5 seeds; 5/5 at 5)"
+    assert found.loc["SGD at lr 0.1; default init; scalar digits", "study"] == "course_sgd_lr"
