@@ -139,8 +139,7 @@ def collect(roots: list[Path], workers: int | None = None) -> Collection:
 
 def _collect_share(tops: list[tuple[str, str]]) -> Collection:
     """The collection of the run directories at or below these (root, folder) pairs, in their order."""
-    found = [(root, run_dir) for root, top in tops for run_dir in
-             ([top] if rundir.looks_like_run_dir(top) else map(str, rundir.find_run_dirs(Path(top))))]  # fmt: skip
+    found = [(root, str(run_dir)) for root, top in tops for run_dir in rundir.find_run_dirs(top)]
     rows: list[dict] = []
     curves: dict[str, list] = {}
     flows: dict[str, list] = {}

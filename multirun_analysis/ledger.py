@@ -587,7 +587,7 @@ UNCALIBRATED_NOISE = 0.5  # without the book's baselines: a sample is noise unde
 
 
 def noise_bar(baselines: pd.DataFrame | None) -> tuple[float, str]:
-    """The fraction of book words up to which a sample is noise, and how it was set: the NOISE_QUANTILE of texts
+    """The fraction of book words up to which a sample is noise, and how it was set: the NOISE_PERCENTILE of texts
     drawn from the book's character pairs (`sample_words.baselines`, the study's sample_baselines table), else
     UNCALIBRATED_NOISE, said to be uncalibrated."""
     if baselines is None or sample_words.NOISE_BAR not in set(baselines["baseline"]):
@@ -595,9 +595,9 @@ def noise_bar(baselines: pd.DataFrame | None) -> tuple[float, str]:
     summary = sample_words.baseline_summary(baselines).set_index("baseline")
     bar = float(summary.loc[sample_words.NOISE_BAR, sample_words.NOISE_COLUMN])
     others = "; ".join(f"{name}: {row['real words, mean']:.2f}" for name, row in summary.iterrows())
-    percentile = round(sample_words.NOISE_QUANTILE * 100)
-    return bar, (f"noise: no more book words than the {percentile}th percentile of texts drawn from the book's own "
-                 f"{sample_words.NOISE_BAR}, {bar:.2f}; their mean book words - {others}")  # fmt: skip
+    return bar, (f"noise: no more book words than the {sample_words.NOISE_PERCENTILE}th percentile of texts drawn "
+                 f"from the book's own {sample_words.NOISE_BAR}, {bar:.2f}; their mean book words - "
+                 f"{others}")  # fmt: skip
 
 
 def c17(t: Tables) -> Finding:
@@ -637,7 +637,7 @@ TOLERANCES = (
     "spread, yet it still tells chance, 0.1, from 0.2, and a capacity of 20 from 35); a reported measurement is "
     f"reproduced within {CLOSE:.0%} of it (C16: numbers the report gives to two digits, measured as seqlab measures "
     "them); a sample is noise (C17) when it has no more words of the book than the "
-    f"{round(sample_words.NOISE_QUANTILE * 100)}th percentile of texts drawn from the book's own "
+    f"{sample_words.NOISE_PERCENTILE}th percentile of texts drawn from the book's own "
     f"{sample_words.NOISE_BAR} (noise that "
     "knows the book's spelling statistics; `multirun_analysis/sample_words.py`), or, where that calibration is not "
     f"in the study's tables, under {UNCALIBRATED_NOISE:.0%}, said so in the row."

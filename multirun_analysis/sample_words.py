@@ -52,8 +52,8 @@ BASELINES = {  # name -> how its texts are drawn from the book
 }
 BASELINE_SAMPLES = 200  # texts per baseline: their 5-95% range is the spread one sample of the model's can show
 NOISE_BAR = "character pairs"  # a sample is more than noise when it has more book words than this baseline's 95th
-NOISE_QUANTILE = 0.95  # percentile: noise drawn from the book's own character statistics rarely reaches it
-NOISE_COLUMN = f"real words, {round(NOISE_QUANTILE * 100)}th percentile"
+NOISE_PERCENTILE = 95  # percentile: noise drawn from the book's own character statistics rarely reaches it
+NOISE_COLUMN = f"real words, {NOISE_PERCENTILE}th percentile"
 
 
 def baselines(text: str, length: int, samples: int = BASELINE_SAMPLES, seed: int = 0) -> pd.DataFrame:
@@ -108,7 +108,7 @@ def baseline_summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "real words, mean": grouped["real_words"].mean(),
         "real words, 5th percentile": grouped["real_words"].quantile(0.05),
-        NOISE_COLUMN: grouped["real_words"].quantile(NOISE_QUANTILE),
+        NOISE_COLUMN: grouped["real_words"].quantile(NOISE_PERCENTILE / 100),
         "distinct words, mean": grouped["distinct_words"].mean(),
     }).reset_index()  # fmt: skip
 
