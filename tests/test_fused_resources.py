@@ -14,7 +14,9 @@ import pytest
 from seqlab.engines.fused_config import (
     SHARED_MEMORY,
     candidates,
+    config_for,
     configurations,
+    dot_chunk,
     launch_config,
     measured,
     overflow,
@@ -82,3 +84,16 @@ def test_the_record_is_what_triton_compiles_now():
     if triton.__version__ == record()["triton"]:
         assert row == recorded
     assert overflow(row) is None
+
+
+def test_the_chunk_is_the_shortest_fp32_operand_the_installed_triton_takes(monkeypatch):
+    compiler = pytest.importorskip("triton.backends.nvidia.compiler")
+    for needs, chunk in ((8, 8), (16, 16), (4, 8)):  # Triton 3.9, 3.6, one that would take less than CHUNK
+        monkeypatch.setattr(compiler, "min_dot_size", lambda target, k=needs: lambda lhs, rhs: (1, 1, k))
+        dot_chunk.cache_clear()
+        assert dot_chunk() == chunk == config_for(16, 128).block_k
+    monkeypatch.setitem(sys.modules, "triton.backends.nvidia.compiler", None)  # no way to ask: what every one takes
+    dot_chunk.cache_clear()
+    assert dot_chunk() == 16
+    monkeypatch.undo()
+    dot_chunk.cache_clear()

@@ -11,11 +11,22 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 pytest.importorskip("triton", reason="triton is not installed (pip install -e '.[triton]')")
 
+from seqlab.engines import fused_config  # noqa: E402
 from seqlab.engines.triton_recurrence import TritonRecurrence, gates_of  # noqa: E402
 from seqlab.models import cell  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 pytestmark = pytest.mark.gpu  # on the GPU where there is one
+CHUNKS = sorted({fused_config.dot_chunk(), 16})  # the installed Triton's chunk, and what Triton 3.6 needs
+
+
+@pytest.fixture(params=CHUNKS)
+def chunk(request, monkeypatch):
+    """The kernels launched with contraction chunks of `request.param` (the chunk an older Triton needs, too)."""
+    monkeypatch.setattr(fused_config, "dot_chunk", lambda: request.param)
+    fused_config.launch_config.cache_clear()
+    yield request.param
+    fused_config.launch_config.cache_clear()
 
 
 def torch_layer(name, x, w, b_hh):
@@ -33,7 +44,8 @@ def torch_layer(name, x, w, b_hh):
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "rrn"])
 @pytest.mark.parametrize(("runs", "batch", "steps", "hidden"), [(2, 5, 7, 16), (3, 17, 4, 20)])
-def test_fused_recurrence_matches_the_stacked_steps_forward_and_gradients(name, runs, batch, steps, hidden):
+def test_fused_recurrence_matches_the_stacked_steps_forward_and_gradients(name, runs, batch, steps, hidden, chunk):
+    assert fused_config.launch_config(name, batch, hidden, runs).block_k == chunk
     torch.manual_seed(0)
     gates = gates_of(name)
     x = torch.randn(runs, batch, steps, gates * hidden, device=DEVICE, dtype=torch.float64).float()

@@ -23,6 +23,7 @@ RECORD = Path(__file__).with_name("fused_resources.json")
 HIDDEN_SIZES = (16, 32, 64, 128, 256)  # the widths the resource check compiles (hidden sizes round up to them)
 BLOCK_BS = (16, 32)  # batch rows a program owns: tl.dot's smallest tile, and twice it when the grid stays full
 WIDE_UP_TO = 64  # the widest state a 32-row program holds without spilling
+CHUNK = 8  # the contraction's chunk where Triton allows it: 16 and 32 keep fp32 operands in too many registers
 # Shared memory a program may use (opt-in maximum per block, bytes): A100 (sm_80) and H100/H200 (sm_90)
 SHARED_MEMORY = {"sm_80": 166_912, "sm_90": 232_448}
 
@@ -49,12 +50,26 @@ def block_n_of(hidden: int) -> int:
     return max(16, 1 << (hidden - 1).bit_length())
 
 
+@cache
+def dot_chunk() -> int:
+    """The contraction's chunk: CHUNK, or the shortest fp32 operand the installed Triton's tl.dot takes where that
+    is longer (Triton 3.9 takes 8; 3.6, the H200 image's, asks for K >= 16). Imports Triton only when asked: 16,
+    which every Triton takes, where it cannot say."""
+    try:
+        import triton.language as tl
+        from triton.backends.compiler import GPUTarget
+        from triton.backends.nvidia.compiler import min_dot_size
+    except ImportError:
+        return 16
+    return max(CHUNK, min_dot_size(GPUTarget("cuda", 90, 32))(tl.float32, tl.float32)[2])
+
+
 def config_for(block_b: int, block_n: int) -> LaunchConfig:
-    """The launch of a (block_b, block_n) tile: chunks of 8 along the contraction (16 and 32 keep fp32 tl.dot's
-    operands in too many registers: they spill at hidden 128), 8 warps (4 for tiles under 1,024 elements), one
-    stage (the time loop is sequential: there is nothing to pipeline across it). Chosen from the sm_90 compiles
-    of every cell at block sizes 16/32 x 16..256, chunks 8/16 and 4/8 warps (docs/performance.md)."""
-    return LaunchConfig(block_b, block_n, 8, num_warps=8 if block_b * block_n >= 1024 else 4, num_stages=1)
+    """The launch of a (block_b, block_n) tile: chunks of `dot_chunk()` along the contraction, 8 warps (4 for tiles
+    under 1,024 elements), one stage (the time loop is sequential: there is nothing to pipeline across it).
+    Chosen from the sm_90 compiles of every cell at block sizes 16/32 x 16..256, chunks 8/16 and 4/8 warps
+    (docs/performance.md)."""
+    return LaunchConfig(block_b, block_n, dot_chunk(), num_warps=8 if block_b * block_n >= 1024 else 4, num_stages=1)
 
 
 def candidates(batch: int, hidden: int, runs: int, processors: int = 0) -> list[LaunchConfig]:
@@ -97,8 +112,9 @@ def launch_config(
     cell: str, batch: int, hidden: int, runs: int, target: str | None = None, processors: int = 0
 ) -> LaunchConfig | str:  # fmt: skip
     """The first candidate whose kernels fit `target` by the record (without spilling, within shared memory), or
-    why none does. The interpreter (target None) launches what an H100 would (sm_90); a target the record does not
-    cover gets the first candidate. Kept per shape: each layer's forward asks at every step."""
+    why none does. The interpreter (target None) launches what an H100 would (sm_90); a target or chunk the record
+    does not cover (the record is of Triton 3.9's chunk of 8) gets the first candidate. Kept per shape: each
+    layer's forward asks at every step."""
     if hidden > HIDDEN_SIZES[-1]:
         return f"the fused kernels are checked up to hidden {HIDDEN_SIZES[-1]}, not model.hidden_size={hidden}"
     why = ""
