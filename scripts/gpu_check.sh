@@ -3,8 +3,9 @@
 # (pytest -m gpu: cuDNN and the stacked packs against the reference, the Triton fused recurrences against the stacked
 # PyTorch steps, a run alone), then the benchmarks, as JSON and markdown tables:
 #   packs_gpu.*  run-steps/s per cell at L = 10, 50, 450: one run alone, a stacked pack of 16, a fused pack of 16
-#   sweep_gpu.*  the signature sweep (90 runs) and the long one (L = 100, 200, 450) one at a time, packed stacked,
-#                packed auto (measured) and packed fused, STEPS steps a run (a 10,000-step sweep scales from there)
+#   sweep_gpu.*  the signature sweep (90 runs) and the long one (L = 100, 200, 450) one at a time, packed auto
+#                (measured) and packed fused, STEPS steps a run; sweep_gpu_x10.*: the signature sweep packed auto
+#                and fused at 10 x STEPS (a 10,000-step sweep is the line through the two: start-up is not per step)
 #   bash scripts/gpu_check.sh [--dry-run] [OUT_DIR]      (default docs/bench; a CUDA build of torch, and triton)
 # Ends with one line per target (seqlab/gpu_targets.py). --dry-run: the installs, the imports, the GPU tests' collection and the plan, then stop (checks this script on a
 # machine without a GPU). Where seqlab's other dependencies are not installed (a bare GPU machine), put their wheels
@@ -25,13 +26,14 @@ if [ -d .whl ]; then
 fi
 "$python" -c "import seqlab.train, seqlab.bench, multirun_analysis.aggregate_results, pytest" || {
     echo "gpu_check: seqlab or pytest does not import (see above): .whl/ lacks a wheel"; exit 1; }
-echo "gpu_check: plan (about 6 minutes on an H100 or H200, by the sizes below; not yet measured on one):"
+echo "gpu_check: plan (about 7 minutes on an H200, by its parts' times there on 2026-12-04):"
 echo "  1. pytest -m gpu: $("$python" -m pytest --collect-only -q -m gpu -p no:cacheprovider tests/ 2>/dev/null \
-    | tail -1) (about 2 min)"
-echo "  2. packs: 4 cells x L = 10, 50, 450 x (alone, stacked 16, fused 16), 20 steps each (about 1 min)"
-echo "  3. sweeps: signature (90 runs) and long (L = 100, 200, 450) x 4 ways, $steps steps a run (about 3 min)"
-echo "  4. one line per target: pass or fail, its figure, the sweep's extrapolated to 10,000 steps a run"
-echo "  results: $out/gpu_tests.log, $out/packs_gpu.{json,md}, $out/sweep_gpu.{json,md}"
+    | tail -1) (about 30 s)"
+echo "  2. packs: 4 cells x L = 10, 50, 450 x (alone, stacked 16, fused 16), 20 steps each (about 70 s)"
+echo "  3. sweeps: signature (90 runs) and long (L = 100, 200, 450) x 3 ways, $steps steps a run (about 3.5 min)"
+echo "  4. the signature sweep packed auto and fused at $((steps * 10)) steps a run (about 2 min)"
+echo "  5. one line per target: pass or fail, its figure (the sweep at 10,000 steps a run: the line through 3 and 4)"
+echo "  results: $out/gpu_tests.log, $out/packs_gpu.{json,md}, $out/sweep_gpu.{json,md}, $out/sweep_gpu_x10.{json,md}"
 if [ "$dry" = 1 ]; then
     echo "gpu_check: dry run: stopped before the GPU steps"; exit 0
 fi
@@ -41,7 +43,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     || echo "gpu_check: tests FAILED (see $out/gpu_tests.log); benchmarks follow"
 "$python" -m seqlab.bench --sweep --packs --device cuda --lengths 10,50,450 --pack-size 16 --steps 20 \
     --out "$out/packs_gpu.json" --markdown
-"$python" -m seqlab.bench --sweep --device cuda --sweeps signature,long --ways sweep,stacked,auto,fused \
+"$python" -m seqlab.bench --sweep --device cuda --sweeps signature,long --ways sweep,auto,fused \
     --steps "$steps" --out "$out/sweep_gpu.json" --markdown
+"$python" -m seqlab.bench --sweep --device cuda --sweeps signature --ways auto,fused \
+    --steps "$((steps * 10))" --out "$out/sweep_gpu_x10.json" --markdown
 echo "gpu_check: the targets (a failing benchmark row is a row with its error; the reports are written as rows arrive):"
 "$python" -m seqlab.gpu_targets "$out"

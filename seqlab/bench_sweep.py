@@ -28,6 +28,7 @@ across the ways that promise it (all but `stacked` and `fused`). `--markdown` wr
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import itertools
 import json
 import os
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.packs:
         print(f"run-steps/s, hidden 128, batch 128, packs of {args.pack_size}, device {args.device}")
         print(f"{'cell':5} {'L':>5} {'alone':>9} {'stacked':>9} {'fused':>9}")
-        header = {"device": args.device, "torch": torch.__version__, "steps": args.steps}
+        header = {**machine(args.device), "steps": args.steps}
         rows = pack_rates(torch.device(args.device), ["rnn", "lstm", "gru", "rrn"],
                           [int(n) for n in args.lengths.split(",")], args.pack_size, args.steps,
                           each=lambda done: write_report(args.out, {**header, "rows": done}, quiet=True))  # fmt: skip
@@ -219,9 +220,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{sweep:10} {runs:5d} {way:12} " + " ".join(f"{shown(row[k]):>9}" for k in list(row)[3:6])
                   + (f"  {wall}" if not timed else ""), flush=True)  # fmt: skip
         print(f"{sweep}: every run's metrics.csv byte-identical across {', '.join(exact)}: {same}")
-    return finish(args, {"device": args.device, "torch": torch.__version__, "steps": args.steps,
+    return finish(args, {**machine(args.device), "steps": args.steps,
                          "threads_per_run": 1, "cpu_count": os.cpu_count(),
                          "sweeps": {s: SWEEPS[s] for s in args.sweeps.split(",")}, "rows": rows})  # fmt: skip
+
+
+def machine(device: str) -> dict[str, str | None]:
+    """What a report was measured on: the device, the GPU's name, torch's and triton's versions (None: absent)."""
+    try:
+        triton = importlib.metadata.version("triton")
+    except importlib.metadata.PackageNotFoundError:
+        triton = None
+    gpu = torch.cuda.get_device_name(device) if device.startswith("cuda") and torch.cuda.is_available() else None
+    return {"device": device, "gpu": gpu, "torch": torch.__version__, "triton": triton}
 
 
 def finish(args: argparse.Namespace, report: dict) -> int:

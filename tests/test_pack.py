@@ -365,15 +365,20 @@ def test_the_gpu_targets_are_judged_from_the_benchmark_reports():
         {"cell": "lstm", "length": 450, "alone": 100.0, "stacked": 250.0, "fused": "OutOfResources: shared memory"},
         {"cell": "lstm", "length": 10, "alone": 900.0, "stacked": 800.0, "fused": None},
     ]}  # fmt: skip
-    sweeps = {"steps": 50, "rows": [{"sweep": "signature", "way": "fused", "wall_s": None, "error": "x"},
-                                    {"sweep": "signature", "way": "stacked", "wall_s": 0.8}]}  # fmt: skip
-    assert verdicts(packs, sweeps) == [
-        "PASS signature sweep x 10,000 steps: 160 s extrapolated from 0.8 s at 50 steps (stacked; target <= 180 s)",
+    sweeps = [{"steps": 50, "rows": [{"sweep": "signature", "way": "fused", "wall_s": None, "error": "x"},
+                                     {"sweep": "signature", "way": "stacked", "wall_s": 30.0},
+                                     {"sweep": "signature", "way": "auto", "wall_s": 20.0},
+                                     {"sweep": "long", "way": "auto", "wall_s": 1.0}]},
+              {"steps": 500, "rows": [{"sweep": "signature", "way": "stacked", "wall_s": 39.0},
+                                      {"sweep": "signature", "way": "fused", "wall_s": 9.0}]}]  # fmt: skip
+    assert verdicts(packs, sweeps) == [  # stacked: 29.0 s + 20 ms x 10,000; auto and fused have one step count
+        "FAIL signature sweep x 10,000 steps: 229 s (stacked: 29.0 s fixed + 20.0 ms a step, a line through 50 and"
+        " 500 steps; target <= 180 s)",
         "PASS RRN at L = 450, pack of 16: 1200 run-steps/s (target >= 1000)",
         "FAIL LSTM at L = 450, pack over alone: 2.50x (target >= 3x)",  # the fused row failed: stacked counts
         "FAIL packing never slower than one run at a time: slower at lstm L = 10",
     ]
-    assert all(line.startswith("FAIL") and "not measured" in line for line in verdicts(None, None))
+    assert all(line.startswith("FAIL") and "not measured" in line for line in verdicts(None, sweeps[:1]))
 
 
 def test_a_benchmark_row_that_fails_is_a_row_with_its_error_and_the_others_run():
