@@ -36,6 +36,7 @@ SETTING_NAMES = {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD", "sgd_moment
                  "scalar": "scalar digits", "onehot": "one-hot digits"}  # fmt: skip
 CELLS = ("rnn", "lstm", "gru", "rrn")
 COST_LENGTHS = (10, 100, 450)
+GPU_BENCH = Path("bench/h200_packs.json")  # under docs/: one run alone and fused packs of 16 on an H200
 SETTING = ("the course setting: hidden 128, batch 128, lr 1e-3, clip 10, up to 10,000 steps, seeds 1-5, float32; "
            "solved: held-out accuracy >= 0.99")  # fmt: skip
 
@@ -102,6 +103,22 @@ def costs(bench: Path, parameters: dict[str, int]) -> pd.DataFrame:
             entry[f"s / 1,000 steps at L = {length}"] = f"{1000 / rate:.1f}" if rate else "-"
         out.append(entry)
     return pd.DataFrame(out)
+
+
+def gpu_costs(bench: Path) -> pd.DataFrame:
+    """Per cell: seconds per 1,000 training steps at each length of the packs benchmark's record `bench`, of one
+    run alone and of each run of a fused pack (`-`: not measured, or its error)."""
+    ways = {"alone": "alone", "fused": "fused pack, per run"}
+    seconds: dict[str, dict[tuple[str, int], str]] = {}
+    for row in json.loads(bench.read_text())["rows"]:
+        for way, name in ways.items():
+            rate = row.get(way)
+            shown = f"{1000 / rate:.2f}" if isinstance(rate, float) else "-"
+            seconds.setdefault(row["cell"], {})[(name, row["length"])] = shown
+    frame = pd.DataFrame.from_dict(seconds, orient="index").fillna("-")
+    frame = frame[sorted(frame.columns, key=lambda column: (list(ways.values()).index(column[0]), column[1]))]
+    frame.columns = [f"{name}, L = {length}" for name, length in frame.columns]
+    return frame.rename_axis("cell").reset_index()
 
 
 def figure(found: pd.DataFrame, out: Path) -> str:
@@ -171,6 +188,16 @@ def blocks(docs: Path, bench: Path) -> list[tuple[str, object]]:
              "training steps at batch 128 on a 2-core CPU (`python -m seqlab.bench`, 2 threads: "
              f"[bench/{bench.name}](bench/{bench.name})):"),
             ("table", costs(bench, parameters)),
+        ]  # fmt: skip
+    if (docs / GPU_BENCH).exists():
+        report = json.loads((docs / GPU_BENCH).read_text())
+        parts += [
+            ("paragraph", f"On one {report.get('gpu') or 'NVIDIA H200'} (torch {report['torch']}; hidden 128, batch "
+             "128, one-hot digits; `python -m seqlab.bench --sweep --packs --device cuda`: "
+             f"[{GPU_BENCH}]({GPU_BENCH})), seconds per 1,000 training steps of one run alone (cuDNN; the RRN: "
+             "PyTorch ops) and of each run of a fused pack of 16 "
+             "(`hydra/launcher=packed hydra.launcher.stacked=fused`):"),
+            ("table", gpu_costs(docs / GPU_BENCH)),
         ]  # fmt: skip
     if line := matched_line(results, found, parameters):
         parts.append(("paragraph", line))
