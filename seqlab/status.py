@@ -19,6 +19,7 @@ from pathlib import Path
 from seqlab import rundir, sweep_index
 from seqlab.sweep_index import ResultSummary, Runs
 
+STALE_S = 300  # a running run's metrics.csv unwritten this long (rows come every log_every steps): say so
 STATES = ("completed", "failed", "interrupted", "unreadable", "running", "stopped (no result)", "not started")
 
 
@@ -53,10 +54,12 @@ def running(run_dir: Path, holder: str) -> str:
     text = f"{words[1]}:{words[3]}, step {step if step is not None else '-'}/{total or '?'}"
     if step is None or step <= start_step:
         return text
-    elapsed = (run_dir / rundir.METRICS).stat().st_mtime - start_time
-    rate = (step - start_step) / elapsed if elapsed > 0 else None
+    written = (run_dir / rundir.METRICS).stat().st_mtime
+    rate = (step - start_step) / (written - start_time) if written > start_time else None
     if rate:
         text += f", {rate:.1f} steps/s"
+        if (idle := time.time() - written) > STALE_S:  # no ETA from a pace it no longer keeps
+            return text + f", no new row for {idle / 60:.0f} min (its process holds the lock: stopped or hung?)"
         if total:
             text += f", ETA {(total - step) / rate / 60:.1f} min"
             text += " (at most: early stopping may end it sooner)" if may_stop else ""

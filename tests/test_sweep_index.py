@@ -3,6 +3,7 @@ garbage, concurrent writers and a kill -9 mid-write."""
 
 import base64
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -122,3 +123,21 @@ def test_numbers_too_large_for_a_float_are_summarised_as_none(tmp_path):
     at = found.paths.index(str(dirs[0]))
     assert found.summary(at).wall_time_s is None and found.summary(at).work is None
     assert counts(tmp_path / "sweep") == {"completed": 8}
+
+
+def test_a_running_run_whose_metrics_stopped_coming_says_so_instead_of_an_eta(tmp_path):
+    """A live lock holder that started at step 0, 100 s before its last row at step 500 (5 steps/s, 10,000 steps
+    planned): a fresh row gives an ETA of 31.7 min; the same row 15 minutes old says that no row came since."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = {"model.name": "lstm", "train.max_steps": 10_000, "train.early_stop.kind": "none"}
+    (run_dir / rundir.FINGERPRINT).write_text(json.dumps({"fingerprint": "f", "config": config}))
+    rundir.CsvLog(run_dir / rundir.METRICS, rundir.METRIC_COLUMNS).append([{"step": 500, "train_loss": 1.0}])
+    written = time.time()
+    holder = lambda at: f"host vm pid 7 step 0 at {at - 100}"  # noqa: E731
+    assert status.running(run_dir, holder(written)) == "vm:7, step 500/10000, 5.0 steps/s, ETA 31.7 min"
+    stale = written - 15 * 60
+    os.utime(run_dir / rundir.METRICS, (stale, stale))
+    assert status.running(run_dir, holder(stale)) == (
+        "vm:7, step 500/10000, 5.0 steps/s, no new row for 15 min (its process holds the lock: stopped or hung?)"
+    )
