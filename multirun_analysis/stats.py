@@ -68,12 +68,6 @@ def proportion_interval(k: int, n: int, level: float = 0.95) -> tuple[float, flo
     return low, high
 
 
-def k_of_n(k: int, n: int) -> str:
-    """`k/n [low-high]`: a count of seeds with its 95% Clopper-Pearson interval of the proportion."""
-    low, high = proportion_interval(k, n)
-    return f"{k}/{n} [{low:.2f}-{high:.2f}]"
-
-
 def interval_note(n: int) -> str:
     """What the bootstrap interval over `n` seeds is, where it is less than its label says."""
     if n == 1:

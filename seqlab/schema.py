@@ -197,7 +197,7 @@ class SeqlabConfig:
 class PalindromeConf:
     name: str = "palindrome"
     length: int = rule(10, low=2, high=INT64_MAX)  # full palindrome length L: the model reads L-1 digits
-    encoding: str = rule("onehot", choices=("onehot", "scalar"))  # scalar: each digit one float (the course's)
+    encoding: str = rule("onehot", choices="seqlab.models.base:ENCODINGS")  # scalar: each digit one float (course)
 
 
 @dataclass

@@ -10,7 +10,6 @@ from multirun_analysis.stats import (
     convergence,
     fisher_exact,
     interval_note,
-    k_of_n,
     proportion_interval,
     share_trained_on,
 )
@@ -24,8 +23,7 @@ def test_the_interval_of_k_of_n_is_clopper_pearsons_and_stays_in_0_1(k, n, low, 
     assert proportion_interval(k, n) == pytest.approx((low, high), abs=1e-4)
 
 
-def test_k_of_n_carries_its_interval():
-    assert k_of_n(2, 5) == "2/5 [0.05-0.85]"
+def test_no_seeds_have_no_interval():
     assert all(math.isnan(v) for v in proportion_interval(0, 0))
 
 
