@@ -40,7 +40,6 @@ BUILDERS: dict[str, Callable[[DictConfig, torch.device], Task]] = {
     ),
     "adding": lambda data, device: AddingTask(data.length, device),
 }
-TASKS = tuple(BUILDERS)
 # Per task: the input length of its sequences (the memory check's estimate); its length key is LENGTH_KEYS'.
 INPUT_STEPS: dict[str, Callable[[DictConfig], int]] = {
     "palindrome": lambda data: data.length - 1,

@@ -26,10 +26,10 @@ def test_the_choices_named_in_the_schema_are_the_code_s_own():
     from seqlab.init import INIT_SCHEMES
     from seqlab.models.registry import CELLS
     from seqlab.optim import OPTIMIZERS
-    from seqlab.tasks import TASKS
+    from seqlab.tasks import BUILDERS
 
     assert set(schema.OPTIMIZERS) == set(OPTIMIZERS)  # an update rule without a schema could not be configured
-    assert set(schema.DATASETS) == set(TASKS)
+    assert set(schema.DATASETS) == set(BUILDERS)
     assert set(schema.INITS) <= set(INIT_SCHEMES)
     assert schema.accepted("model.name") == "one of " + ", ".join(sorted(CELLS))
 
