@@ -176,7 +176,8 @@ def blocks(docs: Path, bench: Path) -> list[tuple[str, object]]:
         ("heading", "Capacity map: which cell remembers longest, under which optimizer, init and encoding?"),
         ("paragraph", f"Each cell's memory capacity on the palindrome task at {SETTING}: the longest L with every "
          "tested L up to it solved, its lower median over seeds, the range over seeds in brackets and k/n seeds "
-         "solving the median's L. `>= v`: no tested L failed up to v, the longest tested (a lower bound); "
+         "solving the median's L (in a capacity search n counts only the seeds that tested that L: the others had "
+         "failed a shorter one). `>= v`: no tested L failed up to v, the longest tested (a lower bound); "
          "`< v`: the shortest tested L failed; `-`: not run. From the studies' own tables below "
          f"(`multirun_analysis/capacity_map.py`; sources: {', '.join(dict.fromkeys(found['study']))})."),
         ("table", table(found)),
