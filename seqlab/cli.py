@@ -39,3 +39,7 @@ def main() -> int:
     module, function, _ = COMMANDS[sys.argv[1]]
     sys.argv = [f"seqlab {sys.argv[1]}", *sys.argv[2:]]
     return getattr(importlib.import_module(module), function)() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
