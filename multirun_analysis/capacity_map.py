@@ -105,12 +105,12 @@ def costs(bench: Path, parameters: dict[str, int]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def gpu_costs(bench: Path) -> pd.DataFrame:
-    """Per cell: seconds per 1,000 training steps at each length of the packs benchmark's record `bench`, of one
-    run alone and of each run of a fused pack (`-`: not measured, or its error)."""
+def gpu_costs(report: dict) -> pd.DataFrame:
+    """Per cell: seconds per 1,000 training steps at each length of the packs benchmark's `report`, of one run
+    alone and of each run of a fused pack (`-`: not measured, or its error)."""
     ways = {"alone": "alone", "fused": "fused pack, per run"}
     seconds: dict[str, dict[tuple[str, int], str]] = {}
-    for row in json.loads(bench.read_text())["rows"]:
+    for row in report["rows"]:
         for way, name in ways.items():
             rate = row.get(way)
             shown = f"{1000 / rate:.2f}" if isinstance(rate, float) else "-"
@@ -198,7 +198,7 @@ def blocks(docs: Path, bench: Path) -> list[tuple[str, object]]:
              f"[{GPU_BENCH}]({GPU_BENCH})), seconds per 1,000 training steps of one run alone (cuDNN; the RRN: "
              "PyTorch ops) and of each run of a fused pack of 16 "
              "(`hydra/launcher=packed hydra.launcher.stacked=fused`):"),
-            ("table", gpu_costs(docs / GPU_BENCH)),
+            ("table", gpu_costs(report)),
         ]  # fmt: skip
     if line := matched_line(results, found, parameters):
         parts.append(("paragraph", line))

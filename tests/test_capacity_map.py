@@ -56,15 +56,13 @@ def test_the_map_is_drawn_and_costs_come_from_the_benchmark(results, tmp_path):
     assert costs.iloc[2].tolist() == ["gru", "1", "-", "-", "-"]  # not benchmarked
 
 
-def test_gpu_costs_are_seconds_per_1000_steps_alone_and_per_run_of_a_fused_pack(tmp_path):
-    bench = tmp_path / "packs.json"
+def test_gpu_costs_are_seconds_per_1000_steps_alone_and_per_run_of_a_fused_pack():
     rows = [
         {"cell": "rnn", "length": 450, "pack": 16, "alone": 500.0, "stacked": 70.0, "fused": 2000.0},
         {"cell": "rnn", "length": 10, "pack": 16, "alone": 250.0, "stacked": 90.0, "fused": 4000.0},
         {"cell": "lstm", "length": 10, "pack": 16, "alone": 1000.0, "fused": "CompilationError: K >= 16"},
     ]
-    bench.write_text(json.dumps({"rows": rows}))
-    costs = capacity_map.gpu_costs(bench)
+    costs = capacity_map.gpu_costs({"rows": rows})
     assert costs.columns.tolist() == ["cell", "alone, L = 10", "alone, L = 450", "fused pack, per run, L = 10",
                                       "fused pack, per run, L = 450"]  # fmt: skip
     assert costs.values.tolist() == [["rnn", "4.00", "2.00", "0.25", "0.50"], ["lstm", "1.00", "-", "-", "-"]]
