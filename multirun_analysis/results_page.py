@@ -27,7 +27,6 @@ from multirun_analysis.stats import CAPACITY_NUMBERS, chance_best_batch, share_t
 from seqlab import rundir
 from seqlab.sweep_index import runs
 
-BENCH = "bench/cpu_2core.json"  # under docs/: the training benchmark whose costs the capacity map shows
 STUDIES = {
     "course": "The course template at full budget: RNN vs LSTM, digits fed as numbers",
     "course_onehot": "The course template at full budget, digits fed one-hot",
@@ -495,7 +494,7 @@ def build(args: argparse.Namespace) -> int:
             if leftover.name not in kept:
                 leftover.unlink()  # per-run tables stay with the run directories
         (out / "report.html").unlink(missing_ok=True)
-    page.blocks[ledger_at:ledger_at] = capacity_map.blocks(args.docs, args.docs / BENCH) + ledger_blocks(args.docs)
+    page.blocks[ledger_at:ledger_at] = capacity_map.blocks(args.docs) + ledger_blocks(args.docs)
     (args.docs / "results.md").write_text(page.markdown())
     print(f"wrote {args.docs / 'results.md'}")
     return 0
