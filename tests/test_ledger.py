@@ -139,6 +139,19 @@ def test_c16_compares_each_seeds_lowest_batch_loss_and_best_batch_accuracy(docs,
     assert "Adam lr 1e-3" in row["seqlab's setting"] and "3 seeds" in row["seqlab's setting"]
 
 
+def test_c16_says_report_001s_setting_is_not_run_until_it_is_then_decides_over_both(docs):
+    write(docs, "ledger_text", "runs", text_runs([0.95, 0.93, 0.92]).assign(best_train_accuracy=0.7))
+    row = ledger(docs, {}).set_index("id").loc["C16"]
+    assert row["verdict"] == "confirmed" and "report 001's setting (RMSprop" in row["seqlab's number"]
+    assert "not run yet: `+experiment=ledger_text_rmsprop`" in row["seqlab's number"]
+    write(docs, "ledger_text_rmsprop", "runs", text_runs([0.95, 0.60, 0.92]).assign(best_train_accuracy=0.7))
+    row = ledger(docs, {}).set_index("id").loc["C16"]
+    assert row["verdict"] == "partly"  # 000: 3 of 3 close; 001: 2 of 3 (seed 2's loss 0.60 is not within 10%)
+    assert "report 000's setting: 3 of 3 seeds" in row["seqlab's number"]
+    assert "report 001's setting: 2 of 3 seeds" in row["seqlab's number"]
+    assert "168,840 steps" in row["seqlab's setting"] and "not run yet" not in row["seqlab's number"]
+
+
 def samples_scored(real_at_2: float) -> pd.DataFrame:
     """Two seeds, sampled steps 1..6: book words rise with training; greedy loops; T = 2 at `real_at_2`."""
     rows = []
