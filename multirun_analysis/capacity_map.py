@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from multirun_analysis import figures
-from multirun_analysis.stats import with_censoring_text
+from multirun_analysis.stats import proportion_interval, with_censoring_text
 
 # study -> the setting all its rows share; a row's own optimizer.name or init.name gives the rest
 SOURCES = {
@@ -24,6 +24,7 @@ SOURCES = {
     "course_optimizers": {"init.name": "default", "encoding": "scalar"},
     "course_optimizers_rrn": {"init.name": "default", "encoding": "scalar"},
     "course_onehot": {"optimizer.name": "rmsprop", "init.name": "default", "encoding": "onehot"},
+    "course_onehot_gru_rrn": {"optimizer.name": "rmsprop", "init.name": "default", "encoding": "onehot"},
     "course_inits": {"optimizer.name": "rmsprop", "encoding": "scalar"},
     "course_inits_gru_rrn": {"optimizer.name": "rmsprop", "encoding": "scalar"},
     "course_sgd_lr": {"init.name": "default", "encoding": "scalar"},
@@ -75,8 +76,11 @@ def entries(results: Path) -> pd.DataFrame:
                 continue
             seen.add(key)
             median, spread = str(row["median"]), str(row["range"])
-            at = solved_at(str(row[solved]), median)
-            text = f"{median} ({spread}{'; ' + at + ' at ' + re.sub(r'[^0-9]', '', median) if at else ''})"
+            detail, at = spread, solved_at(str(row[solved]), median)
+            if at:
+                low, high = proportion_interval(*map(int, at.split("/")))
+                detail += f"; {at} at {re.sub(r'[^0-9]', '', median)} [{low:.2f}-{high:.2f}]"
+            text = f"{median} ({detail})"
             value = float(row["capacity_median"]) if pd.notna(row["capacity_median"]) else 0.0  # < v: drawn as 0
             rows.append({"cell": row["model.name"], "setting": key[1], "capacity": text, "study": study,
                          "value": value})  # fmt: skip
@@ -177,9 +181,10 @@ def blocks(docs: Path) -> list[tuple[str, object]]:
         ("heading", "Capacity map: which cell remembers longest, under which optimizer, init and encoding?"),
         ("paragraph", f"Each cell's memory capacity on the palindrome task at {SETTING}: the longest L with every "
          "tested L up to it solved, its lower median over seeds, the range over seeds in brackets and k/n seeds "
-         "solving the median's L (in a capacity search n counts only the seeds that tested that L: the others had "
-         "failed a shorter one). `>= v`: no tested L failed up to v, the longest tested (a lower bound); "
-         "`< v`: the shortest tested L failed; `-`: not run. From the studies' own tables below "
+         "solving the median's L with its Clopper-Pearson 95% interval in square brackets (in a capacity search n "
+         "counts only the seeds that tested that L: the others had failed a shorter one). `>= v`: no tested L "
+         "failed up to v, the longest tested (a lower bound); `< v`: the shortest tested L failed; `-`: not run. "
+         "From the studies' own tables below "
          f"(`multirun_analysis/capacity_map.py`; sources: {', '.join(dict.fromkeys(found['study']))})."),
         ("table", table(found)),
         ("image", (f"results/{drawn}", "capacity map: lower median capacity per cell and setting")),

@@ -40,6 +40,7 @@ STUDIES = {
     "course_optimizers": "The course template under each optimizer: SGD, SGD with momentum, RMSprop, Adam",
     "course_optimizers_rrn": "The same for the RRN: its capacity under each optimizer, L = 5..50",
     "course_inits_gru_rrn": "The reports' inits for the GRU and the RRN: N(0, 1e-4) and N(0, 1), L = 5..50",
+    "course_onehot_gru_rrn": "One-hot digits for the GRU and the RRN: the course template, L = 5..50",
     "course_sgd_lr": "SGD at learning rates of its own: plain and with momentum 0.9, lr 1e-2 and 1e-1, L = 5..50",
     "course_matched": "The RNN at the LSTM's parameter count: hidden 255, the course setting, L = 5..50",
     "ledger_rrn_300": "The course RRN at L = 300 itself, in float32 and float64 (claim C11)",
@@ -119,6 +120,10 @@ SETTINGS = {  # per study: its scale, its command and its setting, shown under i
     "model=gru,rrn sweep_name=course_inits_gru_rrn threads=1` (course_inits for the cells that study left out: "
     "scalar digits, hidden 128, batch 128, RMSprop lr 1e-3, clip 10, 10,000 steps, no early stopping, init=normal "
     "(std 1e-4) and init=standard_normal, seeds 1-5; capacity search over L = 5..50).",
+    "course_onehot_gru_rrn": "Full scale: `python -m seqlab.run -m +experiment=course hydra/sweeper=capacity "
+    "data.encoding=onehot model=gru,rrn sweep_name=course_onehot_gru_rrn threads=1` (course_onehot for the cells "
+    "that study left out: one-hot digits, hidden 128, batch 128, RMSprop lr 1e-3, clip 10, 10,000 steps, no early "
+    "stopping, PyTorch's default init, seeds 1-5; capacity search over L = 5..50).",
     "course_sgd_lr": "Full scale: `python -m seqlab.run -m +experiment=course_sgd_lr hydra/sweeper=capacity "
     "threads=1` (the course setting - scalar digits, hidden 128, batch 128, clip 10, up to 10,000 steps, default "
     "init, a run stops once solved - with plain SGD and SGD with momentum 0.9 at lr 1e-2 and 1e-1 instead of "

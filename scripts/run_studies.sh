@@ -48,6 +48,7 @@ elif [ "$scale" = course ]; then  # the commands of the page's full-scale sectio
     run +experiment=course_optimizers hydra/sweeper=capacity
     run +experiment=course_optimizers hydra/sweeper=capacity model=rrn sweep_name=course_optimizers_rrn
     run +experiment=course_inits hydra/sweeper=capacity model=gru,rrn sweep_name=course_inits_gru_rrn
+    run +experiment=course hydra/sweeper=capacity data.encoding=onehot model=gru,rrn sweep_name=course_onehot_gru_rrn
     run +experiment=course_matched hydra/sweeper=capacity  # the RNN at the LSTM's parameter count
     run +experiment=course_sgd_lr hydra/sweeper=capacity   # SGD at learning rates of its own
 elif [ "$scale" = ledger ]; then  # one core, Hydra's basic launcher: leaves the other core free; rerun to resume

@@ -35,9 +35,9 @@ def results(tmp_path):
 def test_each_cell_and_setting_comes_from_the_first_study_that_ran_it(results):
     found = capacity_map.entries(results)
     assert found[["cell", "setting", "capacity", "study"]].values.tolist() == [
-        ["rnn", "RMSprop; default init; scalar digits", "15 (all 5 seeds; 5/5 at 15)", "course"],
-        ["gru", "SGD; default init; scalar digits", "< 5 (all 5 seeds; 0/5 at 5)", "course_optimizers"],
-        ["rrn", "Adam; default init; scalar digits", ">= 50 (all 5 seeds; 5/5 at 50)", "course_optimizers"],
+        ["rnn", "RMSprop; default init; scalar digits", "15 (all 5 seeds; 5/5 at 15 [0.48-1.00])", "course"],
+        ["gru", "SGD; default init; scalar digits", "< 5 (all 5 seeds; 0/5 at 5 [0.00-0.52])", "course_optimizers"],
+        ["rrn", "Adam; default init; scalar digits", ">= 50 (all 5 seeds; 5/5 at 50 [0.48-1.00])", "course_optimizers"],
     ]
     wide = capacity_map.table(found)
     assert wide["cell"].tolist() == ["rnn", "gru", "rrn"]  # the registry's order
@@ -83,6 +83,7 @@ def test_sgd_at_its_own_learning_rates_is_a_setting_of_each(results):
         for lr, median, value, text in ((0.01, "5", 5.0, "5: 5/5, 10: 0/5"), (0.1, "10", 10.0, "10: 5/5, 15: 0/5"))
     ])  # fmt: skip
     found = capacity_map.entries(results).set_index("setting")
-    assert found.loc["SGD; default init; scalar digits", "capacity"] == "< 5 (all 5 seeds; 0/5 at 5)"  # at lr 1e-3
-    assert found.loc["SGD at lr 0.01; default init; scalar digits", "capacity"] == "5 (all 5 seeds; 5/5 at 5)"
+    capacity = found["capacity"]
+    assert capacity["SGD; default init; scalar digits"] == "< 5 (all 5 seeds; 0/5 at 5 [0.00-0.52])"  # at lr 1e-3
+    assert capacity["SGD at lr 0.01; default init; scalar digits"] == "5 (all 5 seeds; 5/5 at 5 [0.48-1.00])"
     assert found.loc["SGD at lr 0.1; default init; scalar digits", "study"] == "course_sgd_lr"
