@@ -23,7 +23,13 @@ from multirun_analysis.aggregate_results import Options, UsageError, aggregate, 
 from multirun_analysis.ledger import CHANCE_BEST_BATCH, TOLERANCES, ledger
 from multirun_analysis.records import RECORDS, archive_path, pack, unpacked
 from multirun_analysis.report import Report
-from multirun_analysis.stats import CAPACITY_NUMBERS, chance_best_batch, share_trained_on, with_censoring_text
+from multirun_analysis.stats import (
+    CAPACITY_NUMBERS,
+    chance_best_batch,
+    proportion_intervals_text,
+    share_trained_on,
+    with_censoring_text,
+)
 from seqlab import rundir
 from seqlab.sweep_index import runs
 
@@ -397,6 +403,8 @@ def ledger_blocks(docs: Path) -> list[tuple[str, object]]:
          "them: `bash scripts/run_studies.sh ledger` runs what is missing and regenerates this page. "
          + TOLERANCES),
         ("table", table),
+        ("paragraph", "The uncertainty of the rows' k/n: Clopper-Pearson (exact) 95% intervals of the share of seeds, "
+         "for each n the rows use: " + proportion_intervals_text(" ".join(table["seqlab's number"])) + "."),
     ]  # fmt: skip
 
 

@@ -68,6 +68,14 @@ def proportion_interval(k: int, n: int, level: float = 0.95) -> tuple[float, flo
     return low, high
 
 
+def proportion_intervals_text(text: str) -> str:
+    """The Clopper-Pearson 95% interval of every k/n for each n that `text`'s k/n counts use, as a key: `n = 2:
+    0/2 [0.00-0.84], 1/2 [0.01-0.99], 2/2 [0.16-1.00]`; '' where it has none."""
+    sizes = sorted({int(n) for n in re.findall(r"\b\d+/(\d+)\b", text) if int(n) > 0})
+    return "; ".join(f"n = {n}: " + ", ".join("{}/{} [{:.2f}-{:.2f}]".format(k, n, *proportion_interval(k, n))
+                                              for k in range(n + 1)) for n in sizes)  # fmt: skip
+
+
 def interval_note(n: int) -> str:
     """What the bootstrap interval over `n` seeds is, where it is less than its label says."""
     if n == 1:

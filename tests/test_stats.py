@@ -11,6 +11,7 @@ from multirun_analysis.stats import (
     fisher_exact,
     interval_note,
     proportion_interval,
+    proportion_intervals_text,
     share_trained_on,
 )
 
@@ -65,3 +66,10 @@ def test_the_share_of_held_out_palindromes_also_trained_on_at_short_lengths():
 )  # two-sided, as tabulated (e.g. scipy.stats.fisher_exact)
 def test_fishers_exact_test_on_two_counts(k1, n1, k2, n2, p):
     assert fisher_exact(k1, n1, k2, n2) == pytest.approx(p, abs=1e-4)
+
+
+def test_the_interval_key_covers_each_sample_size_a_text_uses_once():
+    key = proportion_intervals_text("L = 5: 5/5, L = 10: 2/5, L = 15: 1/2; 3/5 again")
+    assert key == ("n = 2: 0/2 [0.00-0.84], 1/2 [0.01-0.99], 2/2 [0.16-1.00]; n = 5: 0/5 [0.00-0.52], 1/5 "
+                   "[0.01-0.72], 2/5 [0.05-0.85], 3/5 [0.15-0.95], 4/5 [0.28-0.99], 5/5 [0.48-1.00]")  # fmt: skip
+    assert proportion_intervals_text("no counts here") == ""
