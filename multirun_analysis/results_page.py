@@ -403,8 +403,6 @@ def ledger_blocks(docs: Path) -> list[tuple[str, object]]:
          "them: `bash scripts/run_studies.sh ledger` runs what is missing and regenerates this page. "
          + TOLERANCES),
         ("table", table),
-        ("paragraph", "The uncertainty of the rows' k/n: Clopper-Pearson (exact) 95% intervals of the share of seeds, "
-         "for each n the rows use: " + proportion_intervals_text(" ".join(table["seqlab's number"])) + "."),
     ]  # fmt: skip
 
 
@@ -425,6 +423,14 @@ def one_builder(docs: Path) -> Iterator[None]:
     docs.mkdir(parents=True, exist_ok=True)
     with rundir.exclusive(docs):
         yield
+
+
+def interval_key(page: Report) -> str:
+    """One key for every k/n in the page's tables: its Clopper-Pearson 95% interval, for each n they use."""
+    counts = " ".join(payload.to_string() for kind, payload in page.blocks if kind == "table")
+    return ("Every k/n on this page counts seeds (solving, converging or overflowing, as its table says); its "
+            "Clopper-Pearson (exact) 95% interval of the share, for each n used here: "
+            f"{proportion_intervals_text(counts)}.")  # fmt: skip
 
 
 def build(args: argparse.Namespace) -> int:
@@ -513,6 +519,7 @@ def build(args: argparse.Namespace) -> int:
                 leftover.unlink()  # per-run tables stay with the run directories
         (out / "report.html").unlink(missing_ok=True)
     page.blocks[ledger_at:ledger_at] = capacity_map.blocks(args.docs) + ledger_blocks(args.docs)
+    page.blocks.insert(ledger_at, ("paragraph", interval_key(page)))
     (args.docs / "results.md").write_text(page.markdown())
     print(f"wrote {args.docs / 'results.md'}")
     return 0
