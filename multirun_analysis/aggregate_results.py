@@ -41,6 +41,7 @@ from multirun_analysis.stats import (
     capacity_over_seeds,
     capacity_per_seed,
     convergence,
+    interval_note,
     mark_solved,
     overflow,
     overflowed_in_every_row,
@@ -403,7 +404,9 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     summary = summarize(marked, keys, metric)
     summary.to_csv(out / "summary.csv", index=False)
     solved_note = "" if text else f", and k of n seeds solved ({SOLVED_CRITERIA[args.solved]})"
-    report.heading(f"{figures.label(metric)}: mean and 95% bootstrap interval over seeds{solved_note}")
+    shortfall = interval_note(int(completed.groupby(keys).size().max()))  # the bootstrap's, at the most seeds
+    interval = f"95% bootstrap interval over seeds{f' ({shortfall})' if shortfall else ''}"
+    report.heading(f"{figures.label(metric)}: mean and {interval}{solved_note}")
     report.table(summary)
     if not text:
         converged = convergence(completed, keys)
@@ -432,7 +435,7 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     report.heading("Figures")
     drawings: list[tuple[Callable[[], Figure], str, str]] = []  # drawn together below: (draw, file stem, caption)
     chance = None if text else figures.chance_level(completed)
-    title = f"{figures.label(metric)} vs {figures.label(x)}\n(mean and 95% bootstrap interval over seeds; dots: seeds)"
+    title = f"{figures.label(metric)} vs {figures.label(x)}\n(mean and {interval}; dots: seeds)"
     drawings.append((lambda: figures.metric_vs_x(completed, x, metric, hue, col, row, title, chance, not text),
                      f"{metric}_vs_{x}", f"{metric} vs {x} by {hue}"))  # fmt: skip
     if not text and pd.api.types.is_numeric_dtype(completed[x]):

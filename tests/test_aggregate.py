@@ -232,6 +232,8 @@ def test_results_page_regenerates_from_run_directories(tmp_path):
         "| rnn | 3 | 10 | 5 to 10 | 0 | 0 | 0 | 5: 3/3, 10: 2/3, 15: 0/3 |" in page
     )  # censored above, below; non-monotone
     assert "95% interval of the share, for each n used here: n = 3: 0/3 [0.00-0.71], 1/3 [0.01-0.91]" in page
+    report = (docs / "results/rnn_vs_lstm/report.md").read_text()  # 3 seeds: the bootstrap says it covers less
+    assert "mean and 95% bootstrap interval over seeds (n < 10: covers less than 95%)" in report
     caption = "rnn_vs_lstm: eval_accuracy vs data.length by model.name. Setting: seeds 1-3 (n=3)"  # the report's
     assert f"![{caption}](results/rnn_vs_lstm/eval_accuracy_vs_data.length.png)" in page
     assert (docs / "results/rnn_vs_lstm/eval_accuracy_vs_data.length.png").exists()
