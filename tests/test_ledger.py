@@ -256,16 +256,22 @@ def test_c13_holds_about_to_within_a_quarter_of_the_reported_number(docs, beyond
     write(docs, "ledger_n01_streak", "summary", pd.DataFrame({
         "model.name": "rnn", "data.length": [5, 10, 15, 20], "mean": [1.0, 0.34, beyond, beyond]}))  # fmt: skip
     row = ledger(docs, {}).set_index("id").loc["C13"]
-    assert row["verdict"] == verdict and f"beyond L = 10: {beyond:.2f} on average" in row["seqlab's number"]
+    assert row["verdict"] == verdict and f"lengths, {beyond:.2f} on average" in row["seqlab's number"]
+    assert f"around 0.2 (within 25%) at {2 * (verdict == 'confirmed')} of 2 lengths" in row["seqlab's number"]
 
 
-@pytest.mark.parametrize(("mean", "verdict"), [(0.10, "confirmed"), (0.60, "refuted")])
-def test_c2_reads_the_lstm_grid_at_lr_1e_3(docs, mean, verdict):
+@pytest.mark.parametrize(("means", "verdict", "says"), [
+    ([0.10, 0.09, 0.11], "confirmed", "at 3 of 3 lengths (L = 5, 10, 15)"),
+    ([1.00, 0.64, 0.10], "partly", "at 1 of 3 lengths (L = 15)"),  # pooled 0.58: a pooled mean would refute it
+    ([1.00, 1.00, 0.60], "refuted", "at 0 of 3 lengths; mean"),
+])  # fmt: skip
+def test_c2_is_decided_length_by_length_on_the_lstm_grid_at_lr_1e_3(docs, means, verdict, says):
     write(docs, "ledger_lstm_xavier", "summary", pd.DataFrame({
-        "optimizer.lr": [1e-3, 1e-3, 1e-4], "model.name": "lstm", "data.length": [5, 10, 5], "mean": [mean, mean, 1.0],
-        "solved (k/n)": ["0/5", "0/5", "5/5"]}))  # fmt: skip
+        "optimizer.lr": [1e-3, 1e-3, 1e-3, 1e-4], "model.name": "lstm", "data.length": [5, 10, 15, 5],
+        "mean": [*means, 1.0], "solved (k/n)": ["0/5", "0/5", "0/5", "5/5"]}))  # fmt: skip
     row = ledger(docs, {}).set_index("id").loc["C2"]
-    assert row["verdict"] == verdict and f"over L = 5..50 and seeds {mean:.2f}" in row["seqlab's number"]
+    assert row["verdict"] == verdict and f"around 0.1 (within 25%) {says}" in row["seqlab's number"]
+    assert f"pooled over the lengths {sum(means) / 3:.2f}" in row["seqlab's number"]
 
 
 def batch_accuracy_tables(docs, study: str, final: float, best: float) -> None:
@@ -287,6 +293,17 @@ def test_c4_and_c9_read_the_batch_accuracy_study_before_the_course_tables(docs):
     assert "a model at chance scores 0.21 on this score" in rows.loc["C9", "seqlab's number"]
     assert "the RNN's final training accuracy is 0.95, held out 0.10" in rows.loc["C9", "seqlab's number"]
     assert rows.loc["C4", "section"] == rows.loc["C9", "section"] == "ledger_batch_accuracy"
+
+
+def test_c9_is_decided_length_by_length(docs):
+    summary = pd.DataFrame({"model.name": ["rnn", "rnn", "lstm", "lstm"], "data.length": [30, 40, 30, 40], "n": 5,
+                            "mean": 0.1, "solved (k/n)": "0/5"})  # fmt: skip
+    write(docs, "ledger_batch_accuracy", "summary", summary)
+    write(docs, "ledger_batch_accuracy", "training_accuracy", summary[["model.name", "data.length", "n"]].assign(
+        final_train_accuracy=0.2, best_train_accuracy=[0.2, 0.6, 0.2, 0.2]))  # fmt: skip
+    row = ledger(docs, {}).set_index("id").loc["C9"]
+    assert row["verdict"] == "partly"  # the RNN is around 0.2 at L = 30 only
+    assert "the RNN around 0.2 (within 25%) at 1 of 2 lengths, the LSTM no better at 2 of 2" in row["seqlab's number"]
 
 
 def lstm_grid_capacity(median: int) -> pd.DataFrame:
