@@ -3,6 +3,8 @@
 # (pytest -m gpu: cuDNN and the stacked packs against the reference, the Triton fused recurrences against the stacked
 # PyTorch steps, a run alone), then the benchmarks, as JSON and markdown tables:
 #   packs_gpu.*  run-steps/s per cell at L = 10, 50, 450: one run alone, a stacked pack of 16, a fused pack of 16
+#   packs_stages_gpu.*  the fused LSTM and RRN packs of 16 at L = 50, 450 at each pipelining depth (1, 2, 3) of
+#                the kernels' chunk loop: the candidates for the two pack targets (fused_config.pipeline_stages)
 #   sweep_gpu.*  the signature sweep (90 runs) and the long one (L = 100, 200, 450) one at a time, packed auto
 #                (measured) and packed fused, STEPS steps a run; sweep_gpu_x10.*: the signature sweep packed auto
 #                and fused at 10 x STEPS (a 10,000-step sweep is the line through the two: start-up is not per step)
@@ -26,14 +28,16 @@ if [ -d .whl ]; then
 fi
 "$python" -c "import seqlab.train, seqlab.bench, multirun_analysis.aggregate_results, pytest" || {
     echo "gpu_check: seqlab or pytest does not import (see above): .whl/ lacks a wheel"; exit 1; }
-echo "gpu_check: plan (about 7 minutes on an H200, by its parts' times there on 2026-12-04):"
+echo "gpu_check: plan (about 8 minutes on an H200, by its parts' times there on 2026-12-04):"
 echo "  1. pytest -m gpu: $("$python" -m pytest --collect-only -q -m gpu -p no:cacheprovider tests/ 2>/dev/null \
     | tail -1) (about 30 s)"
 echo "  2. packs: 4 cells x L = 10, 50, 450 x (alone, stacked 16, fused 16), 20 steps each (about 70 s)"
+echo "  2b. the fused LSTM and RRN packs at L = 50, 450 at pipelining depths 1, 2, 3, 20 steps each (about 40 s)"
 echo "  3. sweeps: signature (90 runs) and long (L = 100, 200, 450) x 3 ways, $steps steps a run (about 3.5 min)"
 echo "  4. the signature sweep packed auto and fused at $((steps * 10)) steps a run (about 2 min)"
 echo "  5. one line per target: pass or fail, its figure (the sweep at 10,000 steps a run: the line through 3 and 4)"
-echo "  results: $out/gpu_tests.log, $out/packs_gpu.{json,md}, $out/sweep_gpu.{json,md}, $out/sweep_gpu_x10.{json,md}"
+echo "  results: $out/gpu_tests.log, $out/packs_gpu.{json,md}, $out/packs_stages_gpu.{json,md},"
+echo "           $out/sweep_gpu.{json,md}, $out/sweep_gpu_x10.{json,md}"
 if [ "$dry" = 1 ]; then
     echo "gpu_check: dry run: stopped before the GPU steps"; exit 0
 fi
@@ -43,6 +47,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     || echo "gpu_check: tests FAILED (see $out/gpu_tests.log); benchmarks follow"
 "$python" -m seqlab.bench --sweep --packs --device cuda --lengths 10,50,450 --pack-size 16 --steps 20 \
     --out "$out/packs_gpu.json" --markdown
+"$python" -m seqlab.bench --sweep --packs --device cuda --cells lstm,rrn --lengths 50,450 --pack-size 16 \
+    --steps 20 --stages 1,2,3 --out "$out/packs_stages_gpu.json" --markdown
 "$python" -m seqlab.bench --sweep --device cuda --sweeps signature,long --ways sweep,auto,fused \
     --steps "$steps" --out "$out/sweep_gpu.json" --markdown
 "$python" -m seqlab.bench --sweep --device cuda --sweeps signature --ways auto,fused \

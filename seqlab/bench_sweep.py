@@ -16,7 +16,8 @@
 
 Packs group runs across lengths, so a cell's whole signature sweep is one pack. `--packs` instead times training
 steps in one process, per cell and length: one run alone against a stacked pack of `--pack-size` runs (PyTorch ops
-and, with triton, fused), as run-steps per second.
+and, with triton, fused), as run-steps per second; `--stages 1,2,3` times the fused pack at each software-pipelining
+depth of the kernels' chunk loop instead of the stacked pack (a column each; `fused`: the depth launched by default).
 
 Every run trains exactly `--steps` steps (no early stop, one evaluation at the end, a checkpoint only there), one
 thread each. The sweeps: `signature` is the README's study (RNN, LSTM, RRN x L = 5..50 x seeds 1-3: 90 runs),
@@ -28,6 +29,7 @@ across the ways that promise it (all but `stacked` and `fused`). `--markdown` wr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import itertools
 import json
@@ -36,11 +38,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
+from seqlab.engines import fused_config
 from seqlab.errors import one_line
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,12 +107,27 @@ def identical_metrics(roots: list[Path]) -> bool:
     return bool(runs) and all(len({(root / run / "metrics.csv").read_bytes() for root in roots}) == 1 for run in runs)
 
 
+def fused_column(stages: int) -> str:
+    """The packs report's column of the fused pack `stages` deep: `fused` at the depth launched by default."""
+    return "fused" if stages == fused_config.pipeline_stages else f"fused_{stages}_stages"
+
+
+def pack_ways(stages: tuple[int, ...]) -> list[tuple[str, bool | None, int | None]]:
+    """The packs report's columns as (name, stacked, pipelining depth): one run alone (stacked None), the stacked
+    pack (False) and the fused one (True) at the depth launched; with `stages`, the fused pack at each of them
+    instead of the stacked one."""
+    fused = [(fused_column(depth), True, depth) for depth in stages or (fused_config.pipeline_stages,)]
+    return [("alone", None, None)] + [("stacked", False, None)] * (not stages) + fused
+
+
 def pack_rates(device: torch.device, cells: list[str], lengths: list[int], pack: int, steps: int,
-               each: Callable[[list[dict]], None] = lambda rows: None) -> list[dict]:  # fmt: skip
+               each: Callable[[list[dict]], None] = lambda rows: None,
+               stages: tuple[int, ...] = ()) -> list[dict]:  # fmt: skip
     """Run-steps per second of a training step's forward and backward (hidden 128, batch 128, one-hot digits): one
     run alone (PyTorch's fused kernels: cuDNN on a GPU), and `pack` runs as one stacked model with PyTorch ops and,
-    where it can run, with the fused Triton recurrences. Each is timed after 3 warm-up steps, synchronised. A
-    measurement that fails is its row's error, the others go on; `each(rows)` after every row (the report so far)."""
+    where it can run, with the fused Triton recurrences (`pack_ways(stages)`). Each is timed after 3 warm-up steps,
+    synchronised. A measurement that fails is its row's error, the others go on; `each(rows)` after every row (the
+    report so far)."""
     from seqlab.engines import fused_unavailable  # noqa: PLC0415
     from seqlab.engines.stacked_model import StackedModel  # noqa: PLC0415
     from seqlab.models import build_model  # noqa: PLC0415
@@ -126,6 +144,7 @@ def pack_rates(device: torch.device, cells: list[str], lengths: list[int], pack:
             torch.cuda.synchronize()
         return runs * steps / (time.perf_counter() - tic)
 
+    ways = pack_ways(stages)
     rows = []
     fused_why = fused_unavailable(device, "float32")
     for name, length in itertools.product(cells, lengths):
@@ -135,20 +154,31 @@ def pack_rates(device: torch.device, cells: list[str], lengths: list[int], pack:
             inputs = torch.randint(0, 10, (pack, 128, length - 1), device=device)
         except Exception as error:  # noqa: BLE001 - out of memory, say: this row says so, the others run
             models, row["error"] = [], one_line(error)
-        for way, stacked in (("alone", None), ("stacked", False), ("fused", True)):
+        for way, stacked, depth in ways:
             if not models or (stacked and fused_why):
                 row[way] = None
                 continue
             model, runs = (models[0], 1) if stacked is None else (StackedModel(models, fused=stacked), pack)
             batch = inputs if runs > 1 else inputs[0]
-            row[way] = measured(lambda m=model, b=batch, r=runs: rate(m.to(device), b, r))
+            with pipelined(depth):
+                row[way] = measured(lambda m=model, b=batch, r=runs: rate(m.to(device), b, r))
         rows.append(row)
         each(rows)
-        print(f"{name:5} {length:5d} " + " ".join(f"{shown(row[w]):>9}" for w in ("alone", "stacked", "fused")),
-              flush=True)  # fmt: skip
+        print(f"{name:5} {length:5d} " + " ".join(f"{shown(row[w]):>9}" for w, _, _ in ways), flush=True)
     if fused_why:
         print(f"fused: not measured ({fused_why})")
     return rows
+
+
+@contextlib.contextmanager
+def pipelined(stages: int | None) -> Iterator[None]:
+    """Launch the fused kernels `stages` deep inside (None: as they are), then as before."""
+    launched = fused_config.pipeline_stages
+    fused_config.pipeline_stages = launched if stages is None else stages
+    try:
+        yield
+    finally:
+        fused_config.pipeline_stages = launched
 
 
 def measured(call: Callable[[], float]) -> float | str:
@@ -182,15 +212,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packs", action="store_true", help="time one run against packs instead of sweeps")
     parser.add_argument("--pack-size", type=int, default=16)
     parser.add_argument("--lengths", default="10,50,450", help="--packs: the lengths")
+    parser.add_argument("--stages", default="", help="--packs: the fused kernels' pipelining depths to time, e.g. "
+                        f"1,2,3 (any of {fused_config.STAGES}; default: the one launched)")  # fmt: skip
+    parser.add_argument("--cells", default="rnn,lstm,gru,rrn", help="--packs: the cells")
     parser.add_argument("--markdown", action="store_true", help="also write the table as markdown beside --out")
     parser.add_argument("--out", type=Path, default=Path("bench_results/sweep.json"))
     args = parser.parse_args(argv)
     if args.packs:
         print(f"run-steps/s, hidden 128, batch 128, packs of {args.pack_size}, device {args.device}")
-        print(f"{'cell':5} {'L':>5} {'alone':>9} {'stacked':>9} {'fused':>9}")
+        stages = tuple(int(n) for n in args.stages.split(",") if n)
+        if unknown := sorted(set(stages) - set(fused_config.STAGES)):
+            parser.error(f"--stages {','.join(map(str, unknown))} is invalid: expected any of {fused_config.STAGES} "
+                         "(the depths the resource record covers)")  # fmt: skip
+        print(f"{'cell':5} {'L':>5} " + " ".join(f"{name:>9}" for name, _, _ in pack_ways(stages)))
         header = {**machine(args.device), "steps": args.steps}
-        rows = pack_rates(torch.device(args.device), ["rnn", "lstm", "gru", "rrn"],
-                          [int(n) for n in args.lengths.split(",")], args.pack_size, args.steps,
+        rows = pack_rates(torch.device(args.device), args.cells.split(","), [int(n) for n in args.lengths.split(",")],
+                          args.pack_size, args.steps, stages=stages,
                           each=lambda done: write_report(args.out, {**header, "rows": done}, quiet=True))  # fmt: skip
         return finish(args, {**header, "rows": rows})
     for option, names, known in (("--sweeps", args.sweeps, SWEEPS), ("--ways", args.ways, WAYS)):

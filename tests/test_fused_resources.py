@@ -13,10 +13,12 @@ import pytest
 
 from seqlab.engines.fused_config import (
     SHARED_MEMORY,
+    STAGES,
     candidates,
     config_for,
     configurations,
     dot_chunk,
+    fits,
     launch_config,
     measured,
     overflow,
@@ -36,7 +38,7 @@ def test_the_record_is_of_the_kernels_as_they_are():
 
 
 def test_the_record_holds_each_configuration_the_engine_can_propose_once_per_target_cell_and_kernel():
-    proposed = {config for shape in SHAPES for config in candidates(*shape)}
+    proposed = {config for shape in SHAPES for stages in STAGES for config in candidates(*shape, stages)}
     assert proposed == set(configurations())
     for target, name, config in itertools.product(SHARED_MEMORY, fused_cells(), configurations()):
         assert sorted(row["kernel"] for row in measured(name, config, target)) == sorted(KERNELS)
@@ -44,8 +46,10 @@ def test_the_record_holds_each_configuration_the_engine_can_propose_once_per_tar
 
 def test_every_launch_fits_its_target_without_spilling_or_the_engine_falls_back_saying_why():
     fallbacks = set()
-    for target, name, (batch, hidden, runs, processors) in itertools.product(SHARED_MEMORY, fused_cells(), SHAPES):
-        config = launch_config(name, batch, hidden, runs, target, processors)
+    for target, name, (batch, hidden, runs, processors), stages in itertools.product(
+        SHARED_MEMORY, fused_cells(), SHAPES, STAGES
+    ):  # fmt: skip
+        config = fits(name, batch, hidden, runs, target, processors, stages)
         if isinstance(config, str):
             assert f"the fused {name} " in config and ("spills" in config or "shared memory" in config)
             fallbacks.add((target, name, hidden))
@@ -97,3 +101,15 @@ def test_the_chunk_is_the_shortest_fp32_operand_the_installed_triton_takes(monke
     assert dot_chunk() == 16
     monkeypatch.undo()
     dot_chunk.cache_clear()
+
+
+def test_the_launch_follows_the_pipelining_depth_the_bench_sets_and_the_record_decides_it():
+    from seqlab.bench_sweep import pack_ways, pipelined
+
+    assert launch_config("rrn", 128, 128, 16, "sm_90", 132).num_stages == 1  # the depth launched by default
+    with pipelined(2):
+        assert launch_config("rrn", 128, 128, 16, "sm_90", 132).num_stages == 2  # fits at 2 stages (the record)
+        assert "the fused lstm forward at hidden 128 spills" in launch_config("lstm", 128, 128, 16, "sm_90", 132)
+    assert launch_config("lstm", 128, 128, 16, "sm_90", 132).num_stages == 1
+    assert [name for name, _, _ in pack_ways(())] == ["alone", "stacked", "fused"]
+    assert [name for name, _, _ in pack_ways((1, 2, 3))] == ["alone", "fused", "fused_2_stages", "fused_3_stages"]

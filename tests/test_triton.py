@@ -24,9 +24,9 @@ CHUNKS = sorted({fused_config.dot_chunk(), 16})  # the installed Triton's chunk,
 def chunk(request, monkeypatch):
     """The kernels launched with contraction chunks of `request.param` (the chunk an older Triton needs, too)."""
     monkeypatch.setattr(fused_config, "dot_chunk", lambda: request.param)
-    fused_config.launch_config.cache_clear()
+    fused_config.fits.cache_clear()
     yield request.param
-    fused_config.launch_config.cache_clear()
+    fused_config.fits.cache_clear()
 
 
 def torch_layer(name, x, w, b_hh):

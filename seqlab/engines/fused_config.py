@@ -24,6 +24,10 @@ HIDDEN_SIZES = (16, 32, 64, 128, 256)  # the widths the resource check compiles 
 BLOCK_BS = (16, 32)  # batch rows a program owns: tl.dot's smallest tile, and twice it when the grid stays full
 WIDE_UP_TO = 64  # the widest state a 32-row program holds without spilling
 CHUNK = 8  # the contraction's chunk where Triton allows it: 16 and 32 keep fp32 operands in too many registers
+STAGES = (1, 2, 3)  # software-pipelining depths of the chunk loop: the record covers each, `--stages` times each
+# The depth launched, process-wide (as torch.backends' switches): 1, the only one measured on a GPU so far (an
+# H200, docs/performance.md); `python -m seqlab.bench --sweep --packs --stages 1,2,3` sets each in turn.
+pipeline_stages = 1
 # Shared memory a program may use (opt-in maximum per block, bytes): A100 (sm_80) and H100/H200 (sm_90)
 SHARED_MEMORY = {"sm_80": 166_912, "sm_90": 232_448}
 
@@ -64,25 +68,28 @@ def dot_chunk() -> int:
     return max(CHUNK, min_dot_size(GPUTarget("cuda", 90, 32))(tl.float32, tl.float32)[2])
 
 
-def config_for(block_b: int, block_n: int) -> LaunchConfig:
+def config_for(block_b: int, block_n: int, stages: int = 1) -> LaunchConfig:
     """The launch of a (block_b, block_n) tile: chunks of `dot_chunk()` along the contraction, 8 warps (4 for tiles
-    under 1,024 elements), one stage (the time loop is sequential: there is nothing to pipeline across it).
-    Chosen from the sm_90 compiles of every cell at block sizes 16/32 x 16..256, chunks 8/16 and 4/8 warps
-    (docs/performance.md)."""
-    return LaunchConfig(block_b, block_n, dot_chunk(), num_warps=8 if block_b * block_n >= 1024 else 4, num_stages=1)
+    under 1,024 elements), `stages` deep software pipelining of the chunk loop (the time loop is sequential: there
+    is nothing to pipeline across it). Chosen from the sm_90 compiles of every cell at block sizes 16/32 x 16..256,
+    chunks 8/16 and 4/8 warps (docs/performance.md)."""
+    warps = 8 if block_b * block_n >= 1024 else 4
+    return LaunchConfig(block_b, block_n, dot_chunk(), num_warps=warps, num_stages=stages)
 
 
-def candidates(batch: int, hidden: int, runs: int, processors: int = 0) -> list[LaunchConfig]:
+def candidates(batch: int, hidden: int, runs: int, processors: int = 0, stages: int = 1) -> list[LaunchConfig]:
     """The configurations for `runs` runs of `batch` rows and `hidden` units on a GPU of `processors` SMs (0: not
     known), best first: 32 rows a program up to hidden 64 while that still gives every SM a program, else 16."""
     block_n = block_n_of(hidden)
     wide = block_n <= WIDE_UP_TO and batch > BLOCK_BS[0] and runs * math.ceil(batch / BLOCK_BS[1]) >= processors
-    return [config_for(BLOCK_BS[1], block_n)] * wide + [config_for(BLOCK_BS[0], block_n)]
+    return [config_for(BLOCK_BS[1], block_n, stages)] * wide + [config_for(BLOCK_BS[0], block_n, stages)]
 
 
 def configurations() -> list[LaunchConfig]:
-    """Every configuration `launch_config` can pick for the hidden sizes the resource check covers."""
-    return [config_for(b, n) for n in HIDDEN_SIZES for b in BLOCK_BS if b == BLOCK_BS[0] or n <= WIDE_UP_TO]
+    """Every configuration `launch_config` can pick for the hidden sizes the resource check covers, at each of
+    STAGES."""
+    return [config_for(b, n, stages) for stages in STAGES for n in HIDDEN_SIZES for b in BLOCK_BS
+            if b == BLOCK_BS[0] or n <= WIDE_UP_TO]  # fmt: skip
 
 
 @cache
@@ -107,10 +114,16 @@ def overflow(row: dict) -> str | None:
     return None
 
 
-@cache
 def launch_config(
     cell: str, batch: int, hidden: int, runs: int, target: str | None = None, processors: int = 0
 ) -> LaunchConfig | str:  # fmt: skip
+    """The launch of `cell` at this shape, `pipeline_stages` deep (see fits)."""
+    return fits(cell, batch, hidden, runs, target, processors, pipeline_stages)
+
+
+@cache
+def fits(cell: str, batch: int, hidden: int, runs: int, target: str | None, processors: int,
+         stages: int) -> LaunchConfig | str:  # fmt: skip
     """The first candidate whose kernels fit `target` by the record (without spilling, within shared memory), or
     why none does. The interpreter (target None) launches what an H100 would (sm_90); a target or chunk the record
     does not cover (the record is of Triton 3.9's chunk of 8) gets the first candidate. Kept per shape: each
@@ -118,7 +131,7 @@ def launch_config(
     if hidden > HIDDEN_SIZES[-1]:
         return f"the fused kernels are checked up to hidden {HIDDEN_SIZES[-1]}, not model.hidden_size={hidden}"
     why = ""
-    for config in candidates(batch, hidden, runs, processors):
+    for config in candidates(batch, hidden, runs, processors, stages):
         rows = measured(cell, config, target or "sm_90")
         why = next((f"the fused {cell} {row['kernel']} at hidden {hidden} {w}" for row in rows if (w := overflow(row))),
                    "")  # fmt: skip
