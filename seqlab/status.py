@@ -109,7 +109,8 @@ def sweep_size(plan: dict | None, started: int, counts: Counter, eta_s: float | 
     )  # fmt: skip
     left = (planned or 0) - counts["completed"]
     if planned and eta_s is not None and left > 0:
-        text += f", ETA {eta_s / 60:.0f} min ({left} runs left; from the work left, at each cell's pace so far)"
+        text += (f", ETA {eta_s / 60:.0f} min ({left} run{'s' * (left > 1)} left; from the work left, at each cell's "
+                 "pace so far)")  # fmt: skip
     return text
 
 
