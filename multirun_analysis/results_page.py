@@ -425,6 +425,15 @@ def one_builder(docs: Path) -> Iterator[None]:
         yield
 
 
+def rebuilt(records: str, sweep: Path) -> str:
+    """How a section with records is rebuilt: the same words whether its run directories are on this machine or
+    not, so the page a clean clone writes is the committed one."""
+    return (
+        f" Rebuilt from each run's records in the repository ({records}: config, result.json, metrics.csv) by "
+        f"`seqlab-results-page`; from the run directories, `seqlab-aggregate {sweep}` aggregates it again."
+    )
+
+
 def interval_key(page: Report) -> str:
     """One key for every k/n in the page's tables: its Clopper-Pearson 95% interval, for each n they use."""
     counts = " ".join(payload.to_string() for kind, payload in page.blocks if kind == "table")
@@ -464,13 +473,12 @@ def build(args: argparse.Namespace) -> int:
             if (source := aggregate_study(study, sweep, out)) is None:
                 continue
             pack(sweep, records)
-            source += f" Aggregate again: `seqlab-aggregate {sweep}`; each run's records: {shared}."
+            source += rebuilt(shared, sweep)
         elif records.exists():  # the run directories are elsewhere: rebuilt from the records in the repository
             with unpacked(records) as folder, contextlib.chdir(folder):
                 if (source := aggregate_study(study, Path(study), out.resolve())) is None:
                     continue
-            source += (f" Rebuilt from each run's records in the repository ({shared}: config, result.json, "
-                       "metrics.csv), by `seqlab-results-page`.")  # fmt: skip
+            source += rebuilt(shared, sweep)
         elif (out / "summary.csv").exists():  # aggregated before, its run directories are elsewhere
             where = "is still training" if training else "is not on this machine"
             compute = re.search(r"^- compute: (.*)$", (out / "report.md").read_text(), re.MULTILINE)

@@ -251,14 +251,28 @@ def test_results_page_rebuilds_a_study_from_its_records_in_the_repository(tmp_pa
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     records, results = archive_path(docs / "results", "rnn_vs_lstm"), docs / "results" / "rnn_vs_lstm"
     tables = {name: (results / name).read_text() for name in ("summary.csv", "memory_capacity.csv")}
-    packed = records.read_bytes()
+    packed, page = records.read_bytes(), (docs / "results.md").read_text()
     shutil.rmtree(runs)  # a fresh clone: the run directories are not in the repository, their records are
     shutil.rmtree(results)
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     assert {name: (results / name).read_text() for name in tables} == tables
     assert (results / "eval_accuracy_vs_data.length.png").exists()
     assert "Rebuilt from each run's records in the repository" in (docs / "results.md").read_text()
+    assert (docs / "results.md").read_text() == page  # the same page, whether the run directories are here or not
     assert records.read_bytes() == packed and not runs.exists()  # nothing written back, nothing left behind
+
+
+@pytest.mark.slow
+def test_the_committed_results_page_is_what_the_repository_alone_rebuilds(tmp_path, monkeypatch):
+    """docs/results.md regenerated from a copy of docs/ without any run directory (a fresh clone): every section
+    from its records or its committed tables, the ledger and the map from those, the notes as committed."""
+    from multirun_analysis.results_page import main as results_page
+
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    monkeypatch.chdir(tmp_path)
+    assert results_page(["--runs", "outputs/multirun", "--docs", "docs"]) == 0
+    rebuilt, committed = (tmp_path / "docs/results.md").read_text(), (ROOT / "docs/results.md").read_text()
+    assert rebuilt == committed, "docs/results.md is not what the repository rebuilds: run seqlab-results-page"
 
 
 def test_records_leave_out_a_run_directory_holding_a_link(tmp_path):
