@@ -119,7 +119,7 @@ def c2(t: Tables) -> Finding:
         return open_finding(setting, LEDGER_RUNS + " (ledger_lstm_xavier)", "ledger_lstm_xavier")
     chance = rows["mean"].map(lambda mean: about(mean, 0.1))
     k, n = int(chance.sum()), len(rows)
-    verdict = "confirmed" if k == n else "refuted" if k == 0 else "partly"
+    verdict = verdict_of(*chance)
     lengths = f" (L = {', '.join(f'{length:g}' for length in rows.loc[chance, 'data.length'])})" if k else ""
     why = (f"decided per length: around 0.1 (within {ABOUT:.0%}) at {k} of {n} lengths{lengths}; mean "
            "held-out accuracy over seeds, " + ", ".join(
@@ -569,17 +569,17 @@ TEXT_001_TRAINING = ("RMSprop lr 2e-3 decayed by 0.96 every 5,000 steps, clip 5,
                      "course loader over the book)")  # fmt: skip
 
 
-def text_closeness(runs: pd.DataFrame) -> tuple[int, int, str] | None:
-    """(k, n, evidence): seeds whose lowest batch loss and best batch accuracy are both within CLOSE of the reported
-    0.94 and 0.70; None where the runs predate min_train_loss."""
+def text_closeness(runs: pd.DataFrame) -> tuple[pd.Series, str] | None:
+    """(close, evidence): per seed, whether its lowest batch loss and best batch accuracy are both within CLOSE of
+    the reported 0.94 and 0.70; None where the runs predate min_train_loss."""
     runs = runs.set_index("seed").sort_index()
     if "min_train_loss" not in runs or runs["min_train_loss"].isna().any():
         return None
     loss, accuracy = runs["min_train_loss"], runs["best_train_accuracy"]
-    k = int((((loss - 0.94).abs() <= CLOSE * 0.94) & ((accuracy - 0.70).abs() <= CLOSE * 0.70)).sum())
-    return k, len(runs), (f"{k} of {len(runs)} seeds within {CLOSE:.0%} of both (0.94, 0.70): lowest batch loss "
-                          f"{seeds_text(loss)}, best batch accuracy {seeds_text(accuracy)}; held-out bits per "
-                          f"character {seeds_text(runs['eval_bpc'])}")  # fmt: skip
+    close = ((loss - 0.94).abs() <= CLOSE * 0.94) & ((accuracy - 0.70).abs() <= CLOSE * 0.70)
+    return close, (f"{int(close.sum())} of {len(runs)} seeds within {CLOSE:.0%} of both (0.94, 0.70): lowest batch "
+                   f"loss {seeds_text(loss)}, best batch accuracy {seeds_text(accuracy)}; held-out bits per character "
+                   f"{seeds_text(runs['eval_bpc'])}")  # fmt: skip
 
 
 def c16(t: Tables) -> Finding:
@@ -606,15 +606,14 @@ def c16(t: Tables) -> Finding:
     results = {"000": found}
     other = t.read(TEXT_001, "runs") if study == "ledger_text" else None
     if other is not None and not other.empty and (found_001 := text_closeness(other)) is not None:
-        setting += f"; and report 001's: {TEXT_001_TRAINING}, {found_001[1]} seeds"
+        setting += f"; and report 001's: {TEXT_001_TRAINING}, {len(found_001[0])} seeds"
         results["001"] = found_001
     if len(results) > 1:
-        why = "; ".join(f"report {report}'s setting: {evidence}" for report, (_, _, evidence) in results.items())
+        why = "; ".join(f"report {report}'s setting: {evidence}" for report, (_, evidence) in results.items())
     else:
-        why = (f"{found[2]}; report 001's setting ({TEXT_001_TRAINING}) not run yet: `+experiment={TEXT_001}`, "
+        why = (f"{found[1]}; report 001's setting ({TEXT_001_TRAINING}) not run yet: `+experiment={TEXT_001}`, "
                "about 2 core-hours a seed")  # fmt: skip
-    verdict = ("confirmed" if all(k == seeds for k, seeds, _ in results.values())
-               else "refuted" if all(k == 0 for k, _, _ in results.values()) else "partly")  # fmt: skip
+    verdict = verdict_of(*(close for seeds, _ in results.values() for close in seeds))  # every seed of every setting
     return Finding(setting, verdict, why, study)
 
 
