@@ -21,7 +21,7 @@ import pandas as pd
 from multirun_analysis import capacity_map, figures, sample_words
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
 from multirun_analysis.ledger import CHANCE_BEST_BATCH, TOLERANCES, ledger
-from multirun_analysis.records import RECORDS, archive_path, pack, unpacked
+from multirun_analysis.records import PROGRESS, RECORDS, archive_path, pack, save, unpacked
 from multirun_analysis.report import Report
 from multirun_analysis.stats import (
     CAPACITY_NUMBERS,
@@ -464,15 +464,16 @@ def build(args: argparse.Namespace) -> int:
         training = sweep.is_dir() and (
             next(filter(rundir.lock_holder, rundir.find_run_dirs(sweep)), None) or unfinished_grid(sweep)
         )  # fmt: skip
-        if training:  # never publish half a study
-            print(f"results_page: {study} is still training ({training}): its committed section, if any, is kept",
-                  file=sys.stderr)  # fmt: skip
+        if training:  # never publish half a study; carry its completed runs (`seqlab records restore`)
+            print(f"results_page: {study} is still training ({training}): its committed section, if any, is kept; "
+                  f"{save(sweep, args.docs / 'results')}", file=sys.stderr)  # fmt: skip
         records = archive_path(args.docs / "results", study)
         shared = f"[results/{RECORDS}/{study}.tar.gz](results/{RECORDS}/{study}.tar.gz)"
         if sweep.is_dir() and not training:
             if (source := aggregate_study(study, sweep, out)) is None:
                 continue
             pack(sweep, records)
+            archive_path(args.docs / "results", study, PROGRESS).unlink(missing_ok=True)  # the records supersede it
             source += rebuilt(shared, sweep)
         elif records.exists():  # the run directories are elsewhere: rebuilt from the records in the repository
             with unpacked(records) as folder, contextlib.chdir(folder):

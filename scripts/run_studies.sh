@@ -5,6 +5,8 @@
 #   bash scripts/run_studies.sh full      # the presets as defined (course scale; use hydra/launcher=slurm)
 #   bash scripts/run_studies.sh ledger    # the claims ledger's runs, one after another on one core (resumable)
 # Extra arguments go to every sweep, e.g. `bash scripts/run_studies.sh full hydra/launcher=slurm`.
+# Each regeneration of the page saves the completed runs of a study still training to docs/results/progress/:
+# commit them, and a later `run_studies.sh` on any machine restores them first and trains only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${1:-reduced}
@@ -15,6 +17,7 @@ run() {  # one study, then the page: a study that finished is published whatever
     seqlab-results-page > /dev/null || true
 }
 extra=("$@")
+seqlab records restore  # runs finished on another machine (docs/results/records, progress) are skipped, not retrained
 
 if [ "$scale" = reduced ]; then
     run sweep_name=grad_flow model=rnn,lstm,gru,rrn data.length=100 seed=1 grad_flow.enabled=true \

@@ -10,6 +10,7 @@ COMMANDS = {  # command -> (module, function, what it does): the same functions 
     "status": ("seqlab.status", "main", "what a sweep's runs are doing: started, completed, failed, ETA"),
     "aggregate": ("multirun_analysis.aggregate_results", "main", "tables, figures and a report from run directories"),
     "results-page": ("multirun_analysis.results_page", "main", "regenerate docs/results.md from the studies' runs"),
+    "records": ("multirun_analysis.records", "main", "carry studies' runs via the repository (records save|restore)"),
     "export": ("seqlab.export", "main", "finished runs to TensorBoard or MLflow (export tensorboard|mlflow DIR)"),
     "generate": ("seqlab.generate", "main", "text from a trained text run"),
     "prepare": ("seqlab.prepare", "main", "download and check a corpus for dataset=text"),

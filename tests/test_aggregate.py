@@ -302,6 +302,55 @@ def test_records_unpack_only_plain_files_inside_their_folder(tmp_path):
         pass
 
 
+def test_a_study_unfinished_on_one_machine_resumes_on_another_from_its_saved_runs(tmp_path):
+    """`seqlab records save` carries only completed runs; `restore` puts them back where a relaunch skips them,
+    adds only what is missing and never overwrites a run directory that is there."""
+    from multirun_analysis.records import main as records
+
+    here, there, docs = tmp_path / "here", tmp_path / "there", tmp_path / "docs"
+    done, failed, stopped = make_tree(here / "course", known_accuracy, model__name=["rnn"], data__length=[5, 10, 15],
+                                      seeds=(1,))  # fmt: skip
+    rundir.write_result(failed, json.loads((failed / rundir.RESULT).read_text()) | {"status": "failed"})
+    (stopped / rundir.RESULT).unlink()  # stopped half-way: a checkpoint is not carried
+    assert records(["--docs", str(docs), "save", str(here / "course")]) == 0
+    assert (docs / "results/progress/course.tar.gz").exists()
+    assert records(["--docs", str(docs), "restore", "--runs", str(there)]) == 0
+    assert sorted(p.name for p in there.joinpath("course").iterdir() if p.is_dir()) == [done.name]
+    restored = there / "course" / done.name
+    assert rundir.verdict(restored, rundir.read_result(restored)["config"]) == ("skip", None)
+    (restored / "metrics.csv").write_text("kept\n")  # a run directory that is there is never overwritten
+    assert records(["--docs", str(docs), "restore", "--runs", str(there)]) == 0
+    assert (restored / "metrics.csv").read_text() == "kept\n"
+
+
+def test_records_restore_refuses_a_study_folder_that_is_a_link(tmp_path, capsys):
+    from multirun_analysis.records import main as records
+
+    docs, runs, elsewhere = tmp_path / "docs", tmp_path / "runs", tmp_path / "elsewhere"
+    make_tree(tmp_path / "course", known_accuracy, model__name=["rnn"], data__length=[5], seeds=(1,))
+    records(["--docs", str(docs), "save", str(tmp_path / "course")])
+    runs.mkdir()
+    elsewhere.mkdir()
+    (runs / "course").symlink_to(elsewhere)
+    assert records(["--docs", str(docs), "restore", "--runs", str(runs)]) == 0
+    assert "course: not restored" in capsys.readouterr().out and not list(elsewhere.iterdir())
+
+
+def test_results_page_saves_a_training_study_and_drops_the_save_once_it_is_published(tmp_path):
+    from multirun_analysis.records import PROGRESS, archive_path
+    from multirun_analysis.results_page import main as results_page
+
+    runs, docs = tmp_path / "multirun", tmp_path / "docs"
+    make_tree(runs / "rnn_vs_lstm", known_accuracy, model__name=["rnn"], data__length=[5, 10], seeds=(1,))
+    rundir.write_plan(runs / "rnn_vs_lstm", planned=3, at_most=3)  # 2 of 3 runs completed: still training
+    progress, records = (archive_path(docs / "results", "rnn_vs_lstm", kind) for kind in (PROGRESS, "records"))
+    assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    assert progress.exists() and not records.exists() and "Vanilla RNN vs LSTM" not in (docs / "results.md").read_text()
+    make_tree(runs / "rnn_vs_lstm", known_accuracy, model__name=["rnn"], data__length=[15], seeds=(1,))
+    assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    assert records.exists() and not progress.exists()
+
+
 def test_results_page_shows_overflow_by_configuration_and_length():
     from multirun_analysis.results_page import overflow_table
 
