@@ -368,10 +368,14 @@ def figure_captions(report: Path) -> dict[str, str]:
     return {path: caption for caption, path in re.findall(r"!\[(.*?)\]\((.*?)\)", text)}
 
 
-def unfinished_grid(sweep: Path) -> str | None:
-    """`k of n runs completed` for a grid sweep that planned more runs than have completed (a capacity search,
-    whose plan is open, is published as far as it went: its tables say what is censored), else None."""
+def unfinished(sweep: Path) -> str | None:
+    """Why a sweep is not ready to publish: its latest launch has not returned (still running, or stopped with its
+    machine: its command resumes it), or, for a grid sweep, `k of n runs completed` when fewer completed than it
+    planned; else None (a capacity search whose launch returned is published as far as it went: its tables say
+    what is censored)."""
     plan = rundir.read_plan(sweep)
+    if plan and rundir.launch_unfinished(plan):
+        return "its latest launch has not finished"
     if not plan or not plan["planned_runs"]:
         return None
     done = runs(sweep).status.count("completed")
@@ -462,7 +466,7 @@ def build(args: argparse.Namespace) -> int:
             page.paragraph(REDUCED_SCALE)
         sweep, out = args.runs / study, args.docs / "results" / study
         training = sweep.is_dir() and (
-            next(filter(rundir.lock_holder, rundir.find_run_dirs(sweep)), None) or unfinished_grid(sweep)
+            next(filter(rundir.lock_holder, rundir.find_run_dirs(sweep)), None) or unfinished(sweep)
         )  # fmt: skip
         if training:  # never publish half a study; carry its completed runs (`seqlab records restore`)
             print(f"results_page: {study} is still training ({training}): its committed section, if any, is kept; "

@@ -247,9 +247,21 @@ def looks_like_run_dir(path: Path | str) -> bool:
 
 def write_plan(sweep_dir: Path, planned: int | None, at_most: int) -> None:
     """Record at a sweep's launch how many runs it plans (`planned`: None where a search decides as it goes) and
-    at most; `seqlab status` reads it."""
-    plan = {"planned_runs": planned, "at_most": at_most, "launched_at": time.time()}
+    at most; `seqlab status` reads it, and `finished_at` stays null until the launch returns (`finish_plan`)."""
+    plan = {"planned_runs": planned, "at_most": at_most, "launched_at": time.time(), "finished_at": None}
     atomic_write_text(Path(sweep_dir) / PLAN, json.dumps(plan) + "\n")
+
+
+def finish_plan(sweep_dir: Path) -> None:
+    """Record that the sweep's latest launch returned: every planned run trained, skipped or failed, every search
+    ended. A plan left unfinished is a launch that stopped with its process or machine."""
+    if (plan := read_plan(sweep_dir)) is not None:
+        atomic_write_text(Path(sweep_dir) / PLAN, json.dumps(plan | {"finished_at": time.time()}) + "\n")
+
+
+def launch_unfinished(plan: dict[str, Any]) -> bool:
+    """Whether the plan's launch has not returned (a plan written before `finished_at` existed counts as returned)."""
+    return "finished_at" in plan and plan["finished_at"] is None
 
 
 def read_plan(sweep_dir: Path) -> dict[str, Any] | None:
@@ -261,7 +273,8 @@ def read_plan(sweep_dir: Path) -> dict[str, Any] | None:
     counts = isinstance(plan, dict) and "planned_runs" in plan and [plan["planned_runs"], plan.get("at_most")]
     if not counts or not all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0) for v in counts):
         return None
-    return plan
+    finished = plan.get("finished_at")
+    return plan if finished is None or (isinstance(finished, float | int) and not isinstance(finished, bool)) else None
 
 
 def find_run_dirs(root: Path) -> Iterator[Path]:

@@ -347,6 +347,7 @@ def test_results_page_saves_a_training_study_and_drops_the_save_once_it_is_publi
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     assert progress.exists() and not records.exists() and "Vanilla RNN vs LSTM" not in (docs / "results.md").read_text()
     make_tree(runs / "rnn_vs_lstm", known_accuracy, model__name=["rnn"], data__length=[15], seeds=(1,))
+    rundir.finish_plan(runs / "rnn_vs_lstm")
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     assert records.exists() and not progress.exists()
 
@@ -555,11 +556,18 @@ def test_results_page_keeps_a_grid_sweep_that_has_not_finished_out(tmp_path):
     assert "Vanilla RNN vs LSTM" not in (docs / "results.md").read_text()
     rundir.write_plan(runs / "rnn_vs_lstm", 18, 18)
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    assert "Vanilla RNN vs LSTM" not in (docs / "results.md").read_text()  # all 18 completed, but still launching
+    rundir.finish_plan(runs / "rnn_vs_lstm")
+    assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     assert "Vanilla RNN vs LSTM" in (docs / "results.md").read_text()
     assert "Unfinished" not in (docs / "results.md").read_text()
     rundir.write_plan(runs / "rnn_vs_lstm", None, 40)  # a capacity search, one of its runs stopped midway
     first = next(iter(rundir.find_run_dirs(runs / "rnn_vs_lstm")))
     rundir.write_result(first, {**rundir.read_result(first), "status": "interrupted"})
+    docs_before = (docs / "results.md").read_text()
+    assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
+    assert (docs / "results.md").read_text() == docs_before  # its launch stopped with it: the page is kept
+    rundir.finish_plan(runs / "rnn_vs_lstm")  # the launch returned with the run stopped (a preempted SLURM job)
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     page = (docs / "results.md").read_text()
     assert "Unfinished: 1 run stopped midway (checkpointed; its command resumes them)" in page

@@ -96,7 +96,8 @@ def test_one_wrongly_typed_result_is_named_and_the_rest_aggregated(make_cfg, tmp
     assert shown[3].startswith(f"UNREADABLE bad: {bad / rundir.RESULT}: '{field}' is not")
 
 
-@pytest.mark.parametrize("plan", [{"planned": "many"}, [1], {"planned_runs": "x", "at_most": 3}])
+@pytest.mark.parametrize("plan", [{"planned": "many"}, [1], {"planned_runs": "x", "at_most": 3},
+                                  {"planned_runs": 1, "at_most": 1, "finished_at": "yes"}])  # fmt: skip
 def test_status_survives_a_plan_of_the_wrong_shape(make_cfg, tmp_path, plan):
     completed(make_cfg, tmp_path, "sweep/run")
     (tmp_path / "sweep" / rundir.PLAN).write_text(json.dumps(plan))

@@ -100,6 +100,7 @@ def test_status_knows_the_sweeps_planned_size(tmp_path):
     proc = run_cli("-m", *TINY, "sweep_name=sized", "seed=1,2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     plan = sweep / "plan.json"
+    assert rundir.read_plan(sweep)["finished_at"] >= rundir.read_plan(sweep)["launched_at"]  # the launch returned
     plan.write_text(plan.read_text().replace('"planned_runs": 2', '"planned_runs": 5'))
     first = render(sweep).splitlines()[0]
     assert first.startswith(f"{sweep}: 2 of 5 runs started, ETA ") and "3 runs left" in first

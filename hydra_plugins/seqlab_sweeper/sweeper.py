@@ -268,7 +268,9 @@ class SummarizingSweeper(Sweeper):
         return dirs
 
     def finish(self) -> None:
-        """Print the summary and where the results are; exit 1 if any run failed."""
+        """Mark the launch finished in plan.json, print the summary and where the results are; exit 1 if any run
+        failed."""
+        rundir.finish_plan(self.sweep_dir)
         succeeded = self.tally.report()
         end_sweep(self.sweep_dir, self.tally.counts())  # closes the sweep's MLflow parent run, if it has one
         print(f"seqlab: run directories in {self.sweep_dir}; tables, figures and report: seqlab-aggregate "
