@@ -167,6 +167,8 @@ def render(sweep_dir: Path) -> str:
     lines = [f"{sweep_dir}: {sweep_size(plan, len(runs.paths), counts, eta_s)}"]
     lines += [f"  {state:<20} {counts[state]}" for state in STATES if counts[state]]
     jobs = slurm_states(sweep_dir)
+    if plan and rundir.launch_unfinished(plan) and not counts["running"] and not jobs:
+        lines[0] += "; its launch stopped before it finished (no run is running): its command resumes it"
     if jobs is not None:
         queued = ", ".join(f"{n} {s.lower()}" for s, n in sorted(jobs.items())) or "none in the queue"
         lines.append(f"  SLURM jobs: {queued}")

@@ -12,7 +12,7 @@ from array import array
 
 import pytest
 from conftest import ROOT
-from synthetic_runs import make_tree
+from synthetic_runs import make_tree, write_run
 
 from seqlab import rundir, status
 from seqlab.sweep_index import INDEX, VERSION, runs
@@ -107,6 +107,16 @@ def test_the_eta_scales_by_the_work_left_not_by_the_mean_run(tmp_path):
     assert "ETA 2 min (2 runs left; from the work left" in status.render(sweep)
     (sweep / "launched").mkdir()  # a directory that holds nothing yet counts as a planned run not started
     assert status.eta_seconds(runs(sweep), not_completed(sweep), 4) == pytest.approx(150.0)
+
+
+def test_status_says_a_launch_stopped_before_it_finished(tmp_path):
+    sweep = tmp_path / "sweep"
+    write_run(sweep / "done", {"model": {"name": "lstm"}, "seed": 1}, accuracy=1.0)
+    rundir.write_plan(sweep, 2, 2)  # the machine stopped after the first of two runs
+    assert status.render(sweep).splitlines()[0].endswith("its launch stopped before it finished (no run is running): "
+                                                         "its command resumes it")  # fmt: skip
+    rundir.finish_plan(sweep)
+    assert "stopped" not in status.render(sweep)
 
 
 def not_completed(sweep) -> list[tuple[str, str, str]]:
