@@ -345,11 +345,14 @@ def overflow_table(overflow: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns=lambda length: f"L = {length}").rename_axis(columns=None).reset_index()
 
 
-def aggregate_study(study: str, sweep: Path, out: Path) -> str | None:
-    """Aggregate `sweep` into `out`; the compute it used (and how much of it stopped midway), or None when there is
-    nothing to aggregate (said on stderr)."""
+def aggregate_study(study: str, runs_root: Path, out: Path) -> str | None:
+    """Aggregate the sweep `runs_root`/`study` into `out` (from inside `runs_root`, so that the report names the
+    sweep the same way whether it was aggregated from run directories or from records); the compute it used (and how
+    much of it stopped midway), or None when there is nothing to aggregate (said on stderr)."""
+    out = out.resolve()
     try:
-        aggregate(Options(dirs=[sweep], out=out, formats=["png"]))
+        with contextlib.chdir(runs_root):
+            aggregate(Options(dirs=[Path(study)], out=out, formats=["png"]))
     except UsageError as error:
         print(f"results_page: skipping {study}: {error}", file=sys.stderr)
         return None
@@ -474,22 +477,21 @@ def build(args: argparse.Namespace) -> int:
         records = archive_path(args.docs / "results", study)
         shared = f"[results/{RECORDS}/{study}.tar.gz](results/{RECORDS}/{study}.tar.gz)"
         if sweep.is_dir() and not training:
-            if (source := aggregate_study(study, sweep, out)) is None:
+            if (source := aggregate_study(study, args.runs, out)) is None:
                 continue
             pack(sweep, records)
             archive_path(args.docs / "results", study, PROGRESS).unlink(missing_ok=True)  # the records supersede it
             source += rebuilt(shared, sweep)
         elif records.exists():  # the run directories are elsewhere: rebuilt from the records in the repository
-            with unpacked(records) as folder, contextlib.chdir(folder):
-                if (source := aggregate_study(study, Path(study), out.resolve())) is None:
+            with unpacked(records) as folder:
+                if (source := aggregate_study(study, folder, out)) is None:
                     continue
             source += rebuilt(shared, sweep)
-        elif (out / "summary.csv").exists():  # aggregated before, its run directories are elsewhere
-            where = "is still training" if training else "is not on this machine"
+        elif (out / "summary.csv").exists():  # aggregated before; no records: the same words on every machine
             compute = re.search(r"^- compute: (.*)$", (out / "report.md").read_text(), re.MULTILINE)
-            source = (f"Compute: {compute[1] if compute else 'not recorded'}. Not re-aggregated here: {sweep} {where}, "
-                      "so the tables and figures are the ones committed at the last aggregation (run the study "
-                      "again to regenerate them).")  # fmt: skip
+            source = (f"Compute: {compute[1] if compute else 'not recorded'}. Not re-aggregated: the repository holds "
+                      f"no records of {sweep}, so the tables and figures are the ones committed at its last "
+                      "aggregation (run the study again to regenerate them).")  # fmt: skip
         else:
             continue
         page.heading(title)

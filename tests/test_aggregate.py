@@ -250,7 +250,7 @@ def test_results_page_rebuilds_a_study_from_its_records_in_the_repository(tmp_pa
     make_tree(runs / "rnn_vs_lstm", known_accuracy, model__name=["rnn", "lstm"], data__length=[5, 10, 15])
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     records, results = archive_path(docs / "results", "rnn_vs_lstm"), docs / "results" / "rnn_vs_lstm"
-    tables = {name: (results / name).read_text() for name in ("summary.csv", "memory_capacity.csv")}
+    tables = {name: (results / name).read_text() for name in ("summary.csv", "memory_capacity.csv", "report.md")}
     packed, page = records.read_bytes(), (docs / "results.md").read_text()
     shutil.rmtree(runs)  # a fresh clone: the run directories are not in the repository, their records are
     shutil.rmtree(results)
