@@ -88,8 +88,11 @@ def unpacked(archive: Path) -> Iterator[Path]:
 
 
 def save(sweep: Path, results: Path) -> str:
-    """Carry the completed runs of `sweep`, a study still training, to `results`/progress/<sweep name>.tar.gz."""
+    """Carry the completed runs of `sweep`, a study still training, to `results`/progress/<sweep name>.tar.gz;
+    with none completed yet, nothing is written (an archive saved earlier stays)."""
     archive = archive_path(results, sweep.name, PROGRESS)
+    if not any(completed(run_dir) for run_dir in rundir.find_run_dirs(sweep)):
+        return f"{sweep.name}: no completed run to save yet"
     return f"{sweep.name}: {pack(sweep, archive, completed_only=True)} completed runs saved to {archive}"
 
 

@@ -312,6 +312,10 @@ def test_a_study_unfinished_on_one_machine_resumes_on_another_from_its_saved_run
                                       seeds=(1,))  # fmt: skip
     rundir.write_result(failed, json.loads((failed / rundir.RESULT).read_text()) | {"status": "failed"})
     (stopped / rundir.RESULT).unlink()  # stopped half-way: a checkpoint is not carried
+    make_tree(here / "started", known_accuracy, model__name=["rnn"], data__length=[5], seeds=(1,))
+    (next((here / "started").glob("*/" + rundir.RESULT))).unlink()  # nothing completed yet: nothing to save
+    assert records(["--docs", str(docs), "save", str(here / "started")]) == 0
+    assert not (docs / "results/progress/started.tar.gz").exists()
     assert records(["--docs", str(docs), "save", str(here / "course")]) == 0
     assert (docs / "results/progress/course.tar.gz").exists()
     assert records(["--docs", str(docs), "restore", "--runs", str(there)]) == 0
