@@ -95,21 +95,74 @@ def verdict_of(*parts: bool) -> str:
     return "confirmed" if all(parts) else "partly" if any(parts) else "refuted"
 
 
+# Reports 000 and 001 read accuracy at the end of training, averaged over runs: their claims (C1-C3, C5-C7) are
+# scored on the mean final held-out accuracy over seeds at each length (a study's summary table), in these terms.
+FINAL = "the final held-out accuracy, mean over seeds per length"
+CHANCE = 0.1  # one digit in ten
+PERFECT = 0.99  # "perfect": the mean reaches the solved bar (eval.solved_accuracy)
+LEARNED = (CHANCE + 1) / 2  # a length is learned while the mean is at least halfway from chance to 1 (0.55)
+
+
+def final_accuracy(t: Tables, study: str, **where: object) -> dict[int, dict]:
+    """length -> `study`'s summary row matching `where`: `mean` (final held-out accuracy over seeds), its bootstrap
+    interval `ci_low`-`ci_high` and `n` seeds; empty without the table."""
+    rows = t.read(study, "summary", **where)
+    if rows is None:
+        return {}
+    return {int(row["data.length"]): row for row in rows.sort_values("data.length").to_dict("records")}
+
+
+def means_text(final: dict[int, dict], lengths: list[int] | None = None) -> str:
+    """`L = 5: 0.87, L = 15: 0.43 (3 of 5 seeds)`: the seeds named where a capacity search ran fewer there."""
+    most = max(int(row["n"]) for row in final.values())
+    return ", ".join(f"L = {length}: {row['mean']:.2f}" + (f" ({row['n']} of {most} seeds)" if row["n"] < most else "")
+                     for length, row in final.items() if not lengths or length in lengths)  # fmt: skip
+
+
+def drops_after(final: dict[int, dict]) -> int | None:
+    """The length after which the mean first falls below LEARNED (the shortest tested one falling: 0); None while
+    every tested length is learned. A length one seed alone reached in a capacity search does not decide it."""
+    previous = 0
+    for length, row in final.items():
+        if row["mean"] < LEARNED and row["n"] > 1:
+            return previous
+        previous = length
+    return None
+
+
+def above(a: dict, b: dict) -> bool:
+    """Whether summary row `a`'s mean is above `b`'s with their intervals over seeds apart (2 or more seeds each)."""
+    return a["n"] > 1 and b["n"] > 1 and a["ci_low"] > b["ci_high"]
+
+
+def lengths_text(lengths: list[int]) -> str:
+    return f"L = {', '.join(map(str, lengths))}" if lengths else "no length"
+
+
 def open_finding(setting: str, runs: str, study: str | None = None) -> Finding:
     return Finding(setting, "open", f"not run at this setting yet: {runs}", study)
 
 
+def ever_solved(row: dict, lengths: list[int] | None = None) -> str:
+    """The capacity-search score beside a final-accuracy one: `ever solved (a held-out evaluation >= 0.99): ...`."""
+    solved = counts(solved_by_length(row), lengths)
+    return f"ever solved (a held-out evaluation >= {PERFECT}): {capacity_text(row)}; {solved}"
+
+
 def c1(t: Tables) -> Finding:
-    setting = f"{COURSE}; N(0, 1e-4) weights; 5 seeds; solved: held-out accuracy >= 0.99 (capacity search)"
-    row = t.row("course_inits", "memory_capacity", **{"init.name": "normal", "model.name": "rnn"})
-    if row is None:
+    setting = f"{COURSE}; N(0, 1e-4) weights; 5 seeds; capacity search; scored as report 000 scored it: {FINAL}"
+    where = {"init.name": "normal", "model.name": "rnn"}
+    row, final = t.row("course_inits", "memory_capacity", **where), final_accuracy(t, "course_inits", **where)
+    if row is None or not {5, 10} <= set(final):
         return open_finding(setting, LEDGER_RUNS, "course_inits")
-    solved = solved_by_length(row)
-    k5, n5 = solved.get(5, (0, 0))
-    perfect, falls = k5 == n5 > 0, row["capacity_median"] <= 5
-    verdict = "confirmed" if perfect and falls else "partly" if perfect else "refuted"
-    why = f"{capacity_text(row)}; {counts(solved, [5, 10, 15, 20])}: it does not fall right after L = 6"
-    return Finding(setting, verdict, why if not falls else f"{capacity_text(row)}; {counts(solved)}", "course_inits")
+    at_5 = final[5]
+    perfect, falls = at_5["mean"] >= PERFECT, final[10]["mean"] < min(at_5["mean"], PERFECT)
+    why = (
+        f"final accuracy {means_text(final)}: {'perfect' if perfect else 'not perfect'} at L = 5 (95% bootstrap "
+        f"interval over seeds {at_5['ci_low']:.2f}-{at_5['ci_high']:.2f}), {'' if falls else 'not '}falling after "
+        f"(report 000's T = 5 is L = 6, between the tested L = 5 and 10); beside it, {ever_solved(row)}"
+    )
+    return Finding(setting, verdict_of(perfect, falls), why, "course_inits")
 
 
 def c2(t: Tables) -> Finding:
@@ -128,22 +181,33 @@ def c2(t: Tables) -> Finding:
     return Finding(setting, verdict, why, "ledger_lstm_xavier")
 
 
+def drop_text(drop: int | None, final: dict[int, dict]) -> str:
+    return f"it drops after L = {drop}" if drop is not None else f"it does not drop up to L = {max(final)}"
+
+
 def c3(t: Tables) -> Finding:
     grid = t.row("ledger_lstm_xavier", "memory_capacity", **{"optimizer.lr": 1e-4})
-    study = "ledger_lstm_xavier" if grid is not None else "course_lstm_xavier"
+    study, where = (("ledger_lstm_xavier", {"optimizer.lr": 1e-4}) if grid is not None
+                    else ("course_lstm_xavier", {"model.name": "lstm"}))  # fmt: skip
     setting = (f"{COURSE} but lr 1e-4; LSTM with Xavier-normal weights; 10,000 steps; 5 seeds; "
                f"{'a grid over L = 5..50' if grid is not None else 'capacity search'}; the RNN at lr 1e-3, default "
-               "init (course)")  # fmt: skip
-    lstm = grid if grid is not None else t.row("course_lstm_xavier", "memory_capacity", **{"model.name": "lstm"})
+               f"init (course); scored as report 000 scored it: {FINAL}")  # fmt: skip
+    lstm = grid if grid is not None else t.row(study, "memory_capacity", **where)
     rnn = t.row("course", "memory_capacity", **{"model.name": "rnn"})
-    if lstm is None or rnn is None:
+    lstm_final, rnn_final = final_accuracy(t, study, **where), final_accuracy(t, "course", **{"model.name": "rnn"})
+    if lstm is None or rnn is None or not lstm_final or not rnn_final:
         return open_finding(setting, LEDGER_RUNS, study)
-    beats = lstm["capacity_median"] > rnn["capacity_median"]  # the typical seed, as C7 compares them
-    drops_after_35 = about(lstm["capacity_median"], 35)
-    verdict = verdict_of(beats, drops_after_35)
-    why = (f"LSTM {capacity_text(lstm)} vs RNN {capacity_text(rnn)}; LSTM {counts(solved_by_length(lstm))}: it "
-           f"drops after L = {lstm['capacity_median']:g}" + ("" if drops_after_35 else ", not about 35"))  # fmt: skip
-    return Finding(setting, verdict, why, study)
+    drop = drops_after(lstm_final)
+    learned = [length for length in lstm_final if length in rnn_final and (drop is None or length <= drop)]
+    lstm_above = [length for length in learned if above(lstm_final[length], rnn_final[length])]
+    rnn_above = [length for length in learned if above(rnn_final[length], lstm_final[length])]
+    beats, drops_after_35 = bool(lstm_above) and not rnn_above, drop is not None and about(drop, 35)
+    why = (f"final accuracy, LSTM {means_text(lstm_final)}; RNN {means_text(rnn_final)}. Where the LSTM learns "
+           f"(mean >= {LEARNED:.2f}), its mean is above the RNN's at {lengths_text(lstm_above)} and below it at "
+           f"{lengths_text(rnn_above)} (95% bootstrap intervals over seeds apart); {drop_text(drop, lstm_final)}"
+           + ("" if drops_after_35 else ", not about 35")
+           + f"; beside it, LSTM {ever_solved(lstm)}; RNN {capacity_text(rnn)}")  # fmt: skip
+    return Finding(setting, verdict_of(beats, drops_after_35), why, study)
 
 
 def batch_accuracy_study(t: Tables) -> str:
@@ -185,38 +249,53 @@ def under_each_init(t: Tables, table: str, **where: object) -> list[tuple[str, d
             for study, init, name in CELLS_SIDE_BY_SIDE]  # fmt: skip
 
 
+def finals_under_each_init(t: Tables, **where: object) -> list[tuple[str, dict[int, dict]]]:
+    """(what differs, `final_accuracy` of the rows matching `where`) under each init and encoding of
+    CELLS_SIDE_BY_SIDE, the course's own first."""
+    return [(name, final_accuracy(t, study, **where, **({"init.name": init} if init else {})))
+            for study, init, name in CELLS_SIDE_BY_SIDE]  # fmt: skip
+
+
 def c5(t: Tables) -> Finding:
-    def judged(row: dict) -> tuple[str, str]:
-        solved = solved_by_length(row)
-        after_5 = solved.get(10, (0, 1))[0] == 0
-        none_from_20 = all(k == 0 for length, (k, n) in solved.items() if 20 <= length <= 40)
-        return verdict_of(after_5, none_from_20), f"RNN {capacity_text(row)}; {counts(solved)}"
+    def judged(row: dict, final: dict[int, dict], _: dict) -> tuple[str, str]:
+        dramatic = drops_after(final) == 5 and final[5]["mean"] >= PERFECT
+        from_20 = [length for length in final if length >= 20]  # untested: not learned, as the capacity search holds
+        at_chance = [length for length in from_20 if about(final[length]["mean"], CHANCE)]
+        return verdict_of(dramatic, at_chance == from_20), (
+            f"RNN final accuracy {means_text(final)}: {drop_text(drops_after(final), final)}; "
+            + (f"from L = 20 at chance (within {ABOUT:.0%} of {CHANCE}) at {len(at_chance)} of {len(from_20)} "
+               "tested lengths" if from_20 else "L >= 20 not tested (every seed failed a shorter L)")
+            + f"; beside it, {ever_solved(row)}")  # fmt: skip
 
     return by_init(t, "C5", {"model.name": "rnn"}, judged)
 
 
 def c6(t: Tables) -> Finding:
-    def judged(row: dict, steps: dict) -> tuple[str, str]:
+    def judged(row: dict, final: dict[int, dict], steps: dict) -> tuple[str, str]:
         early = not steps["median_is_bound"] and steps["median_steps"] <= 4000
-        drops = row["capacity_median"] <= 15
-        return verdict_of(early, drops), (
-            f"LSTM at L = 10: converged {steps['converged (k/n)']}, median {steps['median_steps']:g} steps; "
-            f"{capacity_text(row)}; {counts(solved_by_length(row), [10, 15, 20])}")  # fmt: skip
+        drop = drops_after(final)
+        return verdict_of(early, drop == 10), (
+            f"LSTM at L = 10: converged {steps['converged (k/n)']}, median {steps['median_steps']:g} steps; final "
+            f"accuracy {means_text(final, [10, 15, 20, 25])}: {drop_text(drop, final)}; beside it, "
+            f"{ever_solved(row, [10, 15, 20])}")  # fmt: skip
 
     return by_init(t, "C6", {"model.name": "lstm"}, judged, {"model.name": "lstm", "data.length": 10})
 
 
-def by_init(t: Tables, claim: str, where: dict, judged: Callable[..., tuple[str, str]],
+def by_init(t: Tables, claim: str, where: dict, judged: Callable[[dict, dict[int, dict], dict], tuple[str, str]],
             steps_where: dict | None = None) -> Finding:  # fmt: skip
     """A one-cell claim judged at the course's default init (its verdict), then under each other init and encoding
     the course ran (CELLS_SIDE_BY_SIDE): where a verdict differs, `depends on init`, each one named. `judged` gets
-    the cell's memory-capacity row (and, with `steps_where`, its convergence row) and gives (verdict, evidence)."""
-    setting = f"{COURSE}; 10,000 steps; 5 seeds; under each init and encoding the course ran: {EACH_INIT}"
+    the cell's memory-capacity row, its `final_accuracy` and, with `steps_where`, its convergence row ({} without)
+    and gives (verdict, evidence)."""
+    setting = (f"{COURSE}; 10,000 steps; 5 seeds; under each init and encoding the course ran: {EACH_INIT}; scored "
+               f"as report 001 scored it: {FINAL}")  # fmt: skip
     capacities = under_each_init(t, "memory_capacity", **where)
+    finals = finals_under_each_init(t, **where)
     steps = under_each_init(t, "convergence", **steps_where) if steps_where else [(n, {}) for n, _ in capacities]
-    found = [(name, *judged(row, *([step] if steps_where else [])))
-             for (name, row), (_, step) in zip(capacities, steps, strict=True)
-             if row is not None and step is not None]  # fmt: skip
+    found = [(name, *judged(row, final, step))
+             for (name, row), (_, final), (_, step) in zip(capacities, finals, steps, strict=True)
+             if row is not None and final and step is not None]  # fmt: skip
     if not found or found[0][0] != CELLS_SIDE_BY_SIDE[0][2]:  # the course's own setting first
         return open_finding(setting, LEDGER_RUNS, "course")
     verdicts = {verdict for _, verdict, _ in found}
@@ -239,25 +318,31 @@ def grid_test(rows: pd.DataFrame) -> str:
 
 
 def c7(t: Tables) -> Finding:
-    setting = (
-        f"{COURSE}; 10,000 steps; 5 seeds; under each init and encoding the course ran both cells with: {EACH_INIT}"
-    )
+    setting = (f"{COURSE}; 10,000 steps; 5 seeds; under each init and encoding the course ran both cells with: "
+               f"{EACH_INIT}; scored as report 001 scored it: {FINAL}, compared length by length")  # fmt: skip
     parts, signs = [], []
     lstms, rnns = (under_each_init(t, "memory_capacity", **{"model.name": m}) for m in ("lstm", "rnn"))
-    for (name, lstm), (_, rnn) in zip(lstms, rnns, strict=True):
-        if lstm is None or rnn is None:
+    lstm_finals, rnn_finals = (finals_under_each_init(t, **{"model.name": m}) for m in ("lstm", "rnn"))
+    for (name, lstm), (_, rnn), (_, lstm_final), (_, rnn_final) in zip(lstms, rnns, lstm_finals, rnn_finals,
+                                                                       strict=True):  # fmt: skip
+        if lstm is None or rnn is None or not lstm_final or not rnn_final:
             continue
-        signs.append(
-            (lstm["capacity_median"] > rnn["capacity_median"]) - (lstm["capacity_median"] < rnn["capacity_median"])
+        both = [length for length in lstm_final if length in rnn_final]
+        lstm_above = [length for length in both if above(lstm_final[length], rnn_final[length])]
+        rnn_above = [length for length in both if above(rnn_final[length], lstm_final[length])]
+        signs.append(bool(lstm_above and not rnn_above) - bool(rnn_above and not lstm_above))
+        parts.append(
+            f"{name}: the LSTM's final accuracy above the RNN's at {lengths_text(lstm_above)}, below it at "
+            f"{lengths_text(rnn_above)} (beside it, LSTM {capacity_text(lstm)} vs RNN {capacity_text(rnn)})"
         )
-        parts.append(f"{name}: LSTM {capacity_text(lstm)} vs RNN {capacity_text(rnn)}")
     if not parts:
         return open_finding(setting, LEDGER_RUNS, "course")
     verdict = "confirmed" if min(signs) > 0 else "refuted" if max(signs) <= 0 else DEPENDS_ON_INIT
     course = t.read("course", "memory_capacity")
-    test = f"; default init, scalar digits, by length: {grid_test(course)}" if course is not None else ""
-    prefix = "the LSTM remembers longer only under some: " if verdict == DEPENDS_ON_INIT else ""
-    return Finding(setting, verdict, prefix + "; ".join(parts) + test, "course")
+    test = f"; default init, scalar digits, ever solved by length: {grid_test(course)}" if course is not None else ""
+    prefix = "the LSTM does better only under some: " if verdict == DEPENDS_ON_INIT else ""
+    return Finding(setting, verdict, prefix + "; ".join(parts) + " (above: 95% bootstrap intervals over seeds "
+                   "apart)" + test, "course")  # fmt: skip
 
 
 def effort(rows: pd.DataFrame | None, model: str) -> str:
@@ -300,11 +385,11 @@ def c9(t: Tables) -> Finding:
     column, measured = ("best_train_accuracy", "the best training batch of 128, as the report") if trained is not None \
         else ("mean", "held-out accuracy (the report: the best training batch of 128)")  # fmt: skip
     setting = f"{COURSE}; 10,000 steps; 5 seeds; {measured}"
-    if rows is None:
+    rnn, lstm = (beyond_25(rows, model, column) if rows is not None else pd.Series() for model in ("rnn", "lstm"))
+    if rnn.empty or lstm.empty:
         return open_finding(setting, LEDGER_RUNS, study)
-    rnn, lstm = (beyond_25(rows, model, column) for model in ("rnn", "lstm"))
     near_20 = rnn.map(lambda accuracy: about(accuracy, 0.2))
-    no_better = (lstm <= rnn + 0.05).reindex(rnn.index, fill_value=False)  # within 0.05 of the RNN, or below it
+    no_better = lstm.reindex(rnn.index) <= rnn + 0.05  # within 0.05 of the RNN, or below it (not run: not no better)
     verdict = verdict_of(bool(near_20.all()), bool(no_better.all()))  # a part holds where it holds at every length
     why = (f"decided per length, L = 30..50 (mean over 5 seeds): the RNN around 0.2 (within {ABOUT:.0%}) at "
            f"{int(near_20.sum())} of {len(rnn)} lengths, the LSTM no better at {int(no_better.sum())} of "
@@ -664,6 +749,15 @@ def c17(t: Tables) -> Finding:
     verdict = verdict_of(all(improves), all(plausible), all(noise))
     return Finding(f"{setting}; {n} seed{'s' * (n > 1)}", verdict, why, study)
 
+
+SCORES = (
+    "Each row scores runs as its report did and says which. Reports 000 and 001 read accuracy at the end of "
+    f"training, so C1-C3 and C5-C7 are decided on {FINAL}: perfect at >= {PERFECT}, a length learned while the "
+    f"mean is at least {LEARNED:.2f} (halfway from chance, {CHANCE}, to 1; a length only one seed of a capacity "
+    "search reached does not decide where it drops), one cell above another where their 95% bootstrap intervals "
+    f"over seeds are apart; beside it, the capacity search's score (ever solved: a held-out evaluation >= {PERFECT}"
+    "). C4 reads the last training batches and C9 the best training batch, as their reports did."
+)
 
 TOLERANCES = (
     f'Tolerances: a claimed "about x" holds when seqlab\'s number is within {ABOUT:.0%} of x (C2, C3, C9, C13, '

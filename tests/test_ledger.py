@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from multirun_analysis.ledger import CLAIMS, ledger, read_claims
+from multirun_analysis.ledger import CLAIMS, above, drops_after, ledger, read_claims
 
 VERDICTS = {"confirmed", "refuted", "partly", "open", "method", "depends on init", "inconclusive"}
 
@@ -306,6 +306,13 @@ def test_c9_is_decided_length_by_length(docs):
     assert "the RNN around 0.2 (within 25%) at 1 of 2 lengths, the LSTM no better at 2 of 2" in row["seqlab's number"]
 
 
+def finals(model: str, means: dict[int, float], spread: float = 0.02, **keys: object) -> pd.DataFrame:
+    """A summary table: each length's mean final held-out accuracy over 5 seeds, its interval mean +- spread."""
+    return pd.DataFrame([{**keys, "model.name": model, "data.length": length, "n": 5, "mean": mean,
+                          "ci_low": mean - spread, "ci_high": mean + spread, "solved (k/n)": "5/5"}
+                         for length, mean in means.items()])  # fmt: skip
+
+
 def lstm_grid_capacity(median: int) -> pd.DataFrame:
     return pd.DataFrame([{"optimizer.lr": 1e-4, "model.name": "lstm", "seeds": 5, "median": str(median),
                           "range": f"{median - 5} to {median + 5}", "capacity_median": median,
@@ -313,14 +320,60 @@ def lstm_grid_capacity(median: int) -> pd.DataFrame:
                           "solved (k/n) by data.length": f"5: 5/5, {median}: 3/5"}])  # fmt: skip
 
 
-@pytest.mark.parametrize(("median", "verdict"), [(35, "confirmed"), (40, "confirmed"), (20, "partly"), (15, "refuted")])
-def test_c3_compares_the_typical_seeds_and_holds_the_drop_to_about_35(docs, median, verdict):
-    rnn = lstm_grid_capacity(15).assign(**{"model.name": "rnn"}).drop(columns="optimizer.lr")
-    write(docs, "course", "memory_capacity", rnn)
-    write(docs, "ledger_lstm_xavier", "memory_capacity", lstm_grid_capacity(median))
+@pytest.mark.parametrize(("lstm", "verdict", "says"), [
+    ({5: 1.0, 20: 1.0, 35: 1.0, 40: 0.1}, "confirmed", "above the RNN's at L = 20, 35 and below it at no length"),
+    ({5: 1.0, 20: 1.0, 25: 0.3, 40: 0.1}, "partly", "it drops after L = 20, not about 35"),
+    ({5: 1.0, 20: 0.3, 35: 0.3, 40: 0.1}, "refuted", "above the RNN's at no length"),  # it learns no longer than 5
+])  # fmt: skip
+def test_c3_compares_the_final_accuracy_length_by_length_and_holds_the_drop_to_about_35(docs, lstm, verdict, says):
+    rnn = {5: 1.0, 20: 0.3, 25: 0.2, 35: 0.2, 40: 0.2}
+    write(docs, "course", "memory_capacity", lstm_grid_capacity(15).assign(**{"model.name": "rnn"}))
+    write(docs, "course", "summary", finals("rnn", rnn))
+    write(docs, "ledger_lstm_xavier", "memory_capacity", lstm_grid_capacity(20))
+    write(docs, "ledger_lstm_xavier", "summary", finals("lstm", lstm, **{"optimizer.lr": 1e-4}))
     row = ledger(docs, {}).set_index("id").loc["C3"]
     assert row["verdict"] == verdict and row["section"] == "ledger_lstm_xavier"
-    assert "a grid over L = 5..50" in row["seqlab's setting"]
+    assert says in row["seqlab's number"] and "beside it, LSTM ever solved" in row["seqlab's number"]
+    assert "a grid over L = 5..50" in row["seqlab's setting"] and "final held-out accuracy" in row["seqlab's setting"]
+
+
+@pytest.mark.parametrize(("at_5", "at_10", "verdict", "says"), [
+    (1.0, 0.4, "confirmed", "perfect at L = 5"),
+    (0.87, 0.64, "partly", "not perfect at L = 5"),  # converged at L = 5 in 5/5 seeds, yet ends at 0.87
+    (0.87, 0.9, "refuted", "not falling after"),
+])  # fmt: skip
+def test_c1_is_scored_by_the_final_accuracy_with_ever_solved_beside_it(docs, at_5, at_10, verdict, says):
+    keys = {"init.name": "normal"}
+    write(docs, "course_inits", "memory_capacity", rrn_capacity("5: 5/5, 10: 4/5", "10").assign(
+        **{"model.name": "rnn", **keys}))  # fmt: skip
+    write(docs, "course_inits", "summary", finals("rnn", {5: at_5, 10: at_10}, **keys))
+    row = ledger(docs, {}).set_index("id").loc["C1"]
+    assert row["verdict"] == verdict and says in row["seqlab's number"]
+    assert "ever solved (a held-out evaluation >= 0.99): capacity 10" in row["seqlab's number"]
+
+
+@pytest.mark.parametrize(("means", "drop"), [
+    ({5: 1.0, 10: 1.0, 15: 0.5, 20: 0.1}, 10),
+    ({5: 0.5, 10: 0.1}, 0),  # not even the shortest learned
+    ({5: 1.0, 10: 0.6}, None),  # every tested length learned (0.6 >= 0.55)
+])  # fmt: skip
+def test_where_the_final_accuracy_drops(means, drop):
+    final = {length: row for length, row in zip(means, finals("rnn", means).to_dict("records"), strict=True)}
+    assert drops_after(final) == drop
+
+
+def test_a_length_one_seed_alone_reached_does_not_decide_the_drop():
+    final = {length: row for length, row in zip([5, 10, 15], finals("rnn", {5: 1.0, 10: 0.2, 15: 0.9}).to_dict(
+        "records"), strict=True)}  # fmt: skip
+    final[10]["n"] = 1
+    assert drops_after(final) is None
+
+
+def test_one_cell_is_above_another_only_where_their_intervals_are_apart():
+    low, high = (finals("rnn", {5: mean}, spread=0.05).iloc[0].to_dict() for mean in (0.5, 0.65))
+    assert above(high, low) and not above(low, high)
+    assert not above(finals("rnn", {5: 0.59}, spread=0.05).iloc[0].to_dict(), low)  # 0.54 < 0.55: overlapping
+    assert not above(high | {"n": 1}, low)  # one seed: no interval
 
 
 def test_the_stopping_rule_claim_is_a_method_with_what_it_does_to_capacity_and_steps(docs):
@@ -346,35 +399,59 @@ def cells(lstm: float, rnn: float, solved: str = "5: 5/5, 15: 2/5") -> pd.DataFr
     return frame
 
 
+def both_finals(lstm: dict[int, float], rnn: dict[int, float], **keys: object) -> pd.DataFrame:
+    return pd.concat([finals("lstm", lstm, **keys), finals("rnn", rnn, **keys)])
+
+
 @pytest.mark.parametrize(("course", "standard_normal", "verdict"), [
-    ((15, 10), (15, 5), "confirmed"),
-    ((10, 15), (15, 5), "depends on init"),  # the winner changes with the init
-    ((10, 15), (5, 5), "refuted"),
+    ({5: 1.0, 15: 0.9}, {5: 1.0, 10: 0.9}, "confirmed"),
+    ({5: 1.0, 15: 0.3}, {5: 1.0, 10: 0.9}, "depends on init"),  # the winner changes with the init
+    ({5: 1.0, 15: 0.3}, {5: 1.0, 10: 0.1}, "refuted"),
+    ({5: 1.0, 15: 0.51}, {5: 1.0, 10: 0.5}, "refuted"),  # intervals overlap: the LSTM is nowhere above
 ])  # fmt: skip
 def test_a_comparison_whose_winner_changes_with_the_init_says_so(docs, course, standard_normal, verdict):
-    write(docs, "course", "memory_capacity", cells(*course))
-    write(docs, "course_inits", "memory_capacity", cells(*standard_normal).assign(**{"init.name": "standard_normal"}))
+    rnn = {5: 1.0, 15: 0.5, 10: 0.5}
+    keys = {"init.name": "standard_normal"}
+    write(docs, "course", "memory_capacity", cells(10, 15))
+    write(docs, "course", "summary", both_finals(course, {k: rnn[k] for k in course}))
+    write(docs, "course_inits", "memory_capacity", cells(15, 5).assign(**keys))
+    write(docs, "course_inits", "summary", both_finals(standard_normal, {k: rnn[k] for k in standard_normal}, **keys))
     row = ledger(docs, {}).set_index("id").loc["C7"]
     assert row["verdict"] == verdict
-    assert "N(0, 1) weights: LSTM" in row["seqlab's number"]
+    assert "N(0, 1) weights: the LSTM's final accuracy above the RNN's at" in row["seqlab's number"]
     assert row["seqlab's number"].endswith("Fisher's exact p = 0.17 at L = 15 (LSTM 2/5, RNN 5/5)")
 
 
 @pytest.mark.parametrize(("under_n01", "verdict"), [
     (None, "partly"),  # the course alone: it learns L = 10 (no drop after 5), and nothing from 20 on
-    ("5: 5/5, 10: 0/5", "depends on init"),  # N(0, 1) weights: a drop after 5, nothing beyond
-    ("5: 5/5, 10: 5/5, 20: 0/5", "partly"),  # the same verdict under both
+    ({5: 1.0, 10: 0.3}, "depends on init"),  # N(0, 1) weights: a drop after 5, L >= 20 never reached
+    ({5: 1.0, 10: 1.0, 20: 0.1}, "partly"),  # the same verdict under both
 ])  # fmt: skip
 def test_a_one_cell_claim_is_judged_under_each_init_and_says_when_its_verdict_changes(docs, under_n01, verdict):
     write(docs, "course", "memory_capacity", rrn_capacity("5: 5/5, 10: 5/5, 15: 5/5, 20: 0/5", "15").assign(
         **{"model.name": "rnn"}))  # fmt: skip
+    write(docs, "course", "summary", finals("rnn", {5: 1.0, 10: 1.0, 15: 0.4, 20: 0.11, 25: 0.09}))
     if under_n01:
-        write(docs, "course_inits", "memory_capacity", rrn_capacity(under_n01, "5").assign(
-            **{"model.name": "rnn", "init.name": "standard_normal"}))  # fmt: skip
+        keys = {"model.name": "rnn", "init.name": "standard_normal"}
+        write(docs, "course_inits", "memory_capacity", rrn_capacity("5: 5/5", "5").assign(**keys))
+        write(docs, "course_inits", "summary", finals("rnn", under_n01, **{"init.name": "standard_normal"}))
     row = ledger(docs, {}).set_index("id").loc["C5"]
     assert row["verdict"] == verdict
-    assert row["seqlab's number"].count("(partly)") == 1 + (under_n01 == "5: 5/5, 10: 5/5, 20: 0/5")
+    assert row["seqlab's number"].count("(partly)") == 1 + (under_n01 == {5: 1.0, 10: 1.0, 20: 0.1})
     assert ("N(0, 1) weights (confirmed)" in row["seqlab's number"]) == (verdict == "depends on init")
+    assert "from L = 20 at chance (within 25% of 0.1) at 2 of 2 tested lengths" in row["seqlab's number"]
+
+
+@pytest.mark.parametrize(("at_15", "verdict"), [(0.4, "confirmed"), (1.0, "partly")])
+def test_c6_holds_the_drop_after_l_10_to_the_final_accuracy(docs, at_15, verdict):
+    write(docs, "course", "memory_capacity", rrn_capacity("10: 5/5, 15: 2/5", "10").assign(**{"model.name": "lstm"}))
+    write(docs, "course", "summary", finals("lstm", {5: 1.0, 10: 1.0, 15: at_15, 20: 0.1}))
+    steps = {"model.name": "lstm", "data.length": 10, "median_steps": 1000, "median_is_bound": False,
+             "converged (k/n)": "5/5"}  # fmt: skip
+    write(docs, "course", "convergence", pd.DataFrame([steps]))
+    row = ledger(docs, {}).set_index("id").loc["C6"]
+    assert row["verdict"] == verdict
+    assert f"it drops after L = {10 if at_15 < 0.55 else 15}" in row["seqlab's number"]
 
 
 @pytest.mark.parametrize(("lstm", "rnn", "verdict"), [([750, 1000], [500, 1000], "inconclusive"),
@@ -408,3 +485,9 @@ def test_the_speed_claim_reads_the_study_that_evaluated_every_50_steps(docs):
     assert row["verdict"] == "partly" and "evaluated every 50 steps" in row["seqlab's setting"]
     assert "L = 15: LSTM >= 10000 (2/5 converged) vs RNN 900 (5/5 converged)" in row["seqlab's number"]
     assert "the LSTM is faster at 1, the RNN at 2 of 3 lengths" in row["seqlab's number"]
+
+
+def test_a_study_without_one_cells_rows_leaves_c9_open(docs):
+    write(docs, "course", "summary", finals("rnn", {30: 0.2, 40: 0.2}))  # the LSTM's rows missing
+    row = ledger(docs, {}).set_index("id").loc["C9"]
+    assert row["verdict"] == "open"
