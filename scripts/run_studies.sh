@@ -54,6 +54,8 @@ elif [ "$scale" = course ]; then  # the commands of the page's full-scale sectio
     run +experiment=course hydra/sweeper=capacity data.encoding=onehot model=gru,rrn sweep_name=course_onehot_gru_rrn
     run +experiment=course_matched hydra/sweeper=capacity  # the RNN at the LSTM's parameter count
     run +experiment=course_sgd_lr hydra/sweeper=capacity   # SGD at learning rates of its own
+    [ -f data/grimm.txt ] || python -m seqlab.prepare grimm || true  # offline: python -m seqlab.prepare grimm --from FILE
+    if [ -f data/grimm.txt ]; then run +experiment=text_course; fi  # the text model at its preset (~1.5 core-hours)
 elif [ "$scale" = ledger ]; then  # one core, Hydra's basic launcher: leaves the other core free; rerun to resume
     launcher=(threads=1)
     run +experiment=ledger_rrn_300   # C11 at L = 300 itself, float32 and float64

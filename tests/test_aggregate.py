@@ -263,6 +263,19 @@ def test_results_page_rebuilds_a_study_from_its_records_in_the_repository(tmp_pa
 
 
 @pytest.mark.slow
+def test_run_studies_reruns_every_study_on_the_results_page():
+    """Every section of the page has its sweep in scripts/run_studies.sh (by preset or by sweep_name), so that
+    `bash scripts/run_studies.sh` reruns whatever is missing."""
+    import re
+
+    from multirun_analysis.results_page import STUDIES
+
+    script = (ROOT / "scripts" / "run_studies.sh").read_text()
+    runs = set(re.findall(r"(?:\+experiment|sweep_name)=([\w.-]+)", script))
+    missing = [name for name in STUDIES if name not in runs]
+    assert not missing, f"studies on the page that run_studies.sh does not run: {missing}"
+
+
 def test_the_committed_results_page_is_what_the_repository_alone_rebuilds(tmp_path, monkeypatch):
     """docs/results.md regenerated from a copy of docs/ without any run directory (a fresh clone): every section
     from its records or its committed tables, the ledger and the map from those, the notes as committed."""
