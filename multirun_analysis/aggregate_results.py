@@ -33,6 +33,7 @@ from multirun_analysis.collect import (
     Collection,
     Problem,
     collect,
+    planned_values,
     varying_factors,
 )
 from multirun_analysis.report import Report
@@ -436,7 +437,9 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     drawings: list[tuple[Callable[[], Figure], str, str]] = []  # drawn together below: (draw, file stem, caption)
     chance = None if text else figures.chance_level(completed)
     title = f"{figures.label(metric)} vs {figures.label(x)}\n(mean and {interval}; dots: seeds)"
-    drawings.append((lambda: figures.metric_vs_x(completed, x, metric, hue, col, row, title, chance, not text),
+    planned = planned_values(args.dirs, x)  # a capacity search's untested lengths: no line drawn across them
+    drawings.append((lambda: figures.metric_vs_x(completed, x, metric, hue, col, row, title, chance, not text,
+                                                 planned),
                      f"{metric}_vs_{x}", f"{metric} vs {x} by {hue}"))  # fmt: skip
     if not text and pd.api.types.is_numeric_dtype(completed[x]):
         drawings.append((lambda: figures.steps_to_converge(completed, x, hue, col, row), f"steps_to_converge_vs_{x}",

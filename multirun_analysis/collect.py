@@ -12,6 +12,9 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 
 from multirun_analysis import forked
 from seqlab import rundir
@@ -170,6 +173,25 @@ def _collect_share(tops: list[tuple[str, str]]) -> Collection:
             problems.append(Problem(Path(run_dir), "unreadable", f"metrics: {error}"))
     frames = (pd.DataFrame(rows), pd.DataFrame(curves), pd.DataFrame(flows), pd.DataFrame(samples))
     return Collection(*frames, list(config_keys), problems)
+
+
+def planned_values(roots: list[Path], key: str) -> list[float]:
+    """The numeric values of `key` that the sweeps at `roots` planned, from each one's multirun.yaml (the command
+    line's sweep of `key`, else the preset's): a capacity search tests only some of them, and a figure must not draw
+    a line across the others. [] where no sweep records a plan of `key` (or its file is unreadable)."""
+    parser, planned = OverridesParser.create(), set()
+    for root in roots:
+        try:
+            hydra = yaml.safe_load(rundir.read_inside(root, "multirun.yaml"))["hydra"]
+            given = [line for line in hydra["overrides"]["task"] if rundir.override_key(line) == key]
+            preset = (hydra["sweeper"].get("params") or {}).get(key)
+            line = given[-1] if given else None if preset is None else f"{key}={preset}"
+            if line is not None:
+                override = parser.parse_override(line)
+                planned.update(override.sweep_iterator() if override.is_sweep_override() else [override.value()])
+        except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError, HydraException):
+            continue  # no plan, or not one to read: the tested values alone
+    return sorted(v for v in planned if isinstance(v, int | float) and not isinstance(v, bool))
 
 
 def varying_factors(runs: pd.DataFrame, config_keys: list[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -248,11 +249,13 @@ def _ticks_at_tested(grid: sns.FacetGrid, values: pd.Series) -> None:
             ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
 
 
-def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, row: str | None,
-                title: str, chance: float | None = None, solvable: bool = True) -> plt.Figure:  # fmt: skip
+def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, row: str | None, title: str,
+                chance: float | None = None, solvable: bool = True,
+                planned: Sequence[float] = ()) -> plt.Figure:  # fmt: skip
     """Mean of `y` vs `x` per `hue` with a 95% bootstrap interval over seeds where 2 or more seeds ran an `x` (for a
-    numeric `x`, lines join only neighbouring tested values: `_means`), and every seed as a small dot, marked by how
-    it ended where the task can be solved (`solvable`; not the text task); faceted by `col` and `row`."""
+    numeric `x`, lines join only neighbouring values among those tested and those `planned` by the sweep: `_means`),
+    and every seed as a small dot, marked by how it ended where the task can be solved (`solvable`; not the text
+    task); faceted by `col` and `row`."""
     col, row, wrap = _facets(runs, col, row)
     data, clip_note = clipped_for_log_axis(_wrapped_rows(runs.dropna(subset=[y]), row), y, chance)
     data = data.assign(run=run_outcome(data) if solvable and "steps_to_converge" in data else "converged")
@@ -261,7 +264,7 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     if pd.api.types.is_numeric_dtype(data[x]):  # means only where 2 or more seeds, lines only between neighbours
         grid = sns.FacetGrid(data, col=col, row=row, col_wrap=wrap, hue=hue, hue_order=hues, palette=colours,
                              height=3.6, aspect=1.3, sharey=True, margin_titles=bool(row))  # fmt: skip
-        grid.map_dataframe(_means, x=x, y=y, tested=sorted(data[x].unique()))
+        grid.map_dataframe(_means, x=x, y=y, grid=sorted({*data[x].unique(), *planned}))
         grid.add_legend(title=hue)
     else:
         grid = sns.relplot(
@@ -277,10 +280,10 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     return grid.figure
 
 
-def _means(*, data: pd.DataFrame, x: str, y: str, tested: list, color: object, label: str, **_: object) -> None:
+def _means(*, data: pd.DataFrame, x: str, y: str, grid: list, color: object, label: str, **_: object) -> None:
     """One facet's runs of one colour: the mean over seeds with its 95% interval at each x that 2 or more seeds ran
-    (a single seed is its own dot, not a mean), joined by a line only to the next such x when no tested x lies
-    between them (no line across lengths this colour did not run, or ran with one seed)."""
+    (a single seed is its own dot, not a mean), joined by a line only to the next such x when no x of `grid` (every
+    x tested or planned) lies between them (no line across lengths this colour did not run, or ran with one seed)."""
     ax = plt.gca()
     ax.plot([], [], color=color, marker="o", label=label)  # the legend's entry, whatever is drawn
     groups = {value: group[y] for value, group in data.groupby(x) if len(group) >= 2}
@@ -291,7 +294,7 @@ def _means(*, data: pd.DataFrame, x: str, y: str, tested: list, color: object, l
     low, high = zip(*(_ci95(groups[v]) for v in xs), strict=True)
     yerr = [np.subtract(means, low).clip(0), np.subtract(high, means).clip(0)]
     ax.errorbar(xs, means, yerr=yerr, fmt="o", color=color, capsize=3, markersize=5, zorder=3)
-    position = {value: i for i, value in enumerate(tested)}
+    position = {value: i for i, value in enumerate(grid)}
     for i in range(len(xs) - 1):
         if position[xs[i + 1]] - position[xs[i]] == 1:
             ax.plot(xs[i : i + 2], means[i : i + 2], color=color, linewidth=1.5, zorder=2)

@@ -9,17 +9,20 @@ import sys
 import tarfile
 import time
 import warnings
+from pathlib import Path
 
 import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import ROOT, TINY, run_cli
 from synthetic_runs import make_tree, write_run
 
 from multirun_analysis import figures
 from multirun_analysis.aggregate_results import compute_used, main, overflow_rows
+from multirun_analysis.collect import planned_values
 from multirun_analysis.stats import bootstrap_interval, chance_best_batch, convergence, overflow
 from seqlab import rundir
 
@@ -615,6 +618,43 @@ def test_lengths_spanning_a_factor_of_20_are_drawn_on_a_log_axis_ticked_at_each(
     assert ax.get_xscale() == scale and list(ax.get_xticks()) == lengths
     assert [t.get_text() for t in ax.get_xticklabels()] == [str(n) for n in lengths]
     plt.close("all")
+
+
+def sweep_with_plan(sweep: Path, preset: str, given: list[str]) -> Path:
+    sweep.mkdir(parents=True, exist_ok=True)
+    plan = {"hydra": {"sweeper": {"params": {"seed": "1,2", "data.length": preset}}, "overrides": {"task": given}}}
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(plan))
+    return sweep
+
+
+def test_the_lengths_a_sweep_planned_come_from_its_multirun_yaml(tmp_path):
+    preset = sweep_with_plan(tmp_path / "preset", "range(50,500,50)", ["+experiment=x", "model=rrn"])
+    given = sweep_with_plan(tmp_path / "given", "range(50,500,50)", ["data.length=50,100,150"])
+    assert planned_values([preset], "data.length") == list(range(50, 500, 50))
+    assert planned_values([given], "data.length") == [50, 100, 150]  # the command line's sweep wins
+    assert planned_values([preset, given], "data.length") == list(range(50, 500, 50))
+    assert planned_values([preset], "model.hidden_size") == []  # not swept: the tested values alone
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "multirun.yaml").write_text("hydra: [unclosed")
+    (tmp_path / "link").mkdir()
+    (tmp_path / "link" / "multirun.yaml").symlink_to(preset / "multirun.yaml")  # a link out of its sweep: not read
+    assert planned_values([tmp_path / "bad", tmp_path / "link", tmp_path / "none"], "data.length") == []
+
+
+def test_no_line_is_drawn_across_lengths_a_capacity_search_planned_but_never_tested():
+    tested = [50, 100, 200, 400, 450]  # of range(50, 500, 50): nothing ran 150, 250, 300 or 350
+    runs = pd.DataFrame({"model.name": "rrn", "data.length": tested * 2, "seed": [1] * 5 + [2] * 5,
+                         "eval_accuracy": 1.0})  # fmt: skip
+
+    def segments(planned: list[int]) -> list[list[float]]:
+        ax = figures.metric_vs_x(runs, "data.length", "eval_accuracy", "model.name", None, None, "t",
+                                 planned=planned).axes[0]  # fmt: skip
+        lines = [list(line.get_xdata()) for line in ax.lines if line.get_linestyle() == "-" and len(line.get_xdata())]
+        plt.close("all")
+        return lines
+
+    assert segments(list(range(50, 500, 50))) == [[50, 100], [400, 450]]
+    assert len(segments([])) == 4  # without a plan, the tested lengths are all there is
 
 
 def test_two_page_builds_take_turns_on_the_docs_directory(tmp_path):
