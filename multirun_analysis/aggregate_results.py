@@ -442,7 +442,8 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
                                                  planned),
                      f"{metric}_vs_{x}", f"{metric} vs {x} by {hue}"))  # fmt: skip
     if not text and pd.api.types.is_numeric_dtype(completed[x]):
-        drawings.append((lambda: figures.steps_to_converge(completed, x, hue, col, row), f"steps_to_converge_vs_{x}",
+        drawings.append((lambda: figures.steps_to_converge(completed, x, hue, col, row, planned),
+                         f"steps_to_converge_vs_{x}",
                          f"steps to converge vs {x} (▲: never converged, at its budget)"))  # fmt: skip
     if per_seed is not None:
         drawings.append((lambda: figures.capacity_per_seed(per_seed, hue, col, row, x), "memory_capacity",

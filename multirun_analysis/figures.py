@@ -17,7 +17,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from multirun_analysis.stats import bootstrap_interval, capacity_over_seeds, steps_or_budget  # noqa: E402
+from multirun_analysis.stats import (  # noqa: E402
+    bootstrap_interval,
+    capacity_over_seeds,
+    lower_median,
+    steps_or_budget,
+)
 
 LABELS = {
     "data.length": "palindrome length L (digits)",
@@ -282,8 +287,7 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
 
 def _means(*, data: pd.DataFrame, x: str, y: str, grid: list, color: object, label: str, **_: object) -> None:
     """One facet's runs of one colour: the mean over seeds with its 95% interval at each x that 2 or more seeds ran
-    (a single seed is its own dot, not a mean), joined by a line only to the next such x when no x of `grid` (every
-    x tested or planned) lies between them (no line across lengths this colour did not run, or ran with one seed)."""
+    (a single seed is its own dot, not a mean), joined as `_join_neighbours` joins them."""
     ax = plt.gca()
     ax.plot([], [], color=color, marker="o", label=label)  # the legend's entry, whatever is drawn
     groups = {value: group[y] for value, group in data.groupby(x) if len(group) >= 2}
@@ -294,10 +298,28 @@ def _means(*, data: pd.DataFrame, x: str, y: str, grid: list, color: object, lab
     low, high = zip(*(_ci95(groups[v]) for v in xs), strict=True)
     yerr = [np.subtract(means, low).clip(0), np.subtract(high, means).clip(0)]
     ax.errorbar(xs, means, yerr=yerr, fmt="o", color=color, capsize=3, markersize=5, zorder=3)
+    _join_neighbours(ax, xs, means, grid, color)
+
+
+def _medians(*, data: pd.DataFrame, x: str, y: str, grid: list, color: object, label: str, **_: object) -> None:
+    """One facet's runs of one colour: the lower median over seeds (a dash; a value some seed took, as the
+    convergence table's) at each x that 2 or more seeds ran, joined as `_join_neighbours` joins them."""
+    ax = plt.gca()
+    ax.plot([], [], color=color, label=label)  # the legend's entry, whatever is drawn
+    groups = {value: group[y] for value, group in data.groupby(x) if len(group) >= 2}
+    xs = sorted(groups)
+    medians = [lower_median(groups[v]) for v in xs]
+    ax.plot(xs, medians, linestyle="none", marker="_", markersize=14, markeredgewidth=2, color=color, zorder=3)
+    _join_neighbours(ax, xs, medians, grid, color)
+
+
+def _join_neighbours(ax: plt.Axes, xs: list, ys: list, grid: list, color: object) -> None:
+    """A line from each (x, y) to the next only when no x of `grid` (every x tested or planned) lies between them:
+    no line across lengths this colour did not run, ran with one seed, or a capacity search skipped."""
     position = {value: i for i, value in enumerate(grid)}
     for i in range(len(xs) - 1):
         if position[xs[i + 1]] - position[xs[i]] == 1:
-            ax.plot(xs[i : i + 2], means[i : i + 2], color=color, linewidth=1.5, zorder=2)
+            ax.plot(xs[i : i + 2], ys[i : i + 2], color=color, linewidth=1.5, zorder=2)
 
 
 def _seed_dots(*, data: pd.DataFrame, x: str, y: str, hue: str, colours: dict, size: float, alpha: float,
@@ -311,23 +333,25 @@ def _seed_dots(*, data: pd.DataFrame, x: str, y: str, hue: str, colours: dict, s
                    edgecolor="white", linewidth=0.5, zorder=4, rasterized=rasterized)  # fmt: skip
 
 
-def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row: str | None) -> plt.Figure:
+def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row: str | None,
+                      planned: Sequence[float] = ()) -> plt.Figure:  # fmt: skip
     """Steps to converge per seed (dots) vs `x`, a run that never converged (stopped early or at its budget) drawn
-    as ▲ at its budget; the line is the median over seeds with those runs counted at their budget."""
+    as ▲ at its budget; the dash is the lower median over seeds with those runs counted at their budget, where 2 or more
+    seeds ran, joined only between neighbouring values among those tested and those `planned` (`_medians`)."""
     col, row, wrap = _facets(runs, col, row)
     data = _wrapped_rows(runs.assign(y=steps_or_budget(runs), run=run_outcome(runs)), row)
     hues = list(dict.fromkeys(data[hue]))
     colours = palette(hue, hues)
-    grid = sns.relplot(
-        data=data, x=x, y="y", hue=hue, col=col, row=row, col_wrap=wrap, kind="line", estimator="median", errorbar=None,
-        palette=colours, height=3.6, aspect=1.3, facet_kws={"sharey": True, "margin_titles": bool(row)},
-    )  # fmt: skip
+    grid = sns.FacetGrid(data, col=col, row=row, col_wrap=wrap, hue=hue, hue_order=hues, palette=colours,
+                         height=3.6, aspect=1.3, sharey=True, margin_titles=bool(row))  # fmt: skip
+    grid.map_dataframe(_medians, x=x, y="y", grid=sorted({*data[x].unique(), *planned}))
+    grid.add_legend(title=hue)
     grid.map_dataframe(_seed_dots, x=x, y="y", hue=hue, colours=colours, size=30, alpha=1.0, rasterized=dense(data))
     _facet_labels(grid, x, "steps_to_converge", col, row)
     _ticks_at_tested(grid, data[x])
     grid.set(ylim=(0, None))
     _title(grid, "Steps to converge per seed (▲: never converged, ✕: diverged (gradient inf/NaN), both drawn at "
-                 "the budget; line: median over seeds)")  # fmt: skip
+                 "the budget; dash: lower median over seeds)")  # fmt: skip
     return grid.figure
 
 

@@ -116,6 +116,11 @@ def steps_or_budget(runs: pd.DataFrame) -> pd.Series:
     return runs["steps_to_converge"].fillna(budget(runs)).astype(float)
 
 
+def lower_median(values: pd.Series) -> float:
+    """The lower median: a value some seed took (of 2 seeds, the smaller), never a mean of two."""
+    return float(np.sort(values.to_numpy())[(len(values) - 1) // 2])
+
+
 def convergence(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per group of `keys`: how many runs converged of how many, and the lower median of the steps to converge with
     each run that never converged counted at its budget (`steps_or_budget`): a value some run took, never a mean of a

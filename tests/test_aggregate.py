@@ -657,6 +657,22 @@ def test_no_line_is_drawn_across_lengths_a_capacity_search_planned_but_never_tes
     assert len(segments([])) == 4  # without a plan, the tested lengths are all there is
 
 
+def test_the_median_steps_are_joined_only_between_neighbouring_lengths_two_or_more_seeds_ran():
+    runs = pd.DataFrame({"model.name": "rrn", "data.length": [50, 50, 100, 100, 150, 200, 200], "seed": 1,
+                         "steps_to_converge": [500.0, 700, 900, None, 1000, 1500, 1700], "train.max_steps": 5000,
+                         "converged": True})  # fmt: skip
+    ax = figures.steps_to_converge(runs, "data.length", "model.name", None, None, planned=[50, 100, 150, 200]).axes[0]
+    joined = [list(line.get_xdata()) for line in ax.lines if line.get_linestyle() == "-" and len(line.get_xdata())]
+    medians = next(line for line in ax.lines if line.get_marker() == "_")
+    plt.close("all")
+    assert joined == [[50, 100]]  # 150: one seed, its own dot; no line across it to 200
+    assert list(medians.get_xdata()) == [50, 100, 200] and list(medians.get_ydata()) == [
+        500,
+        900,
+        1500,
+    ]  # lower medians
+
+
 def test_two_page_builds_take_turns_on_the_docs_directory(tmp_path):
     from multirun_analysis.results_page import one_builder
 
