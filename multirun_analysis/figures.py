@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -267,10 +267,7 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     hues = list(dict.fromkeys(data[hue]))
     colours = palette(hue, hues)
     if pd.api.types.is_numeric_dtype(data[x]):  # means only where 2 or more seeds, lines only between neighbours
-        grid = sns.FacetGrid(data, col=col, row=row, col_wrap=wrap, hue=hue, hue_order=hues, palette=colours,
-                             height=3.6, aspect=1.3, sharey=True, margin_titles=bool(row))  # fmt: skip
-        grid.map_dataframe(_means, x=x, y=y, grid=sorted({*data[x].unique(), *planned}))
-        grid.add_legend(title=hue)
+        grid = _summary_grid(data, x, y, hue, hues, colours, col, row, wrap, _means, planned)
     else:
         grid = sns.relplot(
             data=data, x=x, y=y, hue=hue, col=col, row=row, col_wrap=wrap, kind="line", marker="o", errorbar=_ci95,
@@ -283,6 +280,18 @@ def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, r
     _ticks_at_tested(grid, data[x])
     _title(grid, title)
     return grid.figure
+
+
+def _summary_grid(data: pd.DataFrame, x: str, y: str, hue: str, hues: list, colours: dict, col: str | None,
+                  row: str | None, wrap: int | None, summary: Callable[..., None],
+                  planned: Sequence[float]) -> sns.FacetGrid:  # fmt: skip
+    """A facet grid with `summary` (`_means`, `_medians`) drawn per colour over a numeric `x`, its lines joined
+    across the values tested or `planned` (`_join_neighbours`), and the colours' legend."""
+    grid = sns.FacetGrid(data, col=col, row=row, col_wrap=wrap, hue=hue, hue_order=hues, palette=colours,
+                         height=3.6, aspect=1.3, sharey=True, margin_titles=bool(row))  # fmt: skip
+    grid.map_dataframe(summary, x=x, y=y, grid=sorted({*data[x].unique(), *planned}))
+    grid.add_legend(title=hue)
+    return grid
 
 
 def _means(*, data: pd.DataFrame, x: str, y: str, grid: list, color: object, label: str, **_: object) -> None:
@@ -342,10 +351,7 @@ def steps_to_converge(runs: pd.DataFrame, x: str, hue: str, col: str | None, row
     data = _wrapped_rows(runs.assign(y=steps_or_budget(runs), run=run_outcome(runs)), row)
     hues = list(dict.fromkeys(data[hue]))
     colours = palette(hue, hues)
-    grid = sns.FacetGrid(data, col=col, row=row, col_wrap=wrap, hue=hue, hue_order=hues, palette=colours,
-                         height=3.6, aspect=1.3, sharey=True, margin_titles=bool(row))  # fmt: skip
-    grid.map_dataframe(_medians, x=x, y="y", grid=sorted({*data[x].unique(), *planned}))
-    grid.add_legend(title=hue)
+    grid = _summary_grid(data, x, "y", hue, hues, colours, col, row, wrap, _medians, planned)
     grid.map_dataframe(_seed_dots, x=x, y="y", hue=hue, colours=colours, size=30, alpha=1.0, rasterized=dense(data))
     _facet_labels(grid, x, "steps_to_converge", col, row)
     _ticks_at_tested(grid, data[x])

@@ -135,6 +135,13 @@ def above(a: dict, b: dict) -> bool:
     return a["n"] > 1 and b["n"] > 1 and a["ci_low"] > b["ci_high"]
 
 
+def where_above(a: dict[int, dict], b: dict[int, dict], lengths: list[int] | None = None) -> tuple[list, list]:
+    """(lengths where `a`'s mean final accuracy is `above` `b`'s, lengths where `b`'s is above `a`'s), over the
+    lengths both ran (only `lengths`, where given)."""
+    both = [length for length in a if length in b and (lengths is None or length in lengths)]
+    return [v for v in both if above(a[v], b[v])], [v for v in both if above(b[v], a[v])]
+
+
 def lengths_text(lengths: list[int]) -> str:
     return f"L = {', '.join(map(str, lengths))}" if lengths else "no length"
 
@@ -198,9 +205,8 @@ def c3(t: Tables) -> Finding:
     if lstm is None or rnn is None or not lstm_final or not rnn_final:
         return open_finding(setting, LEDGER_RUNS, study)
     drop = drops_after(lstm_final)
-    learned = [length for length in lstm_final if length in rnn_final and (drop is None or length <= drop)]
-    lstm_above = [length for length in learned if above(lstm_final[length], rnn_final[length])]
-    rnn_above = [length for length in learned if above(rnn_final[length], lstm_final[length])]
+    learned = [length for length in lstm_final if drop is None or length <= drop]
+    lstm_above, rnn_above = where_above(lstm_final, rnn_final, learned)
     beats, drops_after_35 = bool(lstm_above) and not rnn_above, drop is not None and about(drop, 35)
     why = (f"final accuracy, LSTM {means_text(lstm_final)}; RNN {means_text(rnn_final)}. Where the LSTM learns "
            f"(mean >= {LEARNED:.2f}), its mean is above the RNN's at {lengths_text(lstm_above)} and below it at "
@@ -258,11 +264,12 @@ def finals_under_each_init(t: Tables, **where: object) -> list[tuple[str, dict[i
 
 def c5(t: Tables) -> Finding:
     def judged(row: dict, final: dict[int, dict], _: dict) -> tuple[str, str]:
-        dramatic = drops_after(final) == 5 and final[5]["mean"] >= PERFECT
+        drop = drops_after(final)
+        dramatic = drop == 5 and final[5]["mean"] >= PERFECT
         from_20 = [length for length in final if length >= 20]  # untested: not learned, as the capacity search holds
         at_chance = [length for length in from_20 if about(final[length]["mean"], CHANCE)]
         return verdict_of(dramatic, at_chance == from_20), (
-            f"RNN final accuracy {means_text(final)}: {drop_text(drops_after(final), final)}; "
+            f"RNN final accuracy {means_text(final)}: {drop_text(drop, final)}; "
             + (f"from L = 20 at chance (within {ABOUT:.0%} of {CHANCE}) at {len(at_chance)} of {len(from_20)} "
                "tested lengths" if from_20 else "L >= 20 not tested (every seed failed a shorter L)")
             + f"; beside it, {ever_solved(row)}")  # fmt: skip
@@ -327,9 +334,7 @@ def c7(t: Tables) -> Finding:
                                                                        strict=True):  # fmt: skip
         if lstm is None or rnn is None or not lstm_final or not rnn_final:
             continue
-        both = [length for length in lstm_final if length in rnn_final]
-        lstm_above = [length for length in both if above(lstm_final[length], rnn_final[length])]
-        rnn_above = [length for length in both if above(rnn_final[length], lstm_final[length])]
+        lstm_above, rnn_above = where_above(lstm_final, rnn_final)
         signs.append(bool(lstm_above and not rnn_above) - bool(rnn_above and not lstm_above))
         parts.append(
             f"{name}: the LSTM's final accuracy above the RNN's at {lengths_text(lstm_above)}, below it at "
