@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -72,6 +72,7 @@ class Options:
     metric: str | None = None  # eval_accuracy for the palindrome task, eval_bpc for text
     solved: str = "converged"
     formats: list[str] = field(default_factory=lambda: ["png", "svg"])
+    books: list[Path] = field(default_factory=list)  # folders keeping text runs' books by sha256 (`books.carry`)
     setting: str = ""  # the runs' fixed setting in a few words, for the figures' captions (set by write_outputs)
 
 
@@ -95,6 +96,14 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="when a run counts as solved, for memory capacity (default: converged)",
     )
     parser.add_argument("--formats", default="png,svg", help="figure formats, the first is embedded (default: png,svg)")
+    parser.add_argument(
+        "--books",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder keeping text runs' books as <sha256>.txt.gz (e.g. docs/results/books), searched when a run's "
+        "data.path has not the book it trained on; repeatable",
+    )
     args = parser.parse_args(argv)
     return Options(**{**vars(args), "formats": args.formats.split(",")})
 
@@ -431,7 +440,7 @@ def add_results(report: Report, args: Options, roles: dict[str, str | None], fac
     per_seed = None if text else add_capacity(report, args, completed, x, configuration, out)
     if text and not data.samples.empty:
         add_samples(report, data.samples[data.samples["run_dir"].isin(completed["run_dir"])], run_keys, completed,
-                    out)  # fmt: skip
+                    out, args.books)  # fmt: skip
 
     report.heading("Figures")
     drawings: list[tuple[Callable[[], Figure], str, str]] = []  # drawn together below: (draw, file stem, caption)
@@ -519,9 +528,10 @@ SAMPLE_CHARACTERS = 120  # of each sample, in the report (samples.csv has them w
 
 
 def add_samples(report: Report, samples: pd.DataFrame, run_keys: pd.DataFrame, completed: pd.DataFrame,
-                out: Path) -> None:  # fmt: skip
+                out: Path, stores: Sequence[Path]) -> None:  # fmt: skip
     """samples.csv of every run, and in the report each run's samples at its first, middle and last sampled step;
-    then how much of them is the book's words (sample_words.csv)."""
+    then how much of them is the book's words (sample_words.csv; a book not at its data.path is looked up by its
+    sha256 in `stores`)."""
     keys = [k for k in run_keys.columns if k != "run_dir"]
     columns = [*keys, "step", "temperature", "prompt", "text", "run_dir"]
     table = samples.merge(run_keys, on="run_dir", how="left")[columns]
@@ -532,23 +542,25 @@ def add_samples(report: Report, samples: pd.DataFrame, run_keys: pd.DataFrame, c
         f"{SAMPLE_CHARACTERS} characters after the prompt, line ends shown as ⏎; all of them in samples.csv."
     )
     report.table(sample_excerpt(table, 3, SAMPLE_CHARACTERS).drop(columns="run_dir"))
-    add_sample_words(report, table, completed, out)
+    add_sample_words(report, table, completed, out, stores)
 
 
-def add_sample_words(report: Report, table: pd.DataFrame, completed: pd.DataFrame, out: Path) -> None:
+def add_sample_words(report: Report, table: pd.DataFrame, completed: pd.DataFrame, out: Path,
+                     stores: Sequence[Path]) -> None:  # fmt: skip
     """sample_words.csv (each sample's fraction of real and of distinct words) and its summary per temperature, for
-    the runs whose book is at its data.path with the digest they trained on."""
-    scores, missing = sample_words.score(table, completed)
+    the runs whose book is here with the digest they trained on (at its data.path, or kept in `stores`)."""
+    scores, missing = sample_words.score(table, completed, stores)
     report.heading("Words in the samples")
     if missing:
         report.paragraph(f"Not scored: the book at {', '.join(missing)} is missing here or is not the file those runs "
-                         "trained on (its sha256 differs from data.digest).")  # fmt: skip
+                         "trained on (its sha256 differs from data.digest), and no --books folder keeps "
+                         "it.")  # fmt: skip
     if scores is None:
         return
     scores.to_csv(out / "sample_words.csv", index=False)
     report.paragraph(sample_words.SUMMARY)
     report.table(sample_words.summary_by_temperature(scores))
-    if (baselines := sample_words.book_baselines(completed)) is not None:
+    if (baselines := sample_words.book_baselines(completed, stores)) is not None:
         baselines.to_csv(out / "sample_baselines.csv", index=False)
         report.paragraph(sample_words.BASELINES_TEXT)
         report.table(sample_words.baseline_summary(baselines))

@@ -1,6 +1,6 @@
 """A study's per-run records: what the aggregator reads of each run directory (config, result.json, metrics.csv and
 the run's other logs), in one small archive under docs/results/records/, so that the results page rebuilds every
-table and figure of the study from the repository alone.
+table and figure of the study from the repository alone (a text study's book is kept apart, once, by `books`).
 
 A study that has not finished yet carries its completed runs the same way, under docs/results/progress/: `seqlab
 records restore` (run by `scripts/run_studies.sh` first) puts both kinds back as run directories under

@@ -20,6 +20,7 @@ import pandas as pd
 
 from multirun_analysis import capacity_map, figures, sample_words
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
+from multirun_analysis.books import STORE, carry
 from multirun_analysis.ledger import CHANCE_BEST_BATCH, SCORES, TOLERANCES, ledger
 from multirun_analysis.records import PROGRESS, RECORDS, archive_path, pack, save, unpacked
 from multirun_analysis.report import Report
@@ -286,16 +287,10 @@ def text_study(page: Report, out: Path) -> None:
     page.paragraph("Samples during training (▸ after the starting character; temperature 0 is greedy; ⏎ a line end):")
     page.table(excerpt.drop(columns="run_dir").rename(columns={"prompt ▸ sample": "text"}))
     scored = out / "sample_words.csv"
-    if not scored.exists():  # a study aggregated before the samples were scored: score its committed samples
-        scores, _ = sample_words.score(samples, runs)
-        if scores is not None:
-            scores.to_csv(scored, index=False)
     if scored.exists():
         page.paragraph(f"Words in the samples. {sample_words.SUMMARY}")
         page.table(sample_words.summary_by_temperature(pd.read_csv(scored)))
     calibrated = out / "sample_baselines.csv"
-    if not calibrated.exists() and (baselines := sample_words.book_baselines(runs)) is not None:  # the book is here
-        baselines.to_csv(calibrated, index=False)
     if calibrated.exists():
         page.paragraph(sample_words.BASELINES_TEXT)
         page.table(sample_words.baseline_summary(pd.read_csv(calibrated)))
@@ -345,14 +340,15 @@ def overflow_table(overflow: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns=lambda length: f"L = {length}").rename_axis(columns=None).reset_index()
 
 
-def aggregate_study(study: str, runs_root: Path, out: Path) -> str | None:
+def aggregate_study(study: str, runs_root: Path, out: Path, books: Path) -> str | None:
     """Aggregate the sweep `runs_root`/`study` into `out` (from inside `runs_root`, so that the report names the
-    sweep the same way whether it was aggregated from run directories or from records); the compute it used (and how
-    much of it stopped midway), or None when there is nothing to aggregate (said on stderr)."""
-    out = out.resolve()
+    sweep the same way whether it was aggregated from run directories or from records; text runs' books are found by
+    their sha256 in `books`); the compute it used (and how much of it stopped midway), or None when there is nothing
+    to aggregate (said on stderr)."""
+    out, books = out.resolve(), books.resolve()
     try:
         with contextlib.chdir(runs_root):
-            aggregate(Options(dirs=[Path(study)], out=out, formats=["png"]))
+            aggregate(Options(dirs=[Path(study)], out=out, formats=["png"], books=[books]))
     except UsageError as error:
         print(f"results_page: skipping {study}: {error}", file=sys.stderr)
         return None
@@ -459,7 +455,7 @@ def build(args: argparse.Namespace) -> int:
         "at the end."
     )
     ledger_at = len(page.blocks)  # the ledger goes here once every study's tables are written
-    notes = args.docs / "results_notes.md"
+    notes, shelf = args.docs / "results_notes.md", args.docs / "results" / STORE
     for study, title in STUDIES.items():
         if study == APPENDIX_FROM:  # after the full-scale studies: the observations, then the appendix
             if notes.exists():
@@ -477,14 +473,15 @@ def build(args: argparse.Namespace) -> int:
         records = archive_path(args.docs / "results", study)
         shared = f"[results/{RECORDS}/{study}.tar.gz](results/{RECORDS}/{study}.tar.gz)"
         if sweep.is_dir() and not training:
-            if (source := aggregate_study(study, args.runs, out)) is None:
+            carry(sweep, shelf)  # the books its text runs trained on, so that a fresh clone scores their samples
+            if (source := aggregate_study(study, args.runs, out, shelf)) is None:
                 continue
             pack(sweep, records)
             archive_path(args.docs / "results", study, PROGRESS).unlink(missing_ok=True)  # the records supersede it
             source += rebuilt(shared, sweep)
         elif records.exists():  # the run directories are elsewhere: rebuilt from the records in the repository
             with unpacked(records) as folder:
-                if (source := aggregate_study(study, folder, out)) is None:
+                if (source := aggregate_study(study, folder, out, shelf)) is None:
                     continue
             source += rebuilt(shared, sweep)
         elif (out / "summary.csv").exists():  # aggregated before; no records: the same words on every machine

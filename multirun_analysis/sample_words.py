@@ -14,13 +14,13 @@ so noise scores well above zero: the pairs' chain is the bar a sample must clear
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from seqlab.data.corpus import read_corpus
-from seqlab.errors import ConfigError
+from multirun_analysis import books
 
 WORD = re.compile(r"[^\W\d_]+")  # a run of letters, in any script
 LAST_STEPS = 5  # sampled steps averaged for "at the end of training" (every 2,000 steps: the last 10,000)
@@ -33,16 +33,6 @@ SUMMARY = (
 
 def words_of(text: str) -> list[str]:
     return WORD.findall(text.lower())
-
-
-def book_text(path: str | Path, digest: str) -> str | None:
-    """The text of the corpus at `path`, or None when it is missing or is not the file the runs trained on (its
-    sha256 differs from `digest`, the runs' data.digest)."""
-    try:
-        corpus = read_corpus(path)
-    except ConfigError:
-        return None
-    return corpus.text if corpus.digest == digest else None
 
 
 BASELINES = {  # name -> how its texts are drawn from the book
@@ -84,13 +74,14 @@ def baselines(text: str, length: int, samples: int = BASELINE_SAMPLES, seed: int
     return sample_words(texts, book)
 
 
-def book_baselines(runs: pd.DataFrame) -> pd.DataFrame | None:
+def book_baselines(runs: pd.DataFrame, stores: Sequence[Path] = ()) -> pd.DataFrame | None:
     """The `baselines` (a `data.path` column added) of each book the runs (`data.path`, `data.digest`,
-    `data.sample_length`) trained on that is here as they trained on it; None where none is."""
-    books = runs[["data.path", "data.digest", "data.sample_length"]].drop_duplicates(["data.path", "data.digest"])
+    `data.sample_length`) trained on that is here as they trained on it (`books.text`: at data.path, or kept in one
+    of `stores`); None where none is."""
+    trained = runs[["data.path", "data.digest", "data.sample_length"]].drop_duplicates(["data.path", "data.digest"])
     drawn = [baselines(text, int(length)).assign(**{"data.path": path})
-             for path, digest, length in books.itertuples(index=False)
-             if (text := book_text(path, digest)) is not None]  # fmt: skip
+             for path, digest, length in trained.itertuples(index=False)
+             if (text := books.text(path, digest, stores)) is not None]  # fmt: skip
     return pd.concat(drawn, ignore_index=True) if drawn else None
 
 
@@ -126,12 +117,15 @@ def sample_words(samples: pd.DataFrame, words: set[str]) -> pd.DataFrame:
     )
 
 
-def score(samples: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame | None, list[str]]:
+def score(
+    samples: pd.DataFrame, runs: pd.DataFrame, stores: Sequence[Path] = ()
+) -> tuple[pd.DataFrame | None, list[str]]:
     """`sample_words` of the samples (a `run_dir` column) of the runs (`run_dir`, `data.path`, `data.digest`) whose
-    book is here as they trained on it, or None; and the books that are not."""
+    book is here as they trained on it (`books.text`: at data.path, or kept in one of `stores`), or None; and the
+    books that are not."""
     scored, missing = [], []
     for (path, digest), group in runs.groupby(["data.path", "data.digest"]):
-        text = book_text(path, digest)
+        text = books.text(path, digest, stores)
         if text is None:
             missing.append(str(path))
         else:

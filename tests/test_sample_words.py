@@ -5,10 +5,10 @@ import hashlib
 import pandas as pd
 import pytest
 
+from multirun_analysis.books import text as book_text
 from multirun_analysis.sample_words import (
     baseline_summary,
     baselines,
-    book_text,
     by_temperature,
     sample_words,
     score,

@@ -50,7 +50,12 @@ def read_corpus(path: str | Path) -> Corpus:
 @functools.lru_cache(maxsize=4)
 def _read(path: Path, mtime_ns: int, size: int, given: str) -> Corpus:
     """Read and decode once per file version (the config check and the run both ask)."""
-    raw = path.read_bytes()
+    return decode(path.read_bytes(), path, given)
+
+
+def decode(raw: bytes, path: Path, given: str) -> Corpus:
+    """The corpus whose file holds `raw` (its text decoded, line ends normalised, its sha256); a one-line ConfigError
+    naming data.path=`given` when it is not UTF-8 or is empty."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
