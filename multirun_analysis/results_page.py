@@ -60,7 +60,7 @@ STUDIES = {
     "ledger_n01_streak": "N(0, 1) weights with the 50-perfect-batches stop (claims C13-C15)",
     "ledger_batch_accuracy": "The course template scored by training-batch accuracy as reports 001 and 002 did "
     "(C4, C9)",
-    "ledger_text": "The text LSTM as report 000 ran it: Adam 1e-3, batch 64, 100,000 steps, 3 seeds (C16, C17)",
+    "ledger_text": "The text LSTM as report 000 ran it: Adam 1e-3, batch 64, 100,000 steps, 5 seeds (C16, C17)",
     "ledger_text_rmsprop": "The text LSTM as report 001 ran it: RMSprop 2e-3, batch 64, about 20 epochs, 5 seeds (C16)",
     "text_course": "Character-level language model: the course's two-layer LSTM on Grimms' Fairy Tales",
     "adding_h128": "The adding problem at hidden 128: RNN, LSTM, GRU and RRN, 5 seeds, a 3,000-step budget",
@@ -176,8 +176,7 @@ SETTINGS = {  # per study: its scale, its command and its setting, shown under i
     "for the training-batch accuracies: the final one, the mean over the last 50 batches, and the best single batch "
     "of 128 in 10,000 steps).",
     "ledger_text": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m +experiment=ledger_text "
-    "threads=1` (in `bash scripts/run_studies.sh ledger`; text_course with Adam lr 1e-3 and no decay; the preset "
-    "runs seeds 1-5, the tables below are of seeds 1-3, aggregated before it did).",
+    "threads=1` (in `bash scripts/run_studies.sh ledger`; text_course with Adam lr 1e-3 and no decay; seeds 1-5).",
     "ledger_text_rmsprop": "Full scale: `python -m seqlab.prepare grimm && python -m seqlab.run -m "
     "+experiment=ledger_text_rmsprop threads=1` (in `bash scripts/run_studies.sh ledger`; text_course - RMSprop lr "
     "2e-3 decayed by 0.96 every 5,000 steps, clip 5 - for 168,840 steps: 20 passes of the course template's loader, "
