@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from multirun_analysis.records import completed_result
 from seqlab import rundir
 from seqlab.data.corpus import decode, read_corpus
 from seqlab.errors import ConfigError
@@ -64,11 +65,7 @@ def trained_on(sweep: Path) -> set[tuple[str, str]]:
     """The (data.path, data.digest) pairs of the completed runs under `sweep` that trained on a book."""
     pairs = set()
     for run_dir in rundir.find_run_dirs(sweep):
-        try:
-            result = rundir.read_result(run_dir)
-        except ValueError:
-            continue
-        if result is None or result.get("status") != "completed":
+        if (result := completed_result(run_dir)) is None:
             continue
         config = rundir.result_config(result)
         path, digest = config.get("data.path"), config.get("data.digest")

@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from seqlab import rundir
 
@@ -41,13 +42,18 @@ def archive_path(results: Path, study: str, kind: str = RECORDS) -> Path:
     return results / kind / f"{study}.tar.gz"
 
 
-def completed(run_dir: Path) -> bool:
-    """Whether the run directory holds a readable result.json of a completed run."""
+def completed_result(run_dir: Path) -> dict[str, Any] | None:
+    """The run directory's result.json when it is readable and the run completed, else None."""
     try:
         result = rundir.read_result(run_dir)
     except ValueError:
-        return False
-    return result is not None and result.get("status") == "completed"
+        return None
+    return result if result is not None and result.get("status") == "completed" else None
+
+
+def completed(run_dir: Path) -> bool:
+    """Whether the run directory holds a readable result.json of a completed run."""
+    return completed_result(run_dir) is not None
 
 
 def pack(sweep: Path, archive: Path, completed_only: bool = False) -> int:
