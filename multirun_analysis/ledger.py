@@ -650,6 +650,10 @@ def text_study(t: Tables) -> tuple[str, str]:
                            "Adam 1e-3; 001: RMSprop, about 20 epochs; ledger_text runs 000's)")  # fmt: skip
 
 
+def seeds_count(n: int) -> str:
+    return f"{n} seed{'s' * (n != 1)}"
+
+
 def seeds_text(values: pd.Series) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
 
@@ -681,7 +685,7 @@ def c16(t: Tables) -> Finding:
     if runs is None or runs.empty:
         return open_finding(setting, LEDGER_RUNS + " (ledger_text)", "ledger_text")
     n = runs["seed"].nunique()
-    setting = f"{setting}; {n} seed{'s' * (n > 1)}"
+    setting = f"{setting}; {seeds_count(n)}"
     found = text_closeness(runs)
     if found is None:  # runs from before result.json had min_train_loss
         runs = runs.set_index("seed").sort_index()
@@ -696,7 +700,7 @@ def c16(t: Tables) -> Finding:
     results = {"000": found}
     other = t.read(TEXT_001, "runs") if study == "ledger_text" else None
     if other is not None and not other.empty and (found_001 := text_closeness(other)) is not None:
-        setting += f"; and report 001's: {TEXT_001_TRAINING}, {len(found_001[0])} seeds"
+        setting += f"; and report 001's: {TEXT_001_TRAINING}, {seeds_count(len(found_001[0]))}"
         results["001"] = found_001
     if len(results) > 1:
         why = "; ".join(f"report {report}'s setting: {evidence}" for report, (_, evidence) in results.items())
@@ -752,7 +756,7 @@ def c17(t: Tables) -> Finding:
            + " / ".join(f"{mean_last[x]:.2f}" for x in [0.0, *sampled])
            + "; distinct words: " + " / ".join(f"{mean_distinct[x]:.2f}" for x in [0.0, *sampled]))  # fmt: skip
     verdict = verdict_of(all(improves), all(plausible), all(noise))
-    return Finding(f"{setting}; {n} seed{'s' * (n > 1)}", verdict, why, study)
+    return Finding(f"{setting}; {seeds_count(n)}", verdict, why, study)
 
 
 SCORES = (

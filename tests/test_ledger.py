@@ -150,6 +150,10 @@ def test_c16_says_report_001s_setting_is_not_run_until_it_is_then_decides_over_b
     assert "report 000's setting: 3 of 3 seeds" in row["seqlab's number"]
     assert "report 001's setting: 2 of 3 seeds" in row["seqlab's number"]
     assert "168,840 steps" in row["seqlab's setting"] and "not run yet" not in row["seqlab's number"]
+    write(docs, "ledger_text_rmsprop", "runs", text_runs([0.95, 0.60, 0.92]).iloc[:1])  # one seed finished so far
+    row = ledger(docs, {}).set_index("id").loc["C16"]
+    assert "168,840 steps (20 passes of the course loader over the book), 1 seed" in row["seqlab's setting"]
+    assert "report 001's setting: 1 of 1 seeds" in row["seqlab's number"]
 
 
 def samples_scored(real_at_2: float) -> pd.DataFrame:
