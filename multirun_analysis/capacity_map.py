@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -126,6 +127,13 @@ def gpu_costs(report: dict) -> pd.DataFrame:
     return frame.rename_axis("cell").reset_index()
 
 
+def tick_label(setting: str, width: int = 16) -> str:
+    """A setting's name on lines that fit under its column: a line per part, its learning rate on a line of its own,
+    long parts wrapped at `width` characters."""
+    parts = setting.replace(" at lr ", "; at lr ").split("; ")
+    return "\n".join(line for part in parts for line in textwrap.wrap(part, width))
+
+
 def figure(found: pd.DataFrame, out: Path) -> str:
     """A heatmap of the lower median capacities (cells x settings), each square labelled with its text's median;
     returns the PNG's file name."""
@@ -141,7 +149,7 @@ def figure(found: pd.DataFrame, out: Path) -> str:
         else:
             ax.text(j, i, "not run", ha="center", va="center", color="grey", fontsize=8)
     ax.grid(False)
-    ax.set_xticks(range(wide.shape[1]), [c.replace("; ", "\n") for c in wide.columns], fontsize=8)
+    ax.set_xticks(range(wide.shape[1]), [tick_label(c) for c in wide.columns], fontsize=8)
     ax.set_yticks(range(wide.shape[0]), list(wide.index))
     ax.set_title("Memory capacity (lower median over 5 seeds; >= v: never failed up to the longest tested L)")
     return figures.save(fig, out, "capacity_map", ["png"], setting=SETTING)

@@ -87,3 +87,9 @@ def test_sgd_at_its_own_learning_rates_is_a_setting_of_each(results):
     assert capacity["SGD; default init; scalar digits"] == "< 5 (all 5 seeds; 0/5 at 5 [0.00-0.52])"  # at lr 1e-3
     assert capacity["SGD at lr 0.01; default init; scalar digits"] == "5 (all 5 seeds; 5/5 at 5 [0.48-1.00])"
     assert found.loc["SGD at lr 0.1; default init; scalar digits", "study"] == "course_sgd_lr"
+
+
+def test_a_settings_tick_label_fits_its_column_with_the_learning_rate_on_a_line_of_its_own():
+    label = capacity_map.tick_label("SGD with momentum 0.9 at lr 0.01; default init; scalar digits")
+    assert label.split("\n") == ["SGD with", "momentum 0.9", "at lr 0.01", "default init", "scalar digits"]
+    assert capacity_map.tick_label("RMSprop; N(0, 1e-4); scalar digits") == "RMSprop\nN(0, 1e-4)\nscalar digits"
