@@ -31,6 +31,7 @@ SOURCES = {
     "course_sgd_lr": {"init.name": "default", "encoding": "scalar"},
 }
 COURSE_LR = 1e-3  # a setting's learning rate is named only where it is not the course's
+AT_LR = " at lr "  # how a setting's name gives its learning rate: `SGD at lr 0.1`
 MATCHED = "course_matched"  # the RNN at the LSTM's parameter count (hidden 255)
 MATCHED_HIDDEN = 255
 SETTING_NAMES = {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD", "sgd_momentum": "SGD with momentum 0.9",
@@ -49,7 +50,7 @@ def setting_name(setting: dict[str, object]) -> str:
     names = [SETTING_NAMES.get(str(setting[k]), str(setting[k])) for k in ("optimizer.name", "init.name", "encoding")]
     lr = float(setting.get("optimizer.lr", COURSE_LR))
     if lr != COURSE_LR:
-        names[0] += f" at lr {lr:g}"
+        names[0] += f"{AT_LR}{lr:g}"
     return "; ".join(names)
 
 
@@ -130,7 +131,7 @@ def gpu_costs(report: dict) -> pd.DataFrame:
 def tick_label(setting: str, width: int = 16) -> str:
     """A setting's name on lines that fit under its column: a line per part, its learning rate on a line of its own,
     long parts wrapped at `width` characters."""
-    parts = setting.replace(" at lr ", "; at lr ").split("; ")
+    parts = setting.replace(AT_LR, f";{AT_LR}").split("; ")
     return "\n".join(line for part in parts for line in textwrap.wrap(part, width))
 
 

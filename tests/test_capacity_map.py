@@ -90,6 +90,9 @@ def test_sgd_at_its_own_learning_rates_is_a_setting_of_each(results):
 
 
 def test_a_settings_tick_label_fits_its_column_with_the_learning_rate_on_a_line_of_its_own():
-    label = capacity_map.tick_label("SGD with momentum 0.9 at lr 0.01; default init; scalar digits")
+    name = capacity_map.setting_name(
+        {"optimizer.name": "sgd_momentum", "optimizer.lr": 0.01, "init.name": "default", "encoding": "scalar"}
+    )
+    label = capacity_map.tick_label(name)
     assert label.split("\n") == ["SGD with", "momentum 0.9", "at lr 0.01", "default init", "scalar digits"]
     assert capacity_map.tick_label("RMSprop; N(0, 1e-4); scalar digits") == "RMSprop\nN(0, 1e-4)\nscalar digits"
