@@ -237,15 +237,20 @@ def _level(grid: sns.FacetGrid, level: float | None, text: str) -> None:
 
 
 MAX_TESTED_TICKS = 12  # up to this many tested x values, each gets a tick (and no tick falls between them)
-LOG_X_SPAN = 20  # tested x values spanning this factor or more (T = 10, 25, ..., 400) are drawn on a log axis
+LOG_SPAN = 20  # tested lengths spanning this factor or more (T = 10, 25, ..., 400) are drawn on a log axis
+
+
+def spans_orders(tested: Sequence[float]) -> bool:
+    """Whether sorted tested lengths span a factor of LOG_SPAN or more: on a linear axis the short ones crowd."""
+    return len(tested) > 0 and tested[0] > 0 and tested[-1] / tested[0] >= LOG_SPAN
 
 
 def _ticks_at_tested(grid: sns.FacetGrid, values: pd.Series) -> None:
     """x ticks at the tested values of a numeric x, where there are few enough to label them all; on a log axis
-    where they span a factor of LOG_X_SPAN or more, so that the short lengths do not crowd into one label."""
+    where they span orders of magnitude (`spans_orders`)."""
     tested = sorted(values.dropna().unique())
     if pd.api.types.is_numeric_dtype(values) and 0 < len(tested) <= MAX_TESTED_TICKS:  # a category axis has its own
-        log = tested[0] > 0 and tested[-1] / tested[0] >= LOG_X_SPAN
+        log = spans_orders(tested)
         for ax in grid.axes.flat:
             if log:  # before the locators: a new scale brings its own
                 ax.set_xscale("log")
@@ -489,11 +494,18 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     top = 1.1 * data["y"].max() if data["y"].max() > 0 else 1
     values = per_seed[["capacity", "first_failure", "largest_tested"]].to_numpy(dtype=float).ravel()
     tested = sorted(set(values[~np.isnan(values)]))  # each a tested value
-    for ax in grid.axes.flat:  # from 0: seeds that agree would otherwise zoom the axis into fractions of a length
-        ax.set_ylim(0, top)
+    log = spans_orders(tested)
+    for ax in grid.axes.flat:
+        if log:  # from below the lowest dot (a ▼ sits at half the length that failed)
+            ax.set_yscale("log")
+            ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            ax.set_ylim(data["y"].min() / 1.5, 1.5 * data["y"].max())
+        else:  # from 0: seeds that agree would otherwise zoom the axis into fractions of a length
+            ax.set_ylim(0, top)
         if len(tested) <= MAX_TESTED_TICKS:  # ticks at tested values only: the axis says nothing of lengths never run
             ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(tested))
-        else:
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        elif not log:  # a log axis keeps its own decades
             ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     _title(
         grid,

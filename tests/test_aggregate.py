@@ -620,6 +620,23 @@ def test_lengths_spanning_a_factor_of_20_are_drawn_on_a_log_axis_ticked_at_each(
     plt.close("all")
 
 
+@pytest.mark.parametrize(("lengths", "scale"), [([10, 25, 100, 400], "log"), ([5, 10, 25, 50], "linear")])
+def test_capacities_spanning_a_factor_of_20_are_drawn_on_a_log_axis_ticked_at_each_tested_length(lengths, scale):
+    from multirun_analysis.stats import capacity_per_seed
+
+    solved = {"gru": lengths, "rnn": lengths[:1], "rrn": []}  # gru never fails; rnn fails the second; rrn the first
+    runs = pd.DataFrame([{"model.name": cell, "data.length": n, "seed": 1, "solved": n in passed}
+                         for cell, passed in solved.items() for n in lengths])  # fmt: skip
+    per_seed = capacity_per_seed(runs, "data.length", ["model.name"])
+    ax = figures.capacity_per_seed(per_seed, "model.name", None, None, "data.length").axes[0]
+    ticked = [lengths[0], lengths[1], lengths[-1]]  # the capacities and first failures the seeds show
+    assert ax.get_yscale() == scale and list(ax.get_yticks()) == ticked
+    assert [t.get_text() for t in ax.get_yticklabels()] == [str(n) for n in ticked]
+    bottom, top = ax.get_ylim()  # every dot inside: the rrn's ▼ at half its first length, the gru's ▲ at the last
+    assert bottom < lengths[0] / 2 and top > lengths[-1] and (bottom > 0) == (scale == "log")
+    plt.close("all")
+
+
 def sweep_with_plan(sweep: Path, preset: str, given: list[str]) -> Path:
     sweep.mkdir(parents=True, exist_ok=True)
     plan = {"hydra": {"sweeper": {"params": {"seed": "1,2", "data.length": preset}}, "overrides": {"task": given}}}
