@@ -9,6 +9,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.axis  # noqa: E402
 import matplotlib.collections  # noqa: E402
 import matplotlib.font_manager  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
@@ -245,6 +246,13 @@ def spans_orders(tested: Sequence[float]) -> bool:
     return len(tested) > 0 and tested[0] > 0 and tested[-1] / tested[0] >= LOG_SPAN
 
 
+def _tick_each(axis: matplotlib.axis.Axis, tested: Sequence[float]) -> None:
+    """Major ticks at exactly the `tested` values (no tick between them), labelled without a trailing '.0'; after
+    any change of scale, which brings its own locators."""
+    axis.set_major_locator(matplotlib.ticker.FixedLocator(tested))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+
+
 def _ticks_at_tested(grid: sns.FacetGrid, values: pd.Series) -> None:
     """x ticks at the tested values of a numeric x, where there are few enough to label them all; on a log axis
     where they span orders of magnitude (`spans_orders`)."""
@@ -255,8 +263,7 @@ def _ticks_at_tested(grid: sns.FacetGrid, values: pd.Series) -> None:
             if log:  # before the locators: a new scale brings its own
                 ax.set_xscale("log")
                 ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-            ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(tested))
-            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            _tick_each(ax.xaxis, tested)
 
 
 def metric_vs_x(runs: pd.DataFrame, x: str, y: str, hue: str, col: str | None, row: str | None, title: str,
@@ -503,8 +510,7 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
         else:  # from 0: seeds that agree would otherwise zoom the axis into fractions of a length
             ax.set_ylim(0, top)
         if len(tested) <= MAX_TESTED_TICKS:  # ticks at tested values only: the axis says nothing of lengths never run
-            ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(tested))
-            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            _tick_each(ax.yaxis, tested)
         elif not log:  # a log axis keeps its own decades
             ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     _title(
