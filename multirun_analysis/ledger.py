@@ -706,7 +706,7 @@ def c16(t: Tables) -> Finding:
         why = "; ".join(f"report {report}'s setting: {evidence}" for report, (_, evidence) in results.items())
     else:
         why = (f"{found[1]}; report 001's setting ({TEXT_001_TRAINING}) not run yet: `+experiment={TEXT_001}`, "
-               "about 2 core-hours a seed")  # fmt: skip
+               "1-3 core-hours a seed")  # fmt: skip
     verdict = verdict_of(*(close for seeds, _ in results.values() for close in seeds))  # every seed of every setting
     return Finding(setting, verdict, why, study)
 

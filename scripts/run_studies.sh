@@ -63,7 +63,7 @@ elif [ "$scale" = ledger ]; then  # one core, Hydra's basic launcher: leaves the
     run +experiment=ledger_rrn_float64 hydra/sweeper=capacity   # C11/C12, then C16/C17, C8, C13-C15, C2/C3, C4/C9
     [ -f data/grimm.txt ] || python -m seqlab.prepare grimm || true  # offline: python -m seqlab.prepare grimm --from FILE
     [ -f data/grimm.txt ] && run +experiment=ledger_text
-    [ -f data/grimm.txt ] && run +experiment=ledger_text_rmsprop   # C16 at report 001's setting (~2 core-hours a seed)
+    [ -f data/grimm.txt ] && run +experiment=ledger_text_rmsprop   # C16 at report 001's setting (1-3 core-hours a seed)
     run +experiment=ledger_plateau hydra/sweeper=capacity
     run +experiment=ledger_n01_streak
     run +experiment=ledger_lstm_xavier
