@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import textwrap
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -335,12 +337,25 @@ def _medians(*, data: pd.DataFrame, x: str, y: str, grid: list, color: object, l
 
 
 def _join_neighbours(ax: plt.Axes, xs: list, ys: list, grid: list, color: object) -> None:
-    """A line from each (x, y) to the next only when no x of `grid` (every x tested or planned) lies between them:
-    no line across lengths this colour did not run, ran with one seed, or a capacity search skipped."""
+    """A line from each (x, y) to the next only when no x of `grid` (every x tested or planned) lies between them
+    and they are no further apart than the grid's regular step (`_regular_step`): no line across lengths this
+    colour did not run, ran with one seed, a capacity search skipped, or a grid left out (10 to 30 in 10, 30..50)."""
     position = {value: i for i, value in enumerate(grid)}
+    step = _regular_step(grid)
     for i in range(len(xs) - 1):
-        if position[xs[i + 1]] - position[xs[i]] == 1:
+        skips = step is not None and xs[i + 1] - xs[i] > step * (1 + 1e-9)
+        if position[xs[i + 1]] - position[xs[i]] == 1 and not skips:
             ax.plot(xs[i : i + 2], ys[i : i + 2], color=color, linewidth=1.5, zorder=2)
+
+
+def _regular_step(grid: list) -> float | None:
+    """The spacing that at least half of `grid`'s neighbouring values share, and two or more (5 in 10, 30, 35, 40,
+    45, 50), else None: a geometric grid (1, 2, 5, 10, 20) has no regular step, and every neighbour joins."""
+    spacings = Counter(round(float(b) - float(a), 9) for a, b in itertools.pairwise(grid))
+    if not spacings:
+        return None
+    step, count = spacings.most_common(1)[0]
+    return step if count >= 2 and 2 * count >= sum(spacings.values()) else None
 
 
 def _seed_dots(*, data: pd.DataFrame, x: str, y: str, hue: str, colours: dict, size: float, alpha: float,

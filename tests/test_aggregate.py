@@ -671,7 +671,21 @@ def test_no_line_is_drawn_across_lengths_a_capacity_search_planned_but_never_tes
         return lines
 
     assert segments(list(range(50, 500, 50))) == [[50, 100], [400, 450]]
-    assert len(segments([])) == 4  # without a plan, the tested lengths are all there is
+    assert segments([]) == [[50, 100], [400, 450]]  # without a plan: the tested lengths' regular step is 50
+
+
+def test_no_line_is_drawn_across_lengths_a_grid_left_out_but_a_geometric_grid_is_joined():
+    def segments(tested: list[int]) -> list[list[float]]:
+        runs = pd.DataFrame({"model.name": "rnn", "data.length": tested * 2, "seed": [1] * len(tested) +
+                             [2] * len(tested), "eval_accuracy": 0.5})  # fmt: skip
+        ax = figures.metric_vs_x(runs, "data.length", "eval_accuracy", "model.name", None, None, "t").axes[0]
+        lines = [list(line.get_xdata()) for line in ax.lines if line.get_linestyle() == "-" and len(line.get_xdata())]
+        plt.close("all")
+        return lines
+
+    assert segments([10, 30, 35, 40]) == [[30, 35], [35, 40]]  # 15..25 left out: no line from 10 to 30
+    assert segments([1, 2, 5, 10, 20]) == [[1, 2], [2, 5], [5, 10], [10, 20]]  # no regular step: all joined
+    assert segments([5, 10]) == [[5, 10]]
 
 
 def test_the_median_steps_are_joined_only_between_neighbouring_lengths_two_or_more_seeds_ran():
