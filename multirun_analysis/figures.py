@@ -339,7 +339,7 @@ def _medians(*, data: pd.DataFrame, x: str, y: str, grid: list, color: object, l
 def _join_neighbours(ax: plt.Axes, xs: list, ys: list, grid: list, color: object) -> None:
     """A line from each (x, y) to the next only when no x of `grid` (every x tested or planned) lies between them
     and they are no further apart than the grid's regular step (`_regular_step`): no line across lengths this
-    colour did not run, ran with one seed, a capacity search skipped, or a grid left out (10 to 30 in 10, 30..50)."""
+    colour did not run, ran with one seed, a capacity search skipped, or a grid left out (15-25 in L = 10, 30..50)."""
     position = {value: i for i, value in enumerate(grid)}
     step = _regular_step(grid)
     for i in range(len(xs) - 1):

@@ -658,6 +658,13 @@ def test_the_lengths_a_sweep_planned_come_from_its_multirun_yaml(tmp_path):
     assert planned_values([tmp_path / "bad", tmp_path / "link", tmp_path / "none"], "data.length") == []
 
 
+def joined_lines(ax: plt.Axes) -> list[list[float]]:
+    """The x values of each solid line drawn on `ax` (the lines that join summary points); closes the figures."""
+    lines = [list(line.get_xdata()) for line in ax.lines if line.get_linestyle() == "-" and len(line.get_xdata())]
+    plt.close("all")
+    return lines
+
+
 def test_no_line_is_drawn_across_lengths_a_capacity_search_planned_but_never_tested():
     tested = [50, 100, 200, 400, 450]  # of range(50, 500, 50): nothing ran 150, 250, 300 or 350
     runs = pd.DataFrame({"model.name": "rrn", "data.length": tested * 2, "seed": [1] * 5 + [2] * 5,
@@ -666,9 +673,7 @@ def test_no_line_is_drawn_across_lengths_a_capacity_search_planned_but_never_tes
     def segments(planned: list[int]) -> list[list[float]]:
         ax = figures.metric_vs_x(runs, "data.length", "eval_accuracy", "model.name", None, None, "t",
                                  planned=planned).axes[0]  # fmt: skip
-        lines = [list(line.get_xdata()) for line in ax.lines if line.get_linestyle() == "-" and len(line.get_xdata())]
-        plt.close("all")
-        return lines
+        return joined_lines(ax)
 
     assert segments(list(range(50, 500, 50))) == [[50, 100], [400, 450]]
     assert segments([]) == [[50, 100], [400, 450]]  # without a plan: the tested lengths' regular step is 50
@@ -679,9 +684,7 @@ def test_no_line_is_drawn_across_lengths_a_grid_left_out_but_a_geometric_grid_is
         runs = pd.DataFrame({"model.name": "rnn", "data.length": tested * 2, "seed": [1] * len(tested) +
                              [2] * len(tested), "eval_accuracy": 0.5})  # fmt: skip
         ax = figures.metric_vs_x(runs, "data.length", "eval_accuracy", "model.name", None, None, "t").axes[0]
-        lines = [list(line.get_xdata()) for line in ax.lines if line.get_linestyle() == "-" and len(line.get_xdata())]
-        plt.close("all")
-        return lines
+        return joined_lines(ax)
 
     assert segments([10, 30, 35, 40]) == [[30, 35], [35, 40]]  # 15..25 left out: no line from 10 to 30
     assert segments([1, 2, 5, 10, 20]) == [[1, 2], [2, 5], [5, 10], [10, 20]]  # no regular step: all joined
@@ -693,9 +696,8 @@ def test_the_median_steps_are_joined_only_between_neighbouring_lengths_two_or_mo
                          "steps_to_converge": [500.0, 700, 900, None, 1000, 1500, 1700], "train.max_steps": 5000,
                          "converged": True})  # fmt: skip
     ax = figures.steps_to_converge(runs, "data.length", "model.name", None, None, planned=[50, 100, 150, 200]).axes[0]
-    joined = [list(line.get_xdata()) for line in ax.lines if line.get_linestyle() == "-" and len(line.get_xdata())]
     medians = next(line for line in ax.lines if line.get_marker() == "_")
-    plt.close("all")
+    joined = joined_lines(ax)
     assert joined == [[50, 100]]  # 150: one seed, its own dot; no line across it to 200
     assert list(medians.get_xdata()) == [50, 100, 200] and list(medians.get_ydata()) == [
         500,
