@@ -38,16 +38,18 @@ class Finding:
 
 
 class Tables:
-    """The aggregator's tables of the studies under `results` (docs/results/)."""
+    """The aggregator's tables of the studies under `results` (docs/results/), and which studies were read."""
 
     def __init__(self, results: Path) -> None:
         self.results = results
+        self.studies_read: set[str] = set()
 
     def read(self, study: str, table: str, **where: object) -> pd.DataFrame | None:
         """Rows of `study`'s `table` (e.g. memory_capacity) where each key equals its value; None without it."""
         path = self.results / study / f"{table}.csv"
         if not path.exists():
             return None
+        self.studies_read.add(study)
         frame = pd.read_csv(path, dtype={"median": str, "range": str})
         if table == "memory_capacity":
             frame = with_censoring_text(frame)
@@ -58,6 +60,24 @@ class Tables:
     def row(self, study: str, table: str, **where: object) -> dict | None:
         frame = self.read(study, table, **where)
         return None if frame is None or frame.empty else frame.iloc[0].to_dict()
+
+    def processors(self, study: str) -> str | None:
+        """The processors `study`'s runs ran on, as its report's compute line names them; None when not recorded."""
+        report = self.results / study / "report.md"
+        found = re.search(r"^- compute: [^(]*\((.*)\)$", report.read_text(), re.MULTILINE) if report.exists() else None
+        return None if found is None or found[1] == "not recorded" else found[1].replace(", ", " and ")
+
+
+def across_processors(tables: Tables, studies: set[str]) -> str:
+    """Where `studies` ran on different processors, a clause naming which ran on which; empty when they ran on one
+    (runs repeat exactly on one CPU model, not across models: docs/results_notes.md)."""
+    by_processors: dict[str, list[str]] = {}
+    for study in sorted(studies):
+        by_processors.setdefault(tables.processors(study) or "not recorded", []).append(study)
+    if len(by_processors.keys() - {"not recorded"}) < 2:
+        return ""
+    return "; runs on different CPU models: " + ", ".join(
+        f"{on} ({', '.join(names)})" for on, names in sorted(by_processors.items()))  # fmt: skip
 
 
 def solved_by_length(capacity_row: dict) -> dict[int, tuple[int, int]]:
@@ -768,6 +788,11 @@ SCORES = (
     "). C4 reads the last training batches and C9 the best training batch, as their reports did."
 )
 
+CPU_MODELS = (
+    "A row whose studies ran on different CPU models names which ran on which: a run repeats exactly on one CPU "
+    "model, not across models (the vanilla RNN past L = 10 differs; see the notes)."
+)
+
 TOLERANCES = (
     f'Tolerances: a claimed "about x" holds when seqlab\'s number is within {ABOUT:.0%} of x (C2, C3, C9, C13, '
     "C15: the reports give one run's number, often read off a plot, so the tolerance must allow for one run's "
@@ -800,7 +825,9 @@ def ledger(docs: Path, anchors: dict[str, str]) -> pd.DataFrame:
     tables = Tables(docs / "results")
     rows = []
     for claim in read_claims(docs / "claims.md").to_dict("records"):
+        tables.studies_read.clear()
         found = CLAIMS[claim["id"]](tables)
+        found.setting += across_processors(tables, tables.studies_read)
         source = f"[{found.study}]({anchors[found.study]})" if found.study in anchors else (found.study or "")
         rows.append({"id": claim["id"], "report": claim["report"], "claim": claim["claim"],
                      "seqlab's setting": found.setting, "verdict": found.verdict, "seqlab's number": found.why,

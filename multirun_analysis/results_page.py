@@ -21,7 +21,7 @@ import pandas as pd
 from multirun_analysis import capacity_map, figures, sample_words
 from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
 from multirun_analysis.books import STORE, carry
-from multirun_analysis.ledger import CHANCE_BEST_BATCH, SCORES, TOLERANCES, ledger
+from multirun_analysis.ledger import CHANCE_BEST_BATCH, CPU_MODELS, SCORES, TOLERANCES, ledger
 from multirun_analysis.records import PROGRESS, RECORDS, archive_path, pack, save, unpacked
 from multirun_analysis.report import Report
 from multirun_analysis.stats import (
@@ -403,7 +403,7 @@ def ledger_blocks(docs: Path) -> list[tuple[str, object]]:
          "(`multirun_analysis/ledger.py`; [results/ledger.csv](results/ledger.csv)); k/n counts seeds; solved "
          "means held-out accuracy >= 0.99 unless the row says otherwise. Open rows name the runs that settle "
          "them: `bash scripts/run_studies.sh ledger` runs what is missing and regenerates this page. "
-         + SCORES + " " + TOLERANCES),
+         + SCORES + " " + CPU_MODELS + " " + TOLERANCES),
         ("table", table),
     ]  # fmt: skip
 

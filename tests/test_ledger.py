@@ -396,6 +396,25 @@ def test_the_stopping_rule_claim_is_a_method_with_what_it_does_to_capacity_and_s
     )
 
 
+def ran_on(docs, study: str, processors: str) -> None:
+    report = f"# {study}\n\n- compute: 40 runs, 0.52 core-hours ({processors})\n"
+    (docs / "results" / study / "report.md").write_text(report)
+
+
+def test_a_row_whose_studies_ran_on_different_cpu_models_names_which_ran_on_which(docs):
+    write(docs, "course", "memory_capacity", rrn_capacity("5: 5/5, 10: 5/5", "10").assign(**{"model.name": "rnn"}))
+    write(docs, "ledger_plateau", "memory_capacity", rrn_capacity("5: 5/5", "5").assign(**{"model.name": "rnn"}))
+    ran_on(docs, "course", "Intel(R) Xeon(R) Processor")
+    ran_on(docs, "ledger_plateau", "AMD EPYC, Intel(R) Xeon(R) Processor")
+    setting = ledger(docs, {}).set_index("id").loc["C8", "seqlab's setting"]
+    assert setting.endswith("; runs on different CPU models: AMD EPYC and Intel(R) Xeon(R) Processor "
+                            "(ledger_plateau), Intel(R) Xeon(R) Processor (course)")  # fmt: skip
+    ran_on(docs, "ledger_plateau", "Intel(R) Xeon(R) Processor")
+    assert "CPU models" not in ledger(docs, {}).set_index("id").loc["C8", "seqlab's setting"]
+    ran_on(docs, "ledger_plateau", "not recorded")
+    assert "CPU models" not in ledger(docs, {}).set_index("id").loc["C8", "seqlab's setting"]
+
+
 def cells(lstm: float, rnn: float, solved: str = "5: 5/5, 15: 2/5") -> pd.DataFrame:
     frame = pd.concat([rrn_capacity(solved, "x").assign(**{"model.name": m, "capacity_median": c})
                        for m, c in (("lstm", lstm), ("rnn", rnn))])  # fmt: skip
