@@ -381,6 +381,17 @@ def effort(rows: pd.DataFrame | None, model: str) -> str:
     return f"median steps trained {low:,.0f}" + (f" to {high:,.0f} over L" if high != low else "")
 
 
+def non_monotone_text(grid_row: dict) -> str:
+    """Where a grid's capacity row has seeds that failed a shorter length than one they solved, how many: a capacity
+    search, which skips the shorter lengths once a longer one is solved, reads those seeds higher."""
+    k = int(grid_row.get("non_monotone", 0))
+    if not k:
+        return ""
+    return (f"; {k} of {grid_row['seeds']} seeds non-monotone on this grid (failed a shorter L than one solved), "
+            "which the capacity search with the rule, not testing shorter L once a longer one is solved, reads "
+            "higher")  # fmt: skip
+
+
 def c8(t: Tables) -> Finding:
     setting = f"{COURSE}; stop on a training-loss plateau, windows of 100 batches, epsilon 1e-6; 5 seeds"
     rows = t.read("ledger_plateau", "memory_capacity")
@@ -393,7 +404,7 @@ def c8(t: Tables) -> Finding:
     for row in rows.to_dict("records"):
         without = course[course["model.name"] == row["model.name"]].iloc[0].to_dict()
         parts.append(f"{row['model.name']}: {capacity_text(row)}, {effort(steps, row['model.name'])} (without the "
-                     f"rule: {capacity_text(without)}, all 10,000 steps)")  # fmt: skip
+                     f"rule: {capacity_text(without)}{non_monotone_text(without)}, all 10,000 steps)")  # fmt: skip
     return Finding(setting, METHOD, "a stopping rule, not a result; what it does to capacity and to the steps "
                    "trained: " + "; ".join(parts), "ledger_plateau")  # fmt: skip
 
