@@ -82,6 +82,8 @@ def entries(results: Path) -> pd.DataFrame:
             if at:
                 low, high = proportion_interval(*map(int, at.split("/")))
                 detail += f"; {at} at {re.sub(r'[^0-9]', '', median)} [{low:.2f}-{high:.2f}]"
+            if row.get("non_monotone", 0) > 0:
+                detail += f"; {int(row['non_monotone'])} non-monotone"
             text = f"{median} ({detail})"
             value = float(row["capacity_median"]) if pd.notna(row["capacity_median"]) else 0.0  # < v: drawn as 0
             rows.append({"cell": row["model.name"], "setting": key[1], "capacity": text, "study": study,
@@ -191,8 +193,11 @@ def blocks(docs: Path) -> list[tuple[str, object]]:
         ("paragraph", f"Each cell's memory capacity on the palindrome task at {SETTING}: the longest L with every "
          "tested L up to it solved, its lower median over seeds, the range over seeds in brackets and k/n seeds "
          "solving the median's L with its Clopper-Pearson 95% interval in square brackets (in a capacity search n "
-         "counts only the seeds that tested that L: the others had failed a shorter one). `>= v`: no tested L "
-         "failed up to v, the longest tested (a lower bound); `< v`: the shortest tested L failed; `-`: not run. "
+         "counts only the seeds that tested that L: the others had failed a shorter one). Non-monotone: seeds "
+         "that failed a shorter L than one they solved; a grid, testing every L, reads them at the shorter, where a "
+         "capacity search, not testing shorter L once a longer one is solved, may read them higher. `>= v`: no "
+         "tested L failed up to v, the longest tested (a lower bound); `< v`: the shortest tested L failed; `-`: not "
+         "run. "
          "From the studies' own tables below "
          f"(`multirun_analysis/capacity_map.py`; sources: {', '.join(dict.fromkeys(found['study']))})."),
         ("table", table(found)),

@@ -44,6 +44,14 @@ def test_each_cell_and_setting_comes_from_the_first_study_that_ran_it(results):
     assert wide.loc[wide["cell"] == "rnn", "SGD; default init; scalar digits"].item() == "-"  # not run
 
 
+def test_an_entry_counts_the_seeds_a_grid_found_non_monotone(results):
+    table = pd.read_csv(results / "course" / "memory_capacity.csv").assign(non_monotone=1)
+    table.to_csv(results / "course" / "memory_capacity.csv", index=False)
+    found = capacity_map.entries(results)
+    assert found.loc[0, "capacity"] == "15 (all 5 seeds; 5/5 at 15 [0.48-1.00]; 1 non-monotone)"
+    assert found.loc[1, "capacity"] == "< 5 (all 5 seeds; 0/5 at 5 [0.00-0.52])"  # no such column: none counted
+
+
 def test_the_map_is_drawn_and_costs_come_from_the_benchmark(results, tmp_path):
     assert capacity_map.figure(capacity_map.entries(results), results) == "capacity_map.png"
     assert (results / "capacity_map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
