@@ -335,7 +335,7 @@ def overflow_rows(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.Seri
 
 def compute_used(runs: pd.DataFrame) -> str:
     """What the runs cost: CPU core-hours (each run's wall time, resumes included, times its threads) and GPU-hours
-    (its wall time), and the processors they ran on."""
+    (its wall time), and the processors they ran on (all that trained a resumed run)."""
 
     def used(key: str) -> pd.Series:  # what the run used (`result.<key>` where the config has the key too)
         return runs.get(f"result.{key}", runs.get(key, pd.Series(None, index=runs.index, dtype=object)))
@@ -345,7 +345,9 @@ def compute_used(runs: pd.DataFrame) -> str:
     parts = [f"{(hours * used('threads').fillna(1))[~on_gpu].sum():,.2f} core-hours"]
     if on_gpu.any():
         parts.append(f"{hours[on_gpu].sum():,.2f} GPU-hours")
-    processors = ", ".join(sorted(used("device_name").dropna().astype(str).unique())) or "not recorded"
+    trained_on = [listed if isinstance(listed, list) and listed else [name]  # runs before `trained_on`: device_name
+                  for listed, name in zip(used("trained_on"), used("device_name"), strict=True)]  # fmt: skip
+    processors = ", ".join(sorted({str(n) for names in trained_on for n in names if pd.notna(n)})) or "not recorded"
     return f"{len(runs)} runs, {' and '.join(parts)} ({processors})"
 
 

@@ -8,7 +8,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,9 @@ def ieee_float32() -> None:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
 
 
+NOT_RECORDED = "not recorded"  # a device that trained part of a run before `Progress.trained_on` was kept
+
+
 @dataclass
 class Progress:
     """Everything about a run's progress that a checkpoint must restore besides model and optimizer."""
@@ -62,6 +65,16 @@ class Progress:
     wall_time_s: float = 0.0
     train_time_s: float = 0.0
     resumes: int = 0
+    trained_on: list[str] = field(default_factory=list)  # each device (GPU or CPU model) that trained it, in order
+
+    def trained_by(self, device: str) -> None:
+        """Record that `device` trains the run from here on (a run repeats exactly on one CPU model, not across
+        models, so a run resumed on another names both); a checkpoint written before this record was kept leaves
+        its devices `not recorded`."""
+        if self.step and not self.trained_on:
+            self.trained_on.append(NOT_RECORDED)
+        if device not in self.trained_on:
+            self.trained_on.append(device)
 
 
 def select_device(name: str) -> torch.device:
@@ -338,6 +351,7 @@ class Run:
             "train_time_s": p.train_time_s,
             "steps_per_s": p.step / p.train_time_s if p.train_time_s else None,
             "resumes": p.resumes,
+            "trained_on": p.trained_on,
             "pack": self.pack,
             "run_dir": str(self.run_dir),
             **environment_info(self.device),

@@ -30,6 +30,7 @@ from seqlab.engines.pack import Calibration, StackedPack
 from seqlab.errors import ConfigError, one_line
 from seqlab.loop import Run, select_device
 from seqlab.models import count_parameters
+from seqlab.provenance import device_name
 from seqlab.runlog import working_on
 from seqlab.signals import RunInterrupted, SignalGuard
 from seqlab.threads import resolve_threads
@@ -250,6 +251,7 @@ def start_run(claimed: Claim) -> Run:
     """Set up the claimed run and resume it from its checkpoint, if it has one."""
     run = Run(claimed.cfg, claimed.run_dir, claimed.device, claimed.impl, claimed.fallback)
     checkpoint.restore(run)
+    run.progress.trained_by(device_name(claimed.device))
     claimed.lock.note(run.progress.step)
     run.tracking = Tracking.open(claimed.cfg, run.run_dir, run.flat_config, run.metrics, run.progress.step,
                                  claimed.impl)  # fmt: skip

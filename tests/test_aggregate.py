@@ -462,6 +462,8 @@ def test_compute_counts_core_hours_by_threads_and_gpu_hours_apart():
         "result.device": ["cpu", "cpu", "cuda", "cpu"], "device_name": ["AMD EPYC", "AMD EPYC", "NVIDIA H200", None],
     })  # fmt: skip
     assert compute_used(runs) == "4 runs, 2.50 core-hours and 2.00 GPU-hours (AMD EPYC, NVIDIA H200)"
+    runs["trained_on"] = [["AMD EPYC", "Intel Xeon"], None, ["NVIDIA H200"], []]  # a run resumed on another CPU
+    assert compute_used(runs) == "4 runs, 2.50 core-hours and 2.00 GPU-hours (AMD EPYC, Intel Xeon, NVIDIA H200)"
 
 
 def test_a_run_that_never_converged_counts_at_its_budget_even_when_it_stopped_early():

@@ -11,6 +11,8 @@ from omegaconf import OmegaConf
 
 from seqlab import rundir
 from seqlab.errors import ConfigError
+from seqlab.loop import NOT_RECORDED
+from seqlab.provenance import device_name
 from seqlab.train import train
 
 LONG_STEPS = 8000  # long enough that a second process starts (about 2 s) while the first still trains
@@ -52,6 +54,24 @@ def test_a_checkpoint_written_before_a_key_joined_added_keys_resumes(make_cfg, t
     assert resumed["status"] == "completed" and resumed["resumes"] == 1
     assert (tmp_path / rundir.METRICS).read_text() == metrics
     assert old not in rundir.fingerprints(flat(make_cfg("train.max_steps=40", "optimizer.lr=0.002")))
+
+
+@pytest.mark.parametrize(("earlier", "expected"), [(["AMD EPYC"], ["AMD EPYC"]), (None, [NOT_RECORDED])])
+def test_a_resumed_run_names_every_processor_that_trained_it(make_cfg, tmp_path, earlier, expected):
+    """A checkpoint trained elsewhere (or before seqlab kept the list, `earlier` None) resumes here: result.json's
+    `trained_on` names both, so no result reads as one processor's when two computed it."""
+    import torch
+
+    cfg = make_cfg("train.max_steps=40", "train.checkpoint_every=10", "threads=1")
+    here = device_name(torch.device("cpu"))
+    assert train(cfg, tmp_path)["trained_on"] == [here]
+    (tmp_path / rundir.RESULT).unlink()  # as if killed after its last checkpoint
+    state = torch.load(tmp_path / rundir.CHECKPOINT, weights_only=True)
+    progress = {key: value for key, value in state["progress"].items() if key != "trained_on"}
+    torch.save({**state, "progress": progress | ({"trained_on": earlier} if earlier else {})},
+               tmp_path / rundir.CHECKPOINT)  # fmt: skip
+    resumed = train(cfg, tmp_path)
+    assert resumed["resumes"] == 1 and resumed["trained_on"] == [*expected, here]
 
 
 def flat(cfg) -> dict:
