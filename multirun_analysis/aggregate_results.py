@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -78,6 +79,7 @@ class Options:
 
 TASK_METRICS = {"text": "eval_bpc", "adding": "eval_loss"}  # a task not named here is scored by eval_accuracy
 CONFIG = "config"  # the column that combines the varying keys beyond the x, hue and column roles
+COMPUTE = "compute: "  # report.md's bullet of what the runs cost and where they ran (`recorded_compute`)
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -251,7 +253,7 @@ def write_outputs(args: Options, data: Collection, out: Path) -> None:
     report.heading("What was aggregated")
     statuses = Counter(runs["status"]) + Counter(p.kind for p in data.problems if p.kind not in rundir.STATUSES)
     report.bullets([f"directories: {', '.join(map(str, args.dirs))}", *(f"{k}: {v}" for k, v in statuses.items()),
-                    f"compute: {compute_used(runs)}"])  # fmt: skip
+                    f"{COMPUTE}{compute_used(runs)}"])  # fmt: skip
     if (overflowing := runs["grad_overflow_rows"] > 0).any():
         everywhere = int(overflowed_in_every_row(runs).sum())
         report.paragraph(
@@ -349,6 +351,27 @@ def compute_used(runs: pd.DataFrame) -> str:
                   for listed, name in zip(used("trained_on"), used("device_name"), strict=True)]  # fmt: skip
     processors = ", ".join(sorted({str(n) for names in trained_on for n in names if pd.notna(n)})) or "not recorded"
     return f"{len(runs)} runs, {' and '.join(parts)} ({processors})"
+
+
+def recorded_compute(out: Path) -> str | None:
+    """The compute line of the report.md an aggregation wrote in `out` (`40 runs, 0.52 core-hours (AMD EPYC)`)."""
+    report = out / "report.md"
+    found = re.search(rf"^- {COMPUTE}(.*)$", report.read_text(), re.MULTILINE) if report.exists() else None
+    return found[1] if found else None
+
+
+def across_processors(results: Path, studies: set[str]) -> str:
+    """Where the `studies` aggregated under `results` ran on different processors, a clause naming which ran on
+    which; empty when they ran on one (runs repeat exactly on one CPU model, not across models)."""
+    by_processors: dict[str, list[str]] = {}
+    for study in sorted(studies):
+        found = re.search(r"^[^(]*\((.*)\)$", recorded_compute(results / study) or "")
+        on = found[1].replace(", ", " and ") if found else "not recorded"
+        by_processors.setdefault(on, []).append(study)
+    if len(by_processors.keys() - {"not recorded"}) < 2:
+        return ""
+    return "; runs on different CPU models: " + ", ".join(
+        f"{on} ({', '.join(names)})" for on, names in sorted(by_processors.items()))  # fmt: skip
 
 
 CAPTION_KEYS = {  # the settings a figure's caption names, when they are the same in every run

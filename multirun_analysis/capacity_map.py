@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from multirun_analysis import figures
+from multirun_analysis.aggregate_results import across_processors
 from multirun_analysis.stats import proportion_interval, with_censoring_text
 
 # study -> the setting all its rows share; a row's own optimizer.name or init.name gives the rest
@@ -199,7 +200,8 @@ def blocks(docs: Path) -> list[tuple[str, object]]:
          "tested L failed up to v, the longest tested (a lower bound); `< v`: the shortest tested L failed; `-`: not "
          "run. "
          "From the studies' own tables below "
-         f"(`multirun_analysis/capacity_map.py`; sources: {', '.join(dict.fromkeys(found['study']))})."),
+         f"(`multirun_analysis/capacity_map.py`; sources: {', '.join(dict.fromkeys(found['study']))}"
+         f"{across_processors(results, set(found['study']))})."),
         ("table", table(found)),
         ("image", (f"results/{drawn}", "capacity map: lower median capacity per cell and setting")),
     ]  # fmt: skip

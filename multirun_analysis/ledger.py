@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from multirun_analysis import sample_words
+from multirun_analysis.aggregate_results import across_processors
 from multirun_analysis.sample_words import LAST_STEPS, by_temperature
 from multirun_analysis.stats import chance_best_batch, fisher_exact, with_censoring_text
 
@@ -60,24 +61,6 @@ class Tables:
     def row(self, study: str, table: str, **where: object) -> dict | None:
         frame = self.read(study, table, **where)
         return None if frame is None or frame.empty else frame.iloc[0].to_dict()
-
-    def processors(self, study: str) -> str | None:
-        """The processors `study`'s runs ran on, as its report's compute line names them; None when not recorded."""
-        report = self.results / study / "report.md"
-        found = re.search(r"^- compute: [^(]*\((.*)\)$", report.read_text(), re.MULTILINE) if report.exists() else None
-        return None if found is None or found[1] == "not recorded" else found[1].replace(", ", " and ")
-
-
-def across_processors(tables: Tables, studies: set[str]) -> str:
-    """Where `studies` ran on different processors, a clause naming which ran on which; empty when they ran on one
-    (runs repeat exactly on one CPU model, not across models: docs/results_notes.md)."""
-    by_processors: dict[str, list[str]] = {}
-    for study in sorted(studies):
-        by_processors.setdefault(tables.processors(study) or "not recorded", []).append(study)
-    if len(by_processors.keys() - {"not recorded"}) < 2:
-        return ""
-    return "; runs on different CPU models: " + ", ".join(
-        f"{on} ({', '.join(names)})" for on, names in sorted(by_processors.items()))  # fmt: skip
 
 
 def solved_by_length(capacity_row: dict) -> dict[int, tuple[int, int]]:
@@ -838,7 +821,7 @@ def ledger(docs: Path, anchors: dict[str, str]) -> pd.DataFrame:
     for claim in read_claims(docs / "claims.md").to_dict("records"):
         tables.studies_read.clear()
         found = CLAIMS[claim["id"]](tables)
-        found.setting += across_processors(tables, tables.studies_read)
+        found.setting += across_processors(tables.results, tables.studies_read)
         source = f"[{found.study}]({anchors[found.study]})" if found.study in anchors else (found.study or "")
         rows.append({"id": claim["id"], "report": claim["report"], "claim": claim["claim"],
                      "seqlab's setting": found.setting, "verdict": found.verdict, "seqlab's number": found.why,

@@ -19,7 +19,14 @@ from pathlib import Path
 import pandas as pd
 
 from multirun_analysis import capacity_map, figures, sample_words
-from multirun_analysis.aggregate_results import Options, UsageError, aggregate, compute_used, sample_excerpt
+from multirun_analysis.aggregate_results import (
+    Options,
+    UsageError,
+    aggregate,
+    compute_used,
+    recorded_compute,
+    sample_excerpt,
+)
 from multirun_analysis.books import STORE, carry
 from multirun_analysis.ledger import CHANCE_BEST_BATCH, CPU_MODELS, SCORES, TOLERANCES, ledger
 from multirun_analysis.records import PROGRESS, RECORDS, archive_path, pack, save, unpacked
@@ -484,8 +491,7 @@ def build(args: argparse.Namespace) -> int:
                     continue
             source += rebuilt(shared, sweep)
         elif (out / "summary.csv").exists():  # aggregated before; no records: the same words on every machine
-            compute = re.search(r"^- compute: (.*)$", (out / "report.md").read_text(), re.MULTILINE)
-            source = (f"Compute: {compute[1] if compute else 'not recorded'}. Not re-aggregated: the repository holds "
+            source = (f"Compute: {recorded_compute(out) or 'not recorded'}. Not re-aggregated: the repository holds "
                       f"no records of {sweep}, so the tables and figures are the ones committed at its last "
                       "aggregation (run the study again to regenerate them).")  # fmt: skip
         else:

@@ -21,7 +21,13 @@ from conftest import ROOT, TINY, run_cli
 from synthetic_runs import make_tree, write_run
 
 from multirun_analysis import figures
-from multirun_analysis.aggregate_results import compute_used, main, overflow_rows
+from multirun_analysis.aggregate_results import (
+    across_processors,
+    compute_used,
+    main,
+    overflow_rows,
+    recorded_compute,
+)
 from multirun_analysis.collect import planned_values
 from multirun_analysis.stats import bootstrap_interval, chance_best_batch, convergence, overflow
 from seqlab import rundir
@@ -464,6 +470,18 @@ def test_compute_counts_core_hours_by_threads_and_gpu_hours_apart():
     assert compute_used(runs) == "4 runs, 2.50 core-hours and 2.00 GPU-hours (AMD EPYC, NVIDIA H200)"
     runs["trained_on"] = [["AMD EPYC", "Intel Xeon"], None, ["NVIDIA H200"], []]  # a run resumed on another CPU
     assert compute_used(runs) == "4 runs, 2.50 core-hours and 2.00 GPU-hours (AMD EPYC, Intel Xeon, NVIDIA H200)"
+
+
+def test_studies_on_different_processors_are_named_by_processor_from_their_reports(tmp_path):
+    for study, processors in [("a", "AMD EPYC"), ("b", "Intel Xeon"), ("c", "AMD EPYC, Intel Xeon"), ("d", "AMD EPYC")]:
+        (tmp_path / study).mkdir()
+        (tmp_path / study / "report.md").write_text(f"# {study}\n\n- compute: 3 runs, 0.10 core-hours ({processors})\n")
+    assert recorded_compute(tmp_path / "a") == "3 runs, 0.10 core-hours (AMD EPYC)"
+    assert recorded_compute(tmp_path / "none") is None
+    assert across_processors(tmp_path, {"a", "d", "none"}) == ""  # one processor; one not recorded
+    assert across_processors(tmp_path, {"a", "b", "c", "d"}) == (
+        "; runs on different CPU models: AMD EPYC (a, d), AMD EPYC and Intel Xeon (c), Intel Xeon (b)"
+    )
 
 
 def test_a_run_that_never_converged_counts_at_its_budget_even_when_it_stopped_early():
