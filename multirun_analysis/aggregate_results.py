@@ -80,6 +80,7 @@ class Options:
 TASK_METRICS = {"text": "eval_bpc", "adding": "eval_loss"}  # a task not named here is scored by eval_accuracy
 CONFIG = "config"  # the column that combines the varying keys beyond the x, hue and column roles
 COMPUTE = "compute: "  # report.md's bullet of what the runs cost and where they ran (`recorded_compute`)
+NO_PROCESSOR = "not recorded"  # the compute line's processors where no run recorded one
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -349,7 +350,7 @@ def compute_used(runs: pd.DataFrame) -> str:
         parts.append(f"{hours[on_gpu].sum():,.2f} GPU-hours")
     trained_on = [listed if isinstance(listed, list) and listed else [name]  # runs before `trained_on`: device_name
                   for listed, name in zip(used("trained_on"), used("device_name"), strict=True)]  # fmt: skip
-    processors = ", ".join(sorted({str(n) for names in trained_on for n in names if pd.notna(n)})) or "not recorded"
+    processors = ", ".join(sorted({str(n) for names in trained_on for n in names if pd.notna(n)})) or NO_PROCESSOR
     return f"{len(runs)} runs, {' and '.join(parts)} ({processors})"
 
 
@@ -366,9 +367,9 @@ def across_processors(results: Path, studies: set[str]) -> str:
     by_processors: dict[str, list[str]] = {}
     for study in sorted(studies):
         found = re.search(r"^[^(]*\((.*)\)$", recorded_compute(results / study) or "")
-        on = found[1].replace(", ", " and ") if found else "not recorded"
+        on = found[1].replace(", ", " and ") if found else NO_PROCESSOR
         by_processors.setdefault(on, []).append(study)
-    if len(by_processors.keys() - {"not recorded"}) < 2:
+    if len(by_processors.keys() - {NO_PROCESSOR}) < 2:
         return ""
     return "; runs on different CPU models: " + ", ".join(
         f"{on} ({', '.join(names)})" for on, names in sorted(by_processors.items()))  # fmt: skip
