@@ -363,12 +363,13 @@ def recorded_compute(out: Path) -> str | None:
 
 def across_processors(results: Path, studies: set[str]) -> str:
     """Where the `studies` aggregated under `results` ran on different processors, a clause naming which ran on
-    which; empty when they ran on one (runs repeat exactly on one CPU model, not across models)."""
+    which; empty when they ran on one (runs repeat exactly on one CPU model, not across models). A processor not
+    recorded (a run resumed from a checkpoint older than `trained_on`) is no CPU model of its own."""
     by_processors: dict[str, list[str]] = {}
     for study in sorted(studies):
         found = re.search(r"^[^(]*\((.*)\)$", recorded_compute(results / study) or "")
-        on = found[1].replace(", ", " and ") if found else NO_PROCESSOR
-        by_processors.setdefault(on, []).append(study)
+        recorded = sorted(set(found[1].split(", ")) - {NO_PROCESSOR}) if found else []
+        by_processors.setdefault(" and ".join(recorded) or NO_PROCESSOR, []).append(study)
     if len(by_processors.keys() - {NO_PROCESSOR}) < 2:
         return ""
     return "; runs on different CPU models: " + ", ".join(

@@ -23,7 +23,6 @@ from multirun_analysis.aggregate_results import (
     Options,
     UsageError,
     aggregate,
-    compute_used,
     recorded_compute,
     sample_excerpt,
 )
@@ -359,7 +358,7 @@ def aggregate_study(study: str, runs_root: Path, out: Path, books: Path) -> str 
         print(f"results_page: skipping {study}: {error}", file=sys.stderr)
         return None
     runs = pd.read_csv(out / "runs.csv")
-    source = f"Compute: {compute_used(runs)}."
+    source = f"Compute: {recorded_compute(out)}."  # the report's line: runs.csv holds `trained_on` as text
     if stopped := int((runs["status"] == "interrupted").sum()):  # a search stopped midway: published so far
         source += (f" Unfinished: {stopped} run{'s' * (stopped > 1)} stopped midway (checkpointed; its command "
                    "resumes them): a capacity may still grow where it is marked `>=`, or where a length between its "

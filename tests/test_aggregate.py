@@ -231,12 +231,15 @@ def test_results_page_regenerates_from_run_directories(tmp_path):
     from multirun_analysis.results_page import main as results_page
 
     runs, docs = tmp_path / "multirun", tmp_path / "docs"
-    make_tree(runs / "rnn_vs_lstm", known_accuracy, model__name=["rnn", "lstm"], data__length=[5, 10, 15])
+    resumed = make_tree(runs / "rnn_vs_lstm", known_accuracy, model__name=["rnn", "lstm"], data__length=[5, 10, 15])[0]
+    result = json.loads((resumed / rundir.RESULT).read_text())
+    (resumed / rundir.RESULT).write_text(json.dumps(result | {"trained_on": ["AMD EPYC", "Intel Xeon"]}))
     docs.mkdir()
     (docs / "results_notes.md").write_text("The RNN holds on longer than the LSTM here.")
     assert results_page(["--runs", str(runs), "--docs", str(docs)]) == 0
     page = (docs / "results.md").read_text()
     assert "The RNN holds on longer than the LSTM here." in page
+    assert "core-hours (AMD EPYC, Intel Xeon). " in page  # every processor that trained a resumed run, as the report
     assert (
         "| rnn | 3 | 10 | 5 to 10 | 0 | 0 | 0 | 5: 3/3, 10: 2/3, 15: 0/3 |" in page
     )  # censored above, below; non-monotone
@@ -473,12 +476,15 @@ def test_compute_counts_core_hours_by_threads_and_gpu_hours_apart():
 
 
 def test_studies_on_different_processors_are_named_by_processor_from_their_reports(tmp_path):
-    for study, processors in [("a", "AMD EPYC"), ("b", "Intel Xeon"), ("c", "AMD EPYC, Intel Xeon"), ("d", "AMD EPYC")]:
+    for study, processors in [("a", "AMD EPYC"), ("b", "Intel Xeon"), ("c", "AMD EPYC, Intel Xeon"), ("d", "AMD EPYC"),
+                              ("e", "AMD EPYC, not recorded"), ("f", "not recorded")]:  # fmt: skip
         (tmp_path / study).mkdir()
         (tmp_path / study / "report.md").write_text(f"# {study}\n\n- compute: 3 runs, 0.10 core-hours ({processors})\n")
     assert recorded_compute(tmp_path / "a") == "3 runs, 0.10 core-hours (AMD EPYC)"
     assert recorded_compute(tmp_path / "none") is None
     assert across_processors(tmp_path, {"a", "d", "none"}) == ""  # one processor; one not recorded
+    assert across_processors(tmp_path, {"a", "e", "f"}) == ""  # a processor not recorded is no CPU model of its own
+    assert across_processors(tmp_path, {"b", "e"}) == "; runs on different CPU models: AMD EPYC (e), Intel Xeon (b)"
     assert across_processors(tmp_path, {"a", "b", "c", "d"}) == (
         "; runs on different CPU models: AMD EPYC (a, d), AMD EPYC and Intel Xeon (c), Intel Xeon (b)"
     )
