@@ -80,7 +80,6 @@ class Options:
 TASK_METRICS = {"text": "eval_bpc", "adding": "eval_loss"}  # a task not named here is scored by eval_accuracy
 CONFIG = "config"  # the column that combines the varying keys beyond the x, hue and column roles
 COMPUTE = "compute: "  # report.md's bullet of what the runs cost and where they ran (`recorded_compute`)
-NO_PROCESSOR = "not recorded"  # the compute line's processors where no run recorded one
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -350,7 +349,9 @@ def compute_used(runs: pd.DataFrame) -> str:
         parts.append(f"{hours[on_gpu].sum():,.2f} GPU-hours")
     trained_on = [listed if isinstance(listed, list) and listed else [name]  # runs before `trained_on`: device_name
                   for listed, name in zip(used("trained_on"), used("device_name"), strict=True)]  # fmt: skip
-    processors = ", ".join(sorted({str(n) for names in trained_on for n in names if pd.notna(n)})) or NO_PROCESSOR
+    processors = (
+        ", ".join(sorted({str(n) for names in trained_on for n in names if pd.notna(n)})) or rundir.NOT_RECORDED
+    )
     return f"{len(runs)} runs, {' and '.join(parts)} ({processors})"
 
 
@@ -368,9 +369,9 @@ def across_processors(results: Path, studies: set[str]) -> str:
     by_processors: dict[str, list[str]] = {}
     for study in sorted(studies):
         found = re.search(r"^[^(]*\((.*)\)$", recorded_compute(results / study) or "")
-        recorded = sorted(set(found[1].split(", ")) - {NO_PROCESSOR}) if found else []
-        by_processors.setdefault(" and ".join(recorded) or NO_PROCESSOR, []).append(study)
-    if len(by_processors.keys() - {NO_PROCESSOR}) < 2:
+        recorded = sorted(set(found[1].split(", ")) - {rundir.NOT_RECORDED}) if found else []
+        by_processors.setdefault(" and ".join(recorded) or rundir.NOT_RECORDED, []).append(study)
+    if len(by_processors.keys() - {rundir.NOT_RECORDED}) < 2:
         return ""
     return "; runs on different CPU models: " + ", ".join(
         f"{on} ({', '.join(names)})" for on, names in sorted(by_processors.items()))  # fmt: skip

@@ -45,9 +45,6 @@ def ieee_float32() -> None:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
 
 
-NOT_RECORDED = "not recorded"  # a device that trained part of a run before `Progress.trained_on` was kept
-
-
 @dataclass
 class Progress:
     """Everything about a run's progress that a checkpoint must restore besides model and optimizer."""
@@ -72,7 +69,7 @@ class Progress:
         models, so a run resumed on another names both); a checkpoint written before this record was kept leaves
         its devices `not recorded`."""
         if self.step and not self.trained_on:
-            self.trained_on.append(NOT_RECORDED)
+            self.trained_on.append(rundir.NOT_RECORDED)
         if device not in self.trained_on:
             self.trained_on.append(device)
 

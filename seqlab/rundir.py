@@ -77,6 +77,7 @@ SAMPLE_COLUMNS = ("step", "temperature", "prompt", "text")
 STATUSES = ("completed", "failed", "interrupted")
 MAX_NAME_BYTES = 255  # the longest file name of common file systems (ext4, xfs, APFS, NTFS)
 PLAN = "plan.json"  # at a sweep's root: how many runs it plans (seqlab status)
+NOT_RECORDED = "not recorded"  # result.json's `trained_on` for a part trained before seqlab kept that list
 RUNNING_ELSEWHERE = "running elsewhere"  # a sweep's job whose directory another process was training
 
 

@@ -11,7 +11,6 @@ from omegaconf import OmegaConf
 
 from seqlab import rundir
 from seqlab.errors import ConfigError
-from seqlab.loop import NOT_RECORDED
 from seqlab.provenance import device_name
 from seqlab.train import train
 
@@ -56,7 +55,7 @@ def test_a_checkpoint_written_before_a_key_joined_added_keys_resumes(make_cfg, t
     assert old not in rundir.fingerprints(flat(make_cfg("train.max_steps=40", "optimizer.lr=0.002")))
 
 
-@pytest.mark.parametrize(("earlier", "expected"), [(["AMD EPYC"], ["AMD EPYC"]), (None, [NOT_RECORDED])])
+@pytest.mark.parametrize(("earlier", "expected"), [(["AMD EPYC"], ["AMD EPYC"]), (None, [rundir.NOT_RECORDED])])
 def test_a_resumed_run_names_every_processor_that_trained_it(make_cfg, tmp_path, earlier, expected):
     """A checkpoint trained elsewhere (or before seqlab kept the list, `earlier` None) resumes here: result.json's
     `trained_on` names both, so no result reads as one processor's when two computed it."""
