@@ -42,12 +42,13 @@ LABELS = {
     "train_loss": "training loss (cross-entropy, nats)",
     "train_accuracy": "training-batch accuracy",
     "t": "time step t (digits read)",
-    "grad_norm": "gradient norm ‖∂L/∂h_t‖",
+    "grad_norm": "gradient norm ‖∂L/∂θ‖",  # metrics.csv's, over all weights; grad_flow.csv's is STATE_GRADIENT
     "model.name": "model",
     "optimizer.name": "optimizer",
     "init.name": "init",
     "capacity": "largest L solved (digits)",
 }
+STATE_GRADIENT = "gradient norm ‖∂L/∂h_t‖"  # grad_flow.csv's grad_norm: through time, not over the weights
 SHORT = {"data.length": "L", "model.name": "model", "optimizer.name": "optimizer", "init.name": "init",
          "data.pairs": "pairs"}  # fmt: skip
 # What a task's length keys mean, where not the palindrome's: (axis label, short name).
@@ -414,7 +415,7 @@ def learning_curves(curves: pd.DataFrame, x: str, hue: str, row: str | None, y: 
     _clip_line(grid, clip_note, chance)
     _mark_ends(grid, y, hue, colours)
     for ax in grid.axes.flat:  # 100000 and 75000 side by side collide: 100k, 75k
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4, integer=True))  # steps are whole
         ax.xaxis.set_major_formatter(
             matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}")
         )
@@ -588,5 +589,6 @@ def gradient_flow(flow: pd.DataFrame, x: str, hue: str) -> plt.Figure:
     )  # fmt: skip
     grid.set(yscale="log")
     _facet_labels(grid, "t", "grad_norm", "step", x if x in data else None)
+    grid.set_ylabels(STATE_GRADIENT)
     _title(grid, "Gradient flow through time (held-out batch)")
     return grid.figure

@@ -155,6 +155,22 @@ def test_a_figure_puts_at_most_four_panels_side_by_side():
     assert figures._facets(data, "bias", None) == ("bias", None, None)
 
 
+def test_the_two_gradient_norms_are_labelled_apart():
+    """metrics.csv's grad_norm is over all weights; grad_flow.csv's is through time, dL/dh_t."""
+    run = {"model.name": ["rnn"] * 4, "data.length": [5] * 4}
+    flow = figures.gradient_flow(
+        pd.DataFrame({**run, "step": [1, 1, 2, 2], "t": [0, 1, 0, 1], "grad_norm": [1.0, 2.0, 3.0, 4.0]}),
+        "data.length",
+        "model.name",
+    )
+    curves = figures.learning_curves(pd.DataFrame({**run, "run_dir": ["a"] * 4, "step": [1, 2, 3, 4],
+                                                   "grad_norm": [1.0, 2.0, 3.0, 4.0]}),
+                                     "data.length", "model.name", None, "grad_norm", log=True)  # fmt: skip
+    assert flow.axes[0].get_ylabel() == figures.STATE_GRADIENT == "gradient norm ‖∂L/∂h_t‖"
+    assert curves.axes[0].get_ylabel() == "gradient norm ‖∂L/∂θ‖"
+    plt.close("all")
+
+
 def test_sweeps_with_different_keys_and_facets(tmp_path):
     make_tree(tmp_path / "a", lambda c: 1.0, model__name=["rnn", "rrn"], data__length=[5, 10],
               optimizer__name=["sgd", "adam"])  # fmt: skip
