@@ -541,25 +541,21 @@ def capacity_per_seed(per_seed: pd.DataFrame, hue: str, col: str | None, row: st
     return grid.figure
 
 
+def _compact_capacity(text: str) -> str:
+    """A capacity table's text as a heatmap cell fits it: `>= 50` -> `≥50`, `< 5` -> `<5`, `35 to 50` -> `35–50`."""
+    return text.replace(">= ", "≥").replace("< ", "<").replace(" to ", "–")
+
+
 def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> plt.Figure:
     """`factor` (rows) x `hue` (columns) -> the median capacity over seeds, coloured, with its range over the n
-    seeds, or "all n seeds" where they agree ("≥" when most seeds never failed; "<" the shortest tested value when
-    most failed at it)."""
+    seeds, or "all n seeds" where they agree; censored as the tables say it ("≥50": no tested length failed, "<5":
+    the shortest tested failed)."""
     values, text = {}, {}
-    summary = capacity_over_seeds(per_seed, [factor, hue])
-    shortest_failure = per_seed.groupby([factor, hue], sort=True)["first_failure"].min()
-    for group in summary.to_dict("records"):
+    for group in capacity_over_seeds(per_seed, [factor, hue]).to_dict("records"):
         row_value, column = group[factor], group[hue]
-        below = "<" + number(shortest_failure[row_value, column])  # a seed that failed its shortest tested value
-        median = group["capacity_median"]
-        if pd.notna(median):
-            shown = ("≥" if group["censored_at_least"] * 2 > group["seeds"] else "") + number(median)
-        else:
-            shown = below
-        low, high = (number(v) if pd.notna(v) else below for v in (group["capacity_min"], group["capacity_max"]))
-        spread = f"all {group['seeds']} seeds" if low == high else f"{low}–{high} (n={group['seeds']})"
-        values[row_value, column] = median if pd.notna(median) else 0
-        text[row_value, column] = f"{shown}\n{spread}"
+        spread = group["range"] if group["range"].startswith("all ") else f"{group['range']} (n={group['seeds']})"
+        values[row_value, column] = group["capacity_median"] if pd.notna(group["capacity_median"]) else 0
+        text[row_value, column] = _compact_capacity(f"{group['median']}\n{spread}")
     rows, columns = sorted({r for r, _ in text}), sorted({c for _, c in text})
     grid = [[values.get((r, c), np.nan) for c in columns] for r in rows]
     notes = [[text.get((r, c), "") for c in columns] for r in rows]
@@ -569,6 +565,7 @@ def capacity_heatmap(per_seed: pd.DataFrame, factor: str, hue: str, x: str) -> p
     sns.heatmap(pd.DataFrame(grid, index=names, columns=columns), annot=np.array(notes), fmt="", cmap="viridis",
                 vmin=0, vmax=per_seed["largest_tested"].max(), ax=ax,
                 cbar_kws={"label": f"median capacity ({short(x)})"})  # fmt: skip
+    ax.grid(False)  # a configuration not run is a blank cell, not one crossed by grid lines
     ax.tick_params(axis="y", rotation=0)
     ax.set_xlabel(label(hue))
     ax.set_ylabel(label(factor))

@@ -456,14 +456,17 @@ def test_capacity_heatmap_cells_say_median_and_spread():
     from multirun_analysis import figures
 
     per_seed = pd.DataFrame({
-        "optimizer": ["sgd"] * 2 + ["adam"] * 2 + ["rmsprop"] * 2, "model": ["gru"] * 6,
-        "capacity": [None, None, 35, 50, 45, 45], "first_failure": [5, 5, 40, None, 50, 50],
-        "censored": [True, True, False, True, False, False], "non_monotone": [False] * 6,
-        "largest_tested": [5, 5, 40, 50, 50, 50],
+        "optimizer": ["sgd"] * 2 + ["adam"] * 2 + ["rmsprop"] * 2 + ["nag"] * 2 + ["lion"] * 2, "model": ["gru"] * 10,
+        "capacity": [None, None, 35, 50, 45, 45, None, 50, 50, 50],
+        "first_failure": [5, 5, 40, None, 50, 50, 5, None, None, None],
+        "censored": [True, True, False, True, False, False, True, True, True, True], "non_monotone": [False] * 10,
+        "largest_tested": [5, 5, 40, 50, 50, 50, 5, 50, 50, 50],
     })  # fmt: skip
     drawn = figures.capacity_heatmap(per_seed, "optimizer", "model", "data.length")
     cells = sorted(text.get_text() for text in drawn.axes[0].texts)
-    assert cells == ["35\n35–50 (n=2)", "45\nall 2 seeds", "<5\nall 2 seeds"]  # lower median: a tested length
+    # lower median: a tested length; a seed that never failed reads >= (its longest tested), one that failed its
+    # shortest reads < (that length), as in the tables
+    assert cells == ["35\n35–≥50 (n=2)", "45\nall 2 seeds", "<5\n<5–≥50 (n=2)", "<5\nall 2 seeds", "≥50\nall 2 seeds"]
     assert drawn.axes[0].collections[0].get_clim() == (0, 50)  # colours from 0 to the longest tested length
 
 
