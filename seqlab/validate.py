@@ -34,6 +34,8 @@ def _fail(key: str, value: Any, accepted: str) -> ConfigError:
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first invalid value of a composed run config: every key against its schema (type,
     range, choices: seqlab/schema.py), then the checks a schema cannot express, each stated here."""
+    if (key := schema.unknown_key(cfg)) is not None:
+        raise ConfigError(unknown_key(key))
     for node, (schemas, fallback) in schema.UNIONS.items():
         try:
             typed = schema.typed_node(cfg, node)
@@ -204,9 +206,12 @@ def unknown_key(key: str) -> str:
     if key in schema.keys() and node in schema.UNIONS:
         names = [name for name, unit in schema.UNIONS[node][0].items() if key.split(".", 1)[1] in unit.__annotations__]
         return f"{key} is not a key of this {node}: only of {node}.name = {', '.join(names)}"
-    close = difflib.get_close_matches(key, sorted(schema.keys()), n=1, cutoff=0.6)
+    parent, _, leaf = key.rpartition(".")
+    siblings = sorted({known.rpartition(".")[2] for known in schema.keys() if known.rpartition(".")[0] == parent})
+    close = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.6)  # a misspelt key, beside the one it meant
     listing = "--cfg hydra" if key.startswith("hydra.") else "--cfg job"
-    hint = f"did you mean {close[0]}?" if close else f"see the keys with: python -m seqlab.run {listing}"
+    meant = f"{parent}.{close[0]}" if parent and close else "".join(close)
+    hint = f"did you mean {meant}?" if close else f"see the keys with: python -m seqlab.run {listing}"
     return f"{key} is not a config key ({hint}; seqlab/schema.py lists every key)"
 
 

@@ -55,6 +55,10 @@ COMMAND_LINE_TRAPS = [  # (arguments, environment, the start of the one line)
     (["model.hiden_size=3"], {}, "seqlab: error: model.hiden_size is not a config key (did you mean model.hidden_"),
     (["optimizer.momentum=0.5"], {}, "seqlab: error: optimizer.momentum is not a key of this optimizer: only of "
      "optimizer.name = sgd, sgd_momentum"),
+    (["+train.early_stop.patiense=3"], {}, "seqlab: error: train.early_stop.patiense is not a config key (did you "
+     "mean train.early_stop.patience?"),  # `+` adds any key: a misspelt one would run the default under its name
+    (["+foo=1"], {}, "seqlab: error: foo is not a config key (see the keys with: python -m seqlab.run --cfg job"),
+    (["-m", "seed=1,2", "+model.dropout=0.1"], {}, "seqlab: error: model.dropout is not a config key"),
     (["+experiment=course"], {}, "seqlab: error: this config defines a sweep (hydra.sweeper.params: seed, model, "
      "data.length): add -m"),
     (["seed=4294967297"], {}, "seqlab: error: seed=4294967297 is invalid: expected an integer >= 0 and <= 4294967295"),

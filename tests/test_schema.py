@@ -58,6 +58,24 @@ def test_values_outside_their_rule_name_the_key_and_what_it_accepts(overrides, m
     assert str(error.value).startswith(message), error.value
 
 
+@pytest.mark.parametrize(
+    ("added", "message"),
+    [
+        ("+seedd=3", "seedd is not a config key (did you mean seed?"),
+        ("+train.early_stop.patiense=3", "train.early_stop.patiense is not a config key (did you mean "
+         "train.early_stop.patience?"),
+        ("+logger.tensorboard.foo=1", "logger.tensorboard.foo is not a config key (see the keys with"),
+        ("+data.lenght=3", "data.lenght is not a config key (did you mean data.length?"),
+    ],
+)  # fmt: skip
+def test_a_key_added_with_plus_must_be_a_schema_key(added, message):
+    with seqlab_configs():
+        cfg = compose(config_name="config", overrides=[*TINY, added])
+    with pytest.raises(ConfigError) as error:
+        validate(cfg)
+    assert str(error.value).startswith(message), error.value
+
+
 def test_a_user_option_that_does_not_start_from_a_schema_is_typed_by_its_name(tmp_path):
     (tmp_path / "optimizer").mkdir()
     (tmp_path / "optimizer" / "mine.yaml").write_text("name: adam\nlr: 0.01\nweight_decay: 0.0\nbetas: [0.9, 0.99]\n"
