@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Any, ClassVar, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
@@ -16,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from seqlab.errors import refuse
-from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked, link_in
+from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked, link_in, outermost_missing
 from seqlab.threads import resolve_threads
 from seqlab.tuning import tune_process
 
@@ -71,7 +72,10 @@ def running_elsewhere(run_dir: str, error: RunLocked) -> Outcome:
 class RunDirGuard(Callback):
     """Hydra callback (config.yaml's `hydra.callbacks`): before a single run, refuse (one line, exit 2) a run directory
     holding a symbolic link, before Hydra writes `.hydra/` and the job's log into it. seqlab's sweepers check each
-    run's directory the same way before launching it (`rundir.verdict`)."""
+    run's directory the same way before launching it (`rundir.verdict`). Records the outermost folder Hydra is
+    about to make for it (`made`), which a refused run removes again."""
+
+    made: ClassVar[Path | None] = None  # this process's single run: the outermost folder of its run directory made
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -80,3 +84,4 @@ class RunDirGuard(Callback):
             return
         if why := link_in(run_dir):
             refuse(why)
+        RunDirGuard.made = outermost_missing(run_dir)

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from seqlab.errors import ConfigError, refuse
-from seqlab.jobs import Outcome, fail, running_elsewhere, start_job
+from seqlab.jobs import Outcome, RunDirGuard, fail, running_elsewhere, start_job
 from seqlab.rundir import RESULT, DiskFull, RunLocked, discard_if_unused
 from seqlab.validate import COMPOSITION_ERRORS, check_job, explain
 
@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> Outcome:
         result = train(cfg, run_dir)
     except (ConfigError, OmegaConfBaseException) as error:
         error = error if isinstance(error, ConfigError) else ConfigError(explain(error, overrides=overrides))
-        discard_if_unused(run_dir)  # a refused run leaves nothing behind
+        discard_if_unused(run_dir, RunDirGuard.made if single else None)  # a refused run leaves nothing behind
         if single:
             refuse(error)
         raise

@@ -393,14 +393,41 @@ def check_sweep_name(name: object) -> None:
         raise ConfigError(f"sweep_name={name!r} is invalid: expected one folder name (no '/', not '.' or '..')")
 
 
-def discard_if_unused(run_dir: str | Path) -> bool:
+def discard_if_unused(run_dir: str | Path, made: Path | None = None) -> bool:
     """Remove `run_dir` if it holds nothing of a run, only what Hydra writes for any job (`.hydra/`, the job's
-    `.log`): what a run refused before training leaves. True if removed."""
+    `.log`): what a run refused before training leaves; then its parents up to `made` where empty
+    (`remove_made`). True if removed."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir() or any(p.name != HYDRA and p.suffix != ".log" for p in run_dir.iterdir()):
         return False
     shutil.rmtree(run_dir)
+    remove_made(run_dir.parent, made)
     return True
+
+
+def outermost_missing(path: str | Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (the first that `mkdir(parents=True)` makes); None if
+    `path` exists."""
+    missing = None
+    for folder in [Path(path).absolute(), *Path(path).absolute().parents]:
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def remove_made(folder: str | Path, made: Path | None) -> None:
+    """Remove `folder` and its parents while empty, up to and including `made` (`outermost_missing` before this
+    process made it), and never a folder outside `made`: bad input leaves no empty `outputs/runs/` behind."""
+    if made is None:
+        return
+    for each in [Path(folder).absolute(), *Path(folder).absolute().parents]:
+        if not each.is_relative_to(made):
+            return
+        try:
+            each.rmdir()
+        except OSError:  # not empty, or gone
+            return
 
 
 def fingerprint(flat_config: Mapping[str, Any]) -> str:

@@ -91,6 +91,17 @@ def test_command_line_traps_stop_with_one_line(tmp_path, arguments, environment,
     assert not list(tmp_path.iterdir())  # no run or sweep directory left behind
 
 
+def test_bad_input_removes_the_folders_it_made_and_only_those(tmp_path):
+    for arguments in (["data.length=1"], ["-m", "seed=1,2", "data.length=1"]):  # default outputs/runs/, multirun/
+        proc = run_cli(*arguments, "train.progress=false", cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert not list(tmp_path.iterdir())
+    (tmp_path / "outputs" / "runs").mkdir(parents=True)  # there before: stays
+    proc = run_cli("data.length=1", "train.progress=false", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == ["outputs", "outputs/runs"]
+
+
 @NO_CUDA
 def test_cuda_without_a_gpu_says_so(tmp_path):
     proc = run_cli(*TINY, "device=cuda", f"hydra.run.dir={tmp_path}")

@@ -213,17 +213,19 @@ class SummarizingSweeper(Sweeper):
         except ConfigError as error:
             refuse(error)
         self.sweep_dir = Path(self.config.hydra.sweep.dir)
-        self.created_sweep_dir = not self.sweep_dir.exists()
+        self.made = rundir.outermost_missing(self.sweep_dir)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         return choices
 
     def refuse(self, error: ConfigError) -> NoReturn:
         """Bad input stops the sweep (one line, exit 2), removing the sweep directory if this sweep made it and it
-        holds nothing but what the sweep wrote at its start (multirun.yaml, plan.json)."""
-        created = getattr(self, "created_sweep_dir", False)
-        if created and {p.name for p in self.sweep_dir.iterdir()} <= {"multirun.yaml", rundir.PLAN}:
+        holds nothing but what the sweep wrote at its start (multirun.yaml, plan.json), and the empty folders above it
+        that it made (outputs/multirun/)."""
+        made = getattr(self, "made", None)
+        if made is not None and {p.name for p in self.sweep_dir.iterdir()} <= {"multirun.yaml", rundir.PLAN}:
             shutil.rmtree(self.sweep_dir)
+            rundir.remove_made(self.sweep_dir.parent, made)
         refuse(error)
 
     def sweep(self, arguments: list[str]) -> Any:
