@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra import initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import CompactHydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
@@ -171,11 +173,10 @@ def explain(error: BaseException, prefix: str = "", overrides: Sequence[str] = (
     """One line for a composition error: the group option or key at fault and what it accepts, else the error's
     first lines without OmegaConf's object details (`prefix`: the node a key's full_key is relative to; `overrides`:
     the command line's, to name the one whose interpolation failed while Hydra named the run)."""
-    if isinstance(error, MissingConfigException) and error.options is not None:
-        found = re.search(r"Could not find '(.+)/([^/']+)'", str(error))
-        options = ", ".join(error.options)
-        if found:
-            return f"{found[1]}={found[2]} is invalid: expected one of {options}"
+    if isinstance(error, MissingConfigException):  # `find`: group=option; `load`: an option of a list of them
+        if found := re.search(r"Could not (?:find|load) '(.+)/([^/']+)'", str(error)):
+            options = error.options if error.options is not None else group_options(found[1])
+            return f"{found[1]}={found[2]} is invalid: expected one of {', '.join(options)}"
     if sweep := re.match(r"(?:Ambiguous value for argument|Sweep parameters) '(.+?)'", str(error)):
         line = sweep[1]
         return (f"{line} is a sweep: add -m to run one run per value (python -m seqlab.run -m {line}), or quote it "
@@ -197,6 +198,15 @@ def explain(error: BaseException, prefix: str = "", overrides: Sequence[str] = (
         accepted = schema.accepted(f"{prefix}{key}")
         return f"{prefix}{key}: {text}" + (f" (expected {accepted})" if accepted else "")
     return "; ".join(lines[:4]) if isinstance(error, MissingConfigException) or cause is error else text
+
+
+def group_options(group: str) -> list[str]:
+    """The options of the config group `group`: the running Hydra app's (in a sweep), else those on seqlab's search
+    path (its own and its search path plugins'; a command line's --config-dir is not read here)."""
+    if GlobalHydra.instance().is_initialized():
+        return GlobalHydra.instance().config_loader().get_group_options(group)
+    with initialize_config_module("seqlab.conf", version_base="1.3"):
+        return GlobalHydra.instance().config_loader().get_group_options(group)
 
 
 def unknown_key(key: str) -> str:

@@ -59,6 +59,9 @@ COMMAND_LINE_TRAPS = [  # (arguments, environment, the start of the one line)
      "mean train.early_stop.patience?"),  # `+` adds any key: a misspelt one would run the default under its name
     (["+foo=1"], {}, "seqlab: error: foo is not a config key (see the keys with: python -m seqlab.run --cfg job"),
     (["-m", "seed=1,2", "+model.dropout=0.1"], {}, "seqlab: error: model.dropout is not a config key"),
+    (["logger=[tensorboard,foo]"], {}, "seqlab: error: logger=foo is invalid: expected one of mlflow, none, "
+     "tensorboard"),  # an option of a list: Hydra names no options
+    (["-m", "seed=1,2", "logger=[foo]"], {}, "seqlab: error: logger=foo is invalid: expected one of mlflow, none"),
     (["+experiment=course"], {}, "seqlab: error: this config defines a sweep (hydra.sweeper.params: seed, model, "
      "data.length): add -m"),
     (["seed=4294967297"], {}, "seqlab: error: seed=4294967297 is invalid: expected an integer >= 0 and <= 4294967295"),
