@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from seqlab.errors import refuse
-from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked, link_in, outermost_missing
+from seqlab.rundir import RUNNING_ELSEWHERE, RunLocked, cannot_make, link_in, outermost_missing
 from seqlab.threads import resolve_threads
 from seqlab.tuning import tune_process
 
@@ -71,9 +71,10 @@ def running_elsewhere(run_dir: str, error: RunLocked) -> Outcome:
 
 class RunDirGuard(Callback):
     """Hydra callback (config.yaml's `hydra.callbacks`): before a single run, refuse (one line, exit 2) a run directory
-    holding a symbolic link, before Hydra writes `.hydra/` and the job's log into it. seqlab's sweepers check each
-    run's directory the same way before launching it (`rundir.verdict`). Records the outermost folder Hydra is
-    about to make for it (`made`), which a refused run removes again."""
+    holding a symbolic link, or one that cannot be made (a file in the way), before Hydra writes `.hydra/` and the
+    job's log into it. seqlab's sweepers check each run's directory the same way before launching it
+    (`rundir.verdict`). Records the outermost folder Hydra is about to make for it (`made`), which a refused run
+    removes again."""
 
     made: ClassVar[Path | None] = None  # this process's single run: the outermost folder of its run directory made
 
@@ -82,6 +83,6 @@ class RunDirGuard(Callback):
             run_dir = OmegaConf.select(config, "hydra.run.dir")
         except OmegaConfBaseException:  # a bad interpolation: Hydra meets it next and reports it
             return
-        if why := link_in(run_dir):
+        if why := link_in(run_dir) or cannot_make("hydra.run.dir", run_dir):
             refuse(why)
         RunDirGuard.made = outermost_missing(run_dir)

@@ -405,6 +405,18 @@ def discard_if_unused(run_dir: str | Path, made: Path | None = None) -> bool:
     return True
 
 
+def cannot_make(key: str, path: str | Path) -> ConfigError | None:
+    """Why the folder `path` (the value of `key`: hydra.run.dir, hydra.sweep.dir) cannot be made and written in: a
+    file where it or a folder above it would be, or a nearest existing folder without write permission; else None."""
+    for folder in [Path(path).absolute(), *Path(path).absolute().parents]:
+        if folder.exists():
+            blocked = ("a file" if not folder.is_dir() else
+                       "not writable" if not os.access(folder, os.W_OK | os.X_OK) else None)  # fmt: skip
+            why = f"{key}={path} is invalid: expected a folder seqlab can make and write in ({folder} is {blocked})"
+            return ConfigError(why) if blocked else None
+    return None
+
+
 def outermost_missing(path: str | Path) -> Path | None:
     """The outermost folder of `path` that does not exist yet (the first that `mkdir(parents=True)` makes); None if
     `path` exists."""
@@ -491,6 +503,8 @@ def verdict(run_dir: Path, flat_config: Mapping[str, Any], rerun: str = "never")
     run_dir = Path(run_dir)
     if why := link_in(run_dir):
         return "refuse", why
+    if run_dir.exists() and not run_dir.is_dir():
+        return "refuse", f"{run_dir} is a file, not a run directory: move it away and launch again"
     result, config = recorded(run_dir)
     if config is None and not (run_dir / CHECKPOINT).exists():
         return "train", None

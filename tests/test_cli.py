@@ -105,6 +105,26 @@ def test_bad_input_removes_the_folders_it_made_and_only_those(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == ["outputs", "outputs/runs"]
 
 
+def test_a_file_where_a_folder_goes_is_one_line(tmp_path):
+    (tmp_path / "blocker").write_text("mine")
+    for arguments in (["hydra.run.dir=blocker/run"], ["hydra.run.dir=blocker"], ["-m", "hydra.sweep.dir=blocker/s"]):
+        proc = run_cli(*arguments, *TINY, cwd=tmp_path)
+        lines = proc.stderr.strip().splitlines()
+        key = arguments[-1].split("=")[0]
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert (
+            lines[0].startswith(f"seqlab: error: {key}=blocker") and f"({tmp_path / 'blocker'} is a file)" in lines[0]
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["blocker"] and (tmp_path / "blocker").read_text() == "mine"
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "seed=1").write_text("mine")  # where a run's directory goes: that run fails, the others train
+    subdir = "hydra.sweep.subdir='seed=${seed}'"
+    proc = run_cli("-m", "seed=1,2", *TINY, f"hydra.sweep.dir={sweep}", subdir, cwd=tmp_path)
+    assert proc.returncode == 1 and "FAILED" in proc.stderr and "seed=1 is a file, not a run directory" in proc.stderr
+    assert (sweep / "seed=1").read_text() == "mine" and (sweep / "seed=2" / rundir.RESULT).exists()
+
+
 @NO_CUDA
 def test_cuda_without_a_gpu_says_so(tmp_path):
     proc = run_cli(*TINY, "device=cuda", f"hydra.run.dir={tmp_path}")

@@ -207,12 +207,14 @@ class SummarizingSweeper(Sweeper):
             name = sweep_folder(arguments)
             self.config.sweep_name = name  # the sweep directory, and every run's sweep_name (not defining)
             choices["sweep_name"] = [f"sweep_name='{name}'"]
+        self.sweep_dir = Path(self.config.hydra.sweep.dir)
         try:
             rundir.check_sweep_name(self.config.get("sweep_name", "sweep"))
             check_launcher(self.config.hydra)
+            if blocked := rundir.cannot_make("hydra.sweep.dir", self.sweep_dir):
+                raise blocked
         except ConfigError as error:
             refuse(error)
-        self.sweep_dir = Path(self.config.hydra.sweep.dir)
         self.made = rundir.outermost_missing(self.sweep_dir)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
