@@ -416,11 +416,32 @@ def ledger_blocks(docs: Path) -> list[tuple[str, object]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=Path, default=Path("outputs/multirun"))
-    parser.add_argument("--docs", type=Path, default=Path("docs"))
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("outputs/multirun"),
+        help="the folder holding each study's sweep folder (default: outputs/multirun)",
+    )
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        default=Path("docs"),
+        help="where results.md and results/ (tables, figures, records) are written (default: docs)",
+    )
     args = parser.parse_args(argv)
+    if not any(published(study, args) for study in STUDIES):  # an empty page would replace the page
+        print(f"results_page: error: nothing to publish: no study's run directories under {args.runs}, nor its "
+              f"records or tables under {args.docs / 'results'}; nothing written", file=sys.stderr)  # fmt: skip
+        return 2
     with one_builder(args.docs):
         return build(args)
+
+
+def published(study: str, args: argparse.Namespace) -> bool:
+    """Whether the page has a source for `study`: its run directories, its records or an earlier aggregation."""
+    results = args.docs / "results"
+    return (args.runs / study).is_dir() or archive_path(results, study).exists() or (
+        results / study / "summary.csv").exists()  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -290,6 +290,15 @@ def test_results_page_rebuilds_a_study_from_its_records_in_the_repository(tmp_pa
     assert records.read_bytes() == packed and not runs.exists()  # nothing written back, nothing left behind
 
 
+def test_results_page_with_nothing_to_publish_writes_nothing(tmp_path, capsys):
+    from multirun_analysis.results_page import main as results_page
+
+    docs = tmp_path / "docs"
+    assert results_page(["--runs", str(tmp_path / "mistyped"), "--docs", str(docs)]) == 2
+    assert "nothing to publish: no study's run directories under" in capsys.readouterr().err
+    assert not docs.exists()  # no empty page in place of the page
+
+
 @pytest.mark.slow
 def test_run_studies_reruns_every_study_on_the_results_page():
     """Every section of the page has its sweep in scripts/run_studies.sh (by preset or by sweep_name), so that
