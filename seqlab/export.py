@@ -20,7 +20,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from seqlab import rundir, tracking
-from seqlab.errors import ConfigError, one_line
+from seqlab.errors import one_line
 from seqlab.schema import MLflowConf
 
 
@@ -56,11 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracking-uri", default=MLflowConf.tracking_uri, help="MLflow's store or server")
     parser.add_argument("--experiment", default=MLflowConf.experiment, help="MLflow experiment")
     args = parser.parse_args(argv)
-    chosen = {name: {"enabled": name == args.tracker} for name in tracking.EXTRAS}
-    try:
-        tracking.check_installed(OmegaConf.create({"logger": chosen}))
-    except ConfigError as error:  # the extra to install
-        print(f"seqlab export: error: {error}", file=sys.stderr)
+    if missing := tracking.missing_library(args.tracker):
+        print(f"seqlab export: error: seqlab export {args.tracker} {missing}", file=sys.stderr)
         return 2
     settings = MLflowConf(enabled=True, tracking_uri=args.tracking_uri, experiment=args.experiment)
     outcomes: Counter[str] = Counter()

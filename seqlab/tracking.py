@@ -58,12 +58,17 @@ def enabled(cfg: DictConfig) -> list[str]:
 
 def check_installed(cfg: DictConfig) -> None:
     """ConfigError naming the extra to install for a chosen tracker whose library is missing."""
+    for name in enabled(cfg):
+        if missing := missing_library(name):
+            raise ConfigError(f"logger.{name}.enabled=true {missing}")
+
+
+def missing_library(tracker: str) -> str | None:
+    """`needs <library>: pip install -e '.[<extra>]'` where the `tracker`'s library is not installed, else None."""
     import importlib.util  # noqa: PLC0415
 
-    for name in enabled(cfg):
-        module, extra = EXTRAS[name]
-        if importlib.util.find_spec(module) is None:
-            raise ConfigError(f"logger.{name}.enabled=true needs {module}: pip install -e '.[{extra}]'")
+    module, extra = EXTRAS[tracker]
+    return f"needs {module}: pip install -e '.[{extra}]'" if importlib.util.find_spec(module) is None else None
 
 
 def _number(value: Any) -> float | None:

@@ -105,6 +105,19 @@ def test_a_logger_that_is_not_installed_is_refused_naming_its_extra(make_cfg, mo
         check_here(make_cfg("logger=mlflow"))
 
 
+def test_export_without_the_trackers_library_names_its_extra(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    from seqlab.export import main as export
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    assert export(["tensorboard", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        "seqlab export: error: seqlab export tensorboard needs tensorboard: pip install -e '.[tensorboard]'\n"
+    )
+
+
 def test_the_logger_does_not_define_the_run(make_cfg, tmp_path):
     first = train(make_cfg("threads=1"), tmp_path)
     again = train(make_cfg("threads=1", "logger=tensorboard"), tmp_path)
