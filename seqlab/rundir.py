@@ -405,7 +405,7 @@ def discard_if_unused(run_dir: str | Path, made: Path | None = None) -> bool:
     return True
 
 
-def cannot_make(key: str, path: str | Path) -> ConfigError | None:
+def cannot_make(key: str, path: str | Path) -> str | None:
     """Why the folder `path` (the value of `key`: hydra.run.dir, hydra.sweep.dir) cannot be made and written in: a
     file where it or a folder above it would be, or a nearest existing folder without write permission; else None."""
     for folder in [Path(path).absolute(), *Path(path).absolute().parents]:
@@ -413,7 +413,7 @@ def cannot_make(key: str, path: str | Path) -> ConfigError | None:
             blocked = ("a file" if not folder.is_dir() else
                        "not writable" if not os.access(folder, os.W_OK | os.X_OK) else None)  # fmt: skip
             why = f"{key}={path} is invalid: expected a folder seqlab can make and write in ({folder} is {blocked})"
-            return ConfigError(why) if blocked else None
+            return why if blocked else None
     return None
 
 

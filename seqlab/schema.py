@@ -386,7 +386,7 @@ def check_rules(cfg: DictConfig, schema: Any = SeqlabConfig, prefix: str = "") -
                 raise ConfigError(f"{prefix}{key}={element!r} is invalid: expected {checked.describe(_kind(item))}")
 
 
-def unknown_key(cfg: DictConfig, schema: Any = SeqlabConfig, prefix: str = "") -> str | None:
+def first_unknown_key(cfg: DictConfig, schema: Any = SeqlabConfig, prefix: str = "") -> str | None:
     """The first key of `cfg` that `schema` has no field for, or None. Hydra adds any key a `+key=value` override
     names, so a misspelt one would run the default under the misspelt name; the nodes typed by their name (UNIONS)
     refuse unknown keys as `typed_node` merges them. The root's `hydra` node is Hydra's own."""
@@ -397,7 +397,7 @@ def unknown_key(cfg: DictConfig, schema: Any = SeqlabConfig, prefix: str = "") -
         if key not in fields:
             return f"{prefix}{key}"
         if dataclasses.is_dataclass(fields[key]) and OmegaConf.is_dict(node := cfg[key]):
-            if (found := unknown_key(node, fields[key], f"{prefix}{key}.")) is not None:
+            if (found := first_unknown_key(node, fields[key], f"{prefix}{key}.")) is not None:
                 return found
     return None
 

@@ -36,7 +36,7 @@ def _fail(key: str, value: Any, accepted: str) -> ConfigError:
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first invalid value of a composed run config: every key against its schema (type,
     range, choices: seqlab/schema.py), then the checks a schema cannot express, each stated here."""
-    if (key := schema.unknown_key(cfg)) is not None:
+    if (key := schema.first_unknown_key(cfg)) is not None:
         raise ConfigError(unknown_key(key))
     for node, (schemas, fallback) in schema.UNIONS.items():
         try:

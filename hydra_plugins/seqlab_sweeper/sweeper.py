@@ -212,7 +212,7 @@ class SummarizingSweeper(Sweeper):
             rundir.check_sweep_name(self.config.get("sweep_name", "sweep"))
             check_launcher(self.config.hydra)
             if blocked := rundir.cannot_make("hydra.sweep.dir", self.sweep_dir):
-                raise blocked
+                raise ConfigError(blocked)
         except ConfigError as error:
             refuse(error)
         self.made = rundir.outermost_missing(self.sweep_dir)
