@@ -764,6 +764,8 @@ def test_two_page_builds_take_turns_on_the_docs_directory(tmp_path):
     from multirun_analysis.results_page import one_builder
 
     docs = tmp_path / "docs"
+    (docs / "results" / "rnn_vs_lstm").mkdir(parents=True)
+    (docs / "results" / "rnn_vs_lstm" / "summary.csv").write_text("model.name\nrnn\n")  # a study to publish
     command = [sys.executable, "-m", "multirun_analysis.results_page", "--runs", str(tmp_path), "--docs", str(docs)]
     with one_builder(docs):  # a first build holds the docs: the second process waits on the lock
         second = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
