@@ -408,13 +408,13 @@ def discard_if_unused(run_dir: str | Path, made: Path | None = None) -> bool:
 def cannot_make(key: str, path: str | Path) -> str | None:
     """Why the folder `path` (the value of `key`: hydra.run.dir, hydra.sweep.dir) cannot be made and written in: a
     file where it or a folder above it would be, or a nearest existing folder without write permission; else None."""
-    for folder in [Path(path).absolute(), *Path(path).absolute().parents]:
-        if folder.exists():
-            blocked = ("a file" if not folder.is_dir() else
-                       "not writable" if not os.access(folder, os.W_OK | os.X_OK) else None)  # fmt: skip
-            why = f"{key}={path} is invalid: expected a folder seqlab can make and write in ({folder} is {blocked})"
-            return why if blocked else None
-    return None
+    missing = outermost_missing(path)
+    nearest = missing.parent if missing is not None else Path(path).absolute()  # the nearest folder that exists
+    blocked = ("a file" if not nearest.is_dir() else
+               "not writable" if not os.access(nearest, os.W_OK | os.X_OK) else None)  # fmt: skip
+    if blocked is None:
+        return None
+    return f"{key}={path} is invalid: expected a folder seqlab can make and write in ({nearest} is {blocked})"
 
 
 def outermost_missing(path: str | Path) -> Path | None:
